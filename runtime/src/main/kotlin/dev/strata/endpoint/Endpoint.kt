@@ -1,0 +1,35 @@
+package dev.strata.endpoint
+
+import dev.strata.graph.Task
+
+/** One member of a task handed to one worker; carries the outcome back to the scheduler. */
+internal class Dispatch(val task: Task, val member: Int, val endpoint: Endpoint) {
+    /** Null on success; set by the endpoint before it reports completion. */
+    var error: Throwable? = null
+}
+
+/**
+ * The one interface the scheduler talks to (DESIGN.md §7): a worker that runs one dispatch at a time.
+ * Implementations: in-process threads now; shared-memory mailboxes and remote peers later.
+ */
+internal interface Endpoint : AutoCloseable {
+    /** Path used in errors, e.g. `L3 sub#2`. */
+    val path: String
+
+    /** Index among the endpoints of its kind (sub pool or next-level children). */
+    val index: Int
+
+    /** Starts the worker; completions are reported to [onDone] from the worker's own thread. */
+    fun start(onDone: (Dispatch) -> Unit)
+
+    /**
+     * Hands [dispatch] to the worker without blocking. The endpoint must be idle. Throws if it can no
+     * longer take work (closed or dead); the scheduler then fails that member.
+     */
+    fun dispatch(dispatch: Dispatch)
+
+    /** Stops the worker, waiting at most [timeoutMillis] for a running task; never throws. */
+    fun close(timeoutMillis: Long)
+
+    override fun close(): Unit = close(1_000)
+}

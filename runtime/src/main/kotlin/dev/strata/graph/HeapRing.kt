@@ -1,0 +1,98 @@
+package dev.strata.graph
+
+import kotlinx.coroutines.CancellableContinuation
+import kotlinx.coroutines.suspendCancellableCoroutine
+import java.lang.foreign.Arena
+import java.lang.foreign.MemorySegment
+import kotlin.coroutines.resume
+
+/**
+ * Bytes for `alloc` at one scope depth: a circular region handed out in allocation order and reclaimed
+ * in the same order (an allocation released early is reclaimed once every older one is). Inner scopes
+ * end before outer ones, so one ring per depth keeps reclamation FIFO in practice.
+ *
+ * The region is reserved on first use. Thread-safe: allocation runs on the orchestrator thread,
+ * release on whichever thread consumes the owning slot.
+ */
+internal class HeapRing(val index: Int, val capacity: Long) {
+    /** One allocation: [segment] is zeroed when handed out. */
+    class Allocation(val offset: Long, val size: Long, val segment: MemorySegment) {
+        var released = false
+    }
+
+    private var region: MemorySegment? = null
+    private val live = ArrayDeque<Allocation>()
+    private var head = 0L
+    private var waiter: CancellableContinuation<Unit>? = null
+
+    /** Bytes currently handed out, including released ones not yet reclaimed. */
+    @get:Synchronized
+    val used: Long
+        get() = if (live.isEmpty()) 0 else {
+            val tail = live.first().offset
+            if (head > tail) head - tail else capacity - tail + head
+        }
+
+    /** Rounds [bytes] up to the ring's alignment. */
+    fun sizeFor(bytes: Long): Long = ((maxOf(bytes, 1) + ALIGN - 1) / ALIGN) * ALIGN
+
+    /** Allocates [bytes] or returns null when the ring has no room now. */
+    @Synchronized
+    fun tryAllocate(bytes: Long): Allocation? {
+        val size = sizeFor(bytes)
+        require(size <= capacity) { "allocation of $bytes B exceeds heap ring $index capacity $capacity B" }
+        val offset = when {
+            live.isEmpty() -> 0L.also { head = 0 }
+            head > live.first().offset -> when { // not wrapped: [tail, head) in use
+                capacity - head >= size -> head
+                live.first().offset >= size -> 0L
+                else -> return null
+            }
+            else -> if (live.first().offset - head >= size) head else return null // wrapped
+        }
+        head = offset + size
+        val seg = regionSegment().asSlice(offset, size)
+        seg.fill(0)
+        return Allocation(offset, size, seg).also { live.addLast(it) }
+    }
+
+    /**
+     * Allocates [bytes], suspending while the ring has no room until enough is released. Cancellable
+     * (the caller bounds the wait with a timeout).
+     */
+    suspend fun allocate(bytes: Long): Allocation {
+        tryAllocate(bytes)?.let { return it }
+        while (true) {
+            var got: Allocation? = null
+            suspendCancellableCoroutine { c ->
+                synchronized(this) {
+                    got = tryAllocate(bytes)
+                    if (got == null) waiter = c
+                }
+                if (got != null) c.resume(Unit)
+                else c.invokeOnCancellation { synchronized(this) { if (waiter === c) waiter = null } }
+            }
+            got?.let { return it }
+        }
+    }
+
+    /** Gives [a] back; reclaims every leading released allocation. Wakes an allocation waiting for room. */
+    fun release(a: Allocation) {
+        val w: CancellableContinuation<Unit>?
+        synchronized(this) {
+            a.released = true
+            while (live.isNotEmpty() && live.first().released) live.removeFirst()
+            if (live.isEmpty()) head = 0
+            w = waiter
+            waiter = null
+        }
+        w?.resume(Unit)
+    }
+
+    private fun regionSegment(): MemorySegment =
+        region ?: Arena.ofAuto().allocate(capacity, ALIGN).also { region = it }
+
+    companion object {
+        const val ALIGN = 64L
+    }
+}

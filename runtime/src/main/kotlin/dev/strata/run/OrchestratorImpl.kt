@@ -1,0 +1,207 @@
+package dev.strata.run
+
+import dev.strata.graph.HeapRing
+import dev.strata.graph.Scope
+import dev.strata.graph.Task
+import dev.strata.graph.TaskState
+import dev.strata.graph.TensorMap
+import dev.strata.task.InternalStrataApi
+import dev.strata.task.TaskArgs
+import dev.strata.task.TaskCallable
+import dev.strata.task.Target
+import dev.strata.tensor.Access
+import dev.strata.tensor.AddressSpace
+import dev.strata.tensor.Buffer
+import dev.strata.tensor.DType
+import dev.strata.tensor.Tensor
+
+/** What the orchestrator needs from its worker. */
+internal interface Engine {
+    val validation: SubmitValidation
+    fun nextTaskId(): Long
+    /** Takes a task slot, suspending under back-pressure; throws [BackPressureTimeoutException]. */
+    suspend fun acquireSlot()
+    fun releaseSlot()
+    /** Allocates from the heap ring of [depth], suspending under back-pressure. */
+    suspend fun allocate(depth: Int, bytes: Long): Pair<HeapRing, HeapRing.Allocation>
+    fun consume(task: Task)
+    fun publishReady(task: Task)
+    fun skipPoisoned(task: Task)
+    fun runArrived(run: Run)
+}
+
+/**
+ * Builds one run's DAG on the thread that runs its program: validation, fail-fast, slot allocation,
+ * dependency inference through the run's TensorMap, scope references, publication to the scheduler.
+ */
+internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orchestrator, TensorMap.DependencySink {
+    private val scopes = ArrayList<Scope>().apply { add(Scope(0)) }
+    private val thread: Thread = Thread.currentThread()
+    private var building: Task? = null
+    private var closed = false
+    private var endChecks: ArrayList<() -> Unit>? = null
+
+    override val runId: Long get() = run.id
+
+    override suspend fun submit(target: Target, callable: TaskCallable, args: TaskArgs, name: String?) {
+        submitTask(arrayOf(target), arrayOf(args), callable, name)
+    }
+
+    override suspend fun submitGroup(targets: List<Target>, callable: TaskCallable, members: List<TaskArgs>, name: String?) {
+        require(targets.size == members.size) {
+            "a group needs one target per member: ${targets.size} targets for ${members.size} members"
+        }
+        submitTask(targets.toTypedArray(), members.toTypedArray(), callable, name)
+    }
+
+    private suspend fun submitTask(targets: Array<Target>, members: Array<TaskArgs>, callable: TaskCallable, name: String?) {
+        checkUsable()
+        run.firstError.get()?.let { throw it } // fail fast: the run already failed
+        val taskName = name ?: callableName(callable)
+        engine.validation.validate(targets, members).onLeft { problems ->
+            val subject = "task '$taskName' -> " + (if (targets.size == 1) "${targets[0]}" else "group of ${targets.size}")
+            throw InvalidSubmitException(subject, problems)
+        }
+        drainConsumed()
+        engine.acquireSlot()
+        val t = Task(engine.nextTaskId(), run, taskName, callable, targets, members)
+        run.pending.incrementAndGet()
+        scopes.last().register(t)
+        building = t
+        try {
+            run.tensorMap.infer(t, members, this)
+            holdScopeAllocations(t, members)
+        } finally {
+            building = null
+        }
+        publish(t)
+    }
+
+    /** Attaches the task being built to [producer] (called by the TensorMap). */
+    override fun dependOn(producer: Task) {
+        val consumer = building!!
+        if (producer.lastConsumerId == consumer.id) return // already attached through another argument
+        producer.lastConsumerId = consumer.id
+        synchronized(producer) {
+            when (producer.state) {
+                TaskState.FAILED, TaskState.SKIPPED -> consumer.poisoned = true
+                TaskState.COMPLETED, TaskState.CONSUMED -> Unit // already done: nothing to wait for
+                else -> {
+                    (producer.fanout ?: ArrayList<Task>(2).also { producer.fanout = it }).add(consumer)
+                    consumer.addFanin()
+                }
+            }
+        }
+        retain(consumer, producer)
+    }
+
+    /** Tasks using bytes from `alloc` hold the allocation until they are terminal. */
+    private fun holdScopeAllocations(t: Task, members: Array<TaskArgs>) {
+        for (m in members) for (i in 0 until m.tensorCount) {
+            val owner = m.tensor(i).buffer.owner as Task? ?: continue
+            if (owner.lastConsumerId == t.id) continue
+            owner.lastConsumerId = t.id
+            retain(t, owner)
+        }
+    }
+
+    private fun retain(consumer: Task, producer: Task) {
+        if (producer.tryRetain()) (consumer.producers ?: ArrayList<Task>(2).also { consumer.producers = it }).add(producer)
+    }
+
+    private fun publish(t: Task) {
+        val poisoned: Boolean
+        synchronized(t) {
+            poisoned = t.poisoned || run.failed
+            t.state = TaskState.PENDING
+        }
+        if (poisoned) {
+            engine.skipPoisoned(t) // keeps its build guard: it never becomes ready
+        } else if (t.releaseFanin()) {
+            engine.publishReady(t)
+        }
+    }
+
+    override suspend fun alloc(dtype: DType, vararg shape: Long): Tensor {
+        checkUsable()
+        run.firstError.get()?.let { throw it }
+        require(shape.all { it >= 0 }) { "alloc shape must be >= 0, was ${shape.contentToString()}" }
+        val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
+        drainConsumed()
+        engine.acquireSlot()
+        val (ring, allocation) = try {
+            engine.allocate(scopes.size - 1, bytes)
+        } catch (t: Throwable) {
+            engine.releaseSlot()
+            throw t
+        }
+        val id = engine.nextTaskId()
+        val slot = Task(id, run, "alloc#$id", null, emptyArray(), emptyArray())
+        slot.initAllocRefs()
+        slot.state = TaskState.COMPLETED
+        slot.allocation = allocation
+        slot.allocRing = ring
+        val buffer = Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, "alloc#$id", allocation.segment)
+        buffer.owner = slot
+        slot.allocBuffer = buffer
+        scopes.last().register(slot)
+        return buffer.tensor(dtype, *shape)
+    }
+
+    override suspend fun <T> scope(block: suspend Orchestrator.() -> T): T {
+        checkUsable()
+        if (scopes.size > Scope.MAX_DEPTH) {
+            throw ScopeException(
+                "scopes nest deeper than ${Scope.MAX_DEPTH} levels in run #${run.id}; flatten the program " +
+                    "(a scope per loop iteration, not per recursion level)",
+            )
+        }
+        val s = Scope(scopes.size)
+        scopes += s
+        try {
+            return block()
+        } finally {
+            scopes.removeAt(scopes.lastIndex)
+            s.end(engine::consume)
+        }
+    }
+
+    @InternalStrataApi
+    override fun onProgramEnd(check: () -> Unit) {
+        (endChecks ?: ArrayList<() -> Unit>().also { endChecks = it }).add(check)
+    }
+
+    /** Runs the checks registered with [onProgramEnd]; throws the first failure. */
+    fun runEndChecks() {
+        endChecks?.forEach { it() }
+    }
+
+    /** Ends the run's outer scope and the build; the run finishes once its tasks are terminal. */
+    fun closeBuild() {
+        if (closed) return
+        closed = true
+        while (scopes.isNotEmpty()) scopes.removeAt(scopes.lastIndex).end(engine::consume)
+        run.building = false
+        run.consumed.clear()
+        if (run.arrive()) engine.runArrived(run)
+    }
+
+    private fun drainConsumed() {
+        while (true) run.tensorMap.erase(run.consumed.poll() ?: return)
+    }
+
+    private fun checkUsable() {
+        check(!closed) { "run #${run.id} is no longer building: its Orchestrator was used after the program returned" }
+        check(Thread.currentThread() === thread) {
+            "run #${run.id}'s Orchestrator was used from thread '${Thread.currentThread().name}'; submit only from the " +
+                "program's own coroutine (do not switch dispatchers inside a program)"
+        }
+    }
+
+    private companion object {
+        fun callableName(c: TaskCallable): String {
+            val n = c.javaClass.name
+            return n.substringAfterLast('.').ifEmpty { n }
+        }
+    }
+}

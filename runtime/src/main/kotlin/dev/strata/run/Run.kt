@@ -1,0 +1,55 @@
+package dev.strata.run
+
+import dev.strata.graph.Task
+import dev.strata.graph.TensorMap
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.atomic.AtomicLong
+import java.util.concurrent.atomic.AtomicReference
+
+/**
+ * The engine's state for one run: its dependency namespace ([tensorMap]), the count of tasks not yet
+ * terminal, its first error and its handle.
+ *
+ * [pending] starts at 1 for the build itself; each submitted task adds one, each terminal task and the
+ * end of the build take one away. Whoever takes it to zero finishes the run, exactly once.
+ */
+internal class Run(val id: Long, spinNanos: Long, private val onCancel: (Run) -> Unit) {
+    val pending = AtomicLong(1)
+    val firstError = AtomicReference<Throwable?>()
+
+    /** Set once the run failed or was cancelled: tasks not yet dispatched are skipped. */
+    @Volatile
+    var failed: Boolean = false
+        private set
+
+    /** True while the program body runs; consumed tasks are queued for TensorMap erasure only then. */
+    @Volatile
+    var building: Boolean = true
+
+    val tensorMap = TensorMap()
+    val consumed = ConcurrentLinkedQueue<Task>()
+
+    /** Tasks that became ready while an earlier run was still executing (scheduler thread only). */
+    val held = ArrayList<Task>()
+
+    val handle = RunHandle(this, spinNanos)
+
+    /** Records [error] if it is the first; returns whether it was. Marks the run failed either way. */
+    fun fail(error: Throwable): Boolean {
+        val first = firstError.compareAndSet(null, error)
+        failed = true
+        return first
+    }
+
+    /** Cancels the run: unstarted tasks are skipped, running ones finish. */
+    fun cancel() {
+        if (handle.isDone) return
+        fail(RunCancelledException(id))
+        onCancel(this)
+    }
+
+    /** Takes one away from [pending]; returns true when this finished the run. */
+    fun arrive(): Boolean = pending.decrementAndGet() == 0L
+
+    override fun toString(): String = "run #$id"
+}

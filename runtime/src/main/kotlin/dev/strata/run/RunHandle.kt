@@ -1,0 +1,96 @@
+package dev.strata.run
+
+import kotlinx.coroutines.future.await
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.ExecutionException
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.TimeoutException
+import kotlin.time.Duration
+
+/**
+ * A run in flight, returned by `Worker.submit`. Behaves like a `Deferred<Unit>`:
+ * [await] suspends until the run finished and throws its error; [result] does the same, blocking;
+ * [join] waits without throwing the run's error; [cancel] skips the tasks that have not started.
+ *
+ * Thread-safe. A run is done when every task it submitted is terminal and its program has returned.
+ */
+public class RunHandle internal constructor(private val run: Run, private val spinNanos: Long) {
+    private val future = CompletableFuture<Unit>()
+
+    /** The run's sequence number in its worker. */
+    public val id: Long get() = run.id
+
+    /** True once the run finished, successfully or not. Never blocks. */
+    public val isDone: Boolean get() = future.isDone
+
+    /** The run's first error once it finished with one; null while running or after a success. */
+    public val error: Throwable?
+        get() = if (future.isCompletedExceptionally) run.firstError.get() else null
+
+    /** Suspends until the run finished; throws its first error. Cancelling the caller does not cancel the run. */
+    public suspend fun await() {
+        if (!isDone) {
+            try {
+                future.await()
+            } catch (e: ExecutionException) {
+                throw e.cause ?: e
+            }
+        }
+        rethrow()
+    }
+
+    /**
+     * Blocks until the run finished or [timeout] passed; returns whether it finished. Does not throw the
+     * run's error (see [result]).
+     */
+    public fun join(timeout: Duration = Duration.INFINITE): Boolean {
+        if (spinUntilDone()) return true
+        try {
+            if (timeout == Duration.INFINITE) future.get() else future.get(timeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
+        } catch (_: TimeoutException) {
+            return false
+        } catch (_: ExecutionException) {
+            // finished with an error: still finished
+        }
+        return true
+    }
+
+    /**
+     * Blocks until the run finished and throws its first error, if any. Throws [RunTimeoutException] if it
+     * did not finish within [timeout] (the run goes on).
+     */
+    public fun result(timeout: Duration = Duration.INFINITE) {
+        if (!join(timeout)) throw RunTimeoutException(id, timeout)
+        rethrow()
+    }
+
+    /**
+     * Cancels the run: tasks not yet dispatched are skipped, running tasks finish, and the run ends with
+     * [RunCancelledException] (unless it already failed or finished). Later submits of the run throw.
+     */
+    public fun cancel() {
+        run.cancel()
+    }
+
+    private fun rethrow() {
+        if (future.isCompletedExceptionally) throw run.firstError.get() ?: IllegalStateException("run #$id failed")
+    }
+
+    /** Bounded busy-wait for short runs: cheaper than parking when the result is microseconds away. */
+    private fun spinUntilDone(): Boolean {
+        if (future.isDone) return true
+        val deadline = System.nanoTime() + spinNanos
+        var i = 0
+        while (System.nanoTime() < deadline) {
+            if (future.isDone) return true
+            if (++i and 63 == 0) Thread.yield() else Thread.onSpinWait()
+        }
+        return future.isDone
+    }
+
+    internal fun complete(error: Throwable?) {
+        if (error == null) future.complete(Unit) else future.completeExceptionally(error)
+    }
+
+    override fun toString(): String = "RunHandle(#$id, ${if (isDone) "done" else "running"})"
+}

@@ -1,0 +1,241 @@
+package dev.strata.worker
+
+import dev.strata.endpoint.Endpoint
+import dev.strata.endpoint.ThreadEndpoint
+import dev.strata.graph.HeapRing
+import dev.strata.graph.Scope
+import dev.strata.graph.Task
+import dev.strata.graph.TaskState
+import dev.strata.run.BackPressureTimeoutException
+import dev.strata.run.Engine
+import dev.strata.run.Orchestrator
+import dev.strata.run.OrchestratorImpl
+import dev.strata.run.Run
+import dev.strata.run.RunHandle
+import dev.strata.run.SubmitValidation
+import dev.strata.run.WorkerClosedException
+import dev.strata.schedule.Scheduler
+import dev.strata.tensor.Access
+import dev.strata.tensor.Buffer
+import dev.strata.tensor.DType
+import dev.strata.tensor.Tensor
+import io.github.oshai.kotlinlogging.KotlinLogging
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.sync.Semaphore
+import kotlinx.coroutines.withTimeoutOrNull
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicLong
+import java.util.concurrent.locks.ReentrantLock
+import kotlin.concurrent.withLock
+
+private val log = KotlinLogging.logger {}
+
+/**
+ * A worker at one level of the hierarchy: it builds runs into a task DAG and executes them on its
+ * children — a pool of host sub workers and directed next-level children (DESIGN.md §1–6).
+ *
+ * Guarantees:
+ * - tasks of a run leave memory exactly as if they ran one by one in submission order
+ *   (read-after-write, write-after-write and write-after-read are inferred from tensor footprints);
+ * - at most two runs are admitted at once: the next one builds while the current one executes, a
+ *   third `submit` blocks until the first finished; runs execute in admission order;
+ * - a run's first task error fails it ([dev.strata.run.TaskFailedException]); tasks that had not
+ *   started are skipped; the next run is unaffected;
+ * - idle workers park their threads: no CPU is used between runs beyond a short spin.
+ *
+ * Thread-safe. Close it (it is [AutoCloseable]) to stop its threads and its nested workers.
+ */
+public class Worker(config: WorkerConfig) : AutoCloseable {
+    /** The validated configuration. */
+    public val config: WorkerConfig = config.validate()
+
+    /** The worker's level. */
+    public val level: Int get() = config.level
+
+    /** Its path in errors, e.g. `L3`. */
+    public val path: String get() = config.name
+
+    private val core = WorkerCore(this.config)
+
+    /** True once [close] was called. */
+    public val isClosed: Boolean get() = core.closed.get()
+
+    /** Number of host sub workers. */
+    public val subWorkerCount: Int get() = config.subWorkers
+
+    /** Number of next-level children. */
+    public val nextLevelCount: Int get() = config.nextLevel.size
+
+    /**
+     * Starts a run: calls [program] on the calling thread to build the DAG (suspending only under
+     * back-pressure), and returns once the program returned, while tasks may still be running.
+     * If the program throws, tasks not yet started are skipped, running ones finish, and the exception
+     * is rethrown here. Blocks while two runs are already admitted.
+     *
+     * @throws WorkerClosedException if the worker is closed.
+     */
+    public fun submit(program: suspend Orchestrator.() -> Unit): RunHandle = core.submit(program)
+
+    /** [submit] then wait: returns when every task finished; throws the run's first error. */
+    public fun run(program: suspend Orchestrator.() -> Unit) {
+        submit(program).result()
+    }
+
+    /** A zeroed host tensor owned by the caller (not by a scope), usable by every run of this worker. */
+    public fun hostTensor(dtype: DType, vararg shape: Long, label: String = "host", access: Access = Access.READ_WRITE): Tensor {
+        val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
+        return Buffer.host(bytes, label, access).tensor(dtype, *shape)
+    }
+
+    /**
+     * Stops the worker: refuses new runs, waits up to `closeTimeout` for runs in flight (then cancels
+     * them), stops the scheduler and every child thread, and closes nested workers. Idempotent.
+     */
+    override fun close() {
+        core.close()
+    }
+
+    override fun toString(): String = "Worker($path, subs=${config.subWorkers}, next=${config.nextLevel.size})"
+}
+
+/** The engine behind a [Worker]: rings, admission, scheduler and endpoints. */
+internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.Hooks {
+    val closed = AtomicBoolean(false)
+    private val spinNanos = config.spin.inWholeNanoseconds
+    private val taskIds = AtomicLong()
+    private val runIds = AtomicLong()
+    private val admission = java.util.concurrent.Semaphore(RUNS_IN_FLIGHT)
+    private val buildLock = ReentrantLock()
+    private val slots = Semaphore(config.taskWindow)
+    private val heapRings = Array(Scope.HEAP_RINGS) { HeapRing(it, config.heapRingBytes) }
+    private val activeRuns = ConcurrentHashMap.newKeySet<Run>()
+    private val finished = ConcurrentHashMap.newKeySet<Long>()
+
+    override val validation = SubmitValidation(config.subWorkers, config.nextLevel.size)
+
+    private val subs: Array<Endpoint> = Array(config.subWorkers) { i ->
+        ThreadEndpoint("${config.name} sub#$i", i, null, spinNanos)
+    }
+    private val nexts: Array<Endpoint> = Array(config.nextLevel.size) { i ->
+        val child = config.nextLevel[i]
+        ThreadEndpoint(
+            "${config.name} ${WorkerConfig.childKind(config.level)}#$i", i,
+            (child as? NextLevelChild.Nested)?.worker, spinNanos,
+        )
+    }
+    private val scheduler = Scheduler(config.name, subs, nexts, spinNanos, this).also { it.start() }
+
+    fun submit(program: suspend Orchestrator.() -> Unit): RunHandle {
+        if (closed.get()) throw WorkerClosedException(config.name)
+        check(!buildLock.isHeldByCurrentThread) {
+            "a run's program started another run on the same worker (${config.name}); submit tasks instead, " +
+                "or run the nested program on a next-level worker"
+        }
+        admission.acquire()
+        if (closed.get()) {
+            admission.release()
+            throw WorkerClosedException(config.name)
+        }
+        return buildLock.withLock {
+            val run = Run(runIds.incrementAndGet(), spinNanos) { scheduler.runFailed(it) }
+            activeRuns += run
+            scheduler.admit(run)
+            val orchestrator = OrchestratorImpl(this, run)
+            try {
+                runBlocking { orchestrator.program() }
+                orchestrator.runEndChecks()
+            } catch (e: Throwable) {
+                // The program itself failed: skip what has not started, let running tasks finish, rethrow.
+                run.fail(e)
+                scheduler.runFailed(run)
+                orchestrator.closeBuild()
+                run.handle.join()
+                throw e
+            }
+            orchestrator.closeBuild()
+            run.handle
+        }
+    }
+
+    // --- Engine ---------------------------------------------------------------------------------
+
+    override fun nextTaskId(): Long = taskIds.incrementAndGet()
+
+    override suspend fun acquireSlot() {
+        if (slots.tryAcquire()) return
+        withTimeoutOrNull(config.backPressureTimeout) { slots.acquire() } ?: throw BackPressureTimeoutException(
+            "the task ring (${config.taskWindow} slots)", "taskWindow", config.backPressureTimeout,
+            "Every slot holds a task that is running, waiting, or finished but still referenced by its scope or " +
+                "consumers. Raise WorkerConfig.taskWindow (now ${config.taskWindow}) or wrap loops in scope { } so " +
+                "finished tasks are released sooner.",
+        )
+    }
+
+    override fun releaseSlot() = slots.release()
+
+    override suspend fun allocate(depth: Int, bytes: Long): Pair<HeapRing, HeapRing.Allocation> {
+        val ring = heapRings[minOf(depth, Scope.HEAP_RINGS - 1)]
+        val size = ring.sizeFor(bytes)
+        if (size > ring.capacity) {
+            throw BackPressureTimeoutException(
+                "heap ring ${ring.index} (scope depth $depth, ${ring.capacity} B)", "heapRingBytes", kotlin.time.Duration.ZERO,
+                "An alloc of $bytes B can never fit. Raise WorkerConfig.heapRingBytes (now ${config.heapRingBytes}) " +
+                    "or allocate a caller-owned buffer with hostTensor().",
+            )
+        }
+        val a = withTimeoutOrNull(config.backPressureTimeout) { ring.allocate(bytes) } ?: throw BackPressureTimeoutException(
+            "heap ring ${ring.index} (scope depth $depth, ${ring.capacity} B)", "heapRingBytes", config.backPressureTimeout,
+            "An alloc of $bytes B found ${ring.capacity - ring.used} B free. Raise WorkerConfig.heapRingBytes " +
+                "(now ${config.heapRingBytes}) or end the scopes holding allocations sooner.",
+        )
+        return ring to a
+    }
+
+    override fun consume(task: Task) {
+        task.state = TaskState.CONSUMED
+        task.allocation?.let { a ->
+            task.allocBuffer?.isReleased = true
+            task.allocRing!!.release(a)
+        }
+        slots.release()
+        if (task.mapKeys != null && task.run.building) task.run.consumed.offer(task)
+    }
+
+    override fun publishReady(task: Task) = scheduler.post(task)
+    override fun skipPoisoned(task: Task) = scheduler.skipPoisoned(task)
+    override fun runArrived(run: Run) = scheduler.runArrived(run)
+
+    // --- Scheduler.Hooks ------------------------------------------------------------------------
+
+    override fun runFinished(run: Run) {
+        if (!finished.add(run.id)) return
+        finished.remove(run.id - 64) // bounded memory: ids only matter while a run can finish twice
+        activeRuns -= run
+        run.building = false
+        run.handle.complete(if (run.failed) run.firstError.get() else null)
+        admission.release()
+    }
+
+    fun close() {
+        if (!closed.compareAndSet(false, true)) return
+        val timeoutMs = config.closeTimeout.inWholeMilliseconds
+        if (!admission.tryAcquire(RUNS_IN_FLIGHT, timeoutMs, TimeUnit.MILLISECONDS)) {
+            log.warn { "${config.name}: runs still in flight after ${config.closeTimeout}; cancelling them" }
+            for (r in activeRuns) r.cancel()
+            if (!admission.tryAcquire(RUNS_IN_FLIGHT, timeoutMs, TimeUnit.MILLISECONDS)) {
+                log.warn { "${config.name}: tasks still running after cancellation; closing anyway" }
+            }
+        }
+        scheduler.stop(1_000)
+        for (e in subs) e.close(timeoutMs)
+        for (e in nexts) e.close(timeoutMs)
+        // Wake anyone blocked in admission: they see the worker closed.
+        admission.release(RUNS_IN_FLIGHT * 4)
+    }
+
+    private companion object {
+        const val RUNS_IN_FLIGHT = 2
+    }
+}

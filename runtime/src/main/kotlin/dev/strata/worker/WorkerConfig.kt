@@ -1,0 +1,82 @@
+package dev.strata.worker
+
+import arrow.core.raise.accumulate
+import arrow.core.raise.either
+import dev.strata.run.InvalidConfigException
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.microseconds
+import kotlin.time.Duration.Companion.seconds
+
+/** A next-level child of a worker (a chip of a level-3 worker, a node of a level-4 one). */
+public sealed interface NextLevelChild {
+    /** A child that runs the callables sent to it on its own thread (no nested worker). */
+    public data object Plain : NextLevelChild
+
+    /**
+     * A whole worker one level down, in this process; tasks sent to it see it as `TaskContext.worker`
+     * and usually run a nested program on it. The parent closes it when it closes.
+     */
+    public class Nested(public val worker: Worker) : NextLevelChild
+}
+
+/**
+ * How to build a [Worker]. Every limit has a default; [validate] reports every problem at once.
+ *
+ * @property level the worker's level (2 chip, 3 node, 4 pod, 5–6 above); a label, not a fork in the engine.
+ * @property subWorkers host sub workers in the pool, one thread each.
+ * @property nextLevel next-level children, addressed as `Target.Next(i)` in order.
+ * @property taskWindow task slots in flight (submitted and not yet consumed) before `submit` suspends.
+ * @property heapRingBytes bytes of each of the 4 heap rings that serve `alloc` (one per scope depth).
+ * @property backPressureTimeout how long `submit` / `alloc` wait for room before failing.
+ * @property spin how long an idle thread spins before parking: higher is faster to react, lower is cheaper idle.
+ * @property closeTimeout how long `close` waits for runs in flight before cancelling them.
+ */
+public data class WorkerConfig(
+    val level: Int = 3,
+    val subWorkers: Int = 0,
+    val nextLevel: List<NextLevelChild> = emptyList(),
+    val taskWindow: Int = 16_384,
+    val heapRingBytes: Long = 64L shl 20,
+    val backPressureTimeout: Duration = 10.seconds,
+    val spin: Duration = 50.microseconds,
+    val closeTimeout: Duration = 10.seconds,
+    val name: String = "L$level",
+) {
+    /** Throws [InvalidConfigException] listing every problem, or returns this config. */
+    public fun validate(): WorkerConfig {
+        either {
+            accumulate {
+                ensureOrAccumulate(level in 2..6) { "level must be 2..6 (chip, node, pod, supernode, cluster), was $level" }
+                ensureOrAccumulate(subWorkers >= 0) { "subWorkers must be >= 0, was $subWorkers" }
+                ensureOrAccumulate(subWorkers <= 1024) { "subWorkers must be <= 1024 (one thread each), was $subWorkers" }
+                ensureOrAccumulate(taskWindow > 0) { "taskWindow must be > 0, was $taskWindow" }
+                ensureOrAccumulate(heapRingBytes > 0) { "heapRingBytes must be > 0, was $heapRingBytes" }
+                ensureOrAccumulate(backPressureTimeout.isPositive()) { "backPressureTimeout must be > 0, was $backPressureTimeout" }
+                ensureOrAccumulate(!spin.isNegative()) { "spin must be >= 0, was $spin" }
+                ensureOrAccumulate(!closeTimeout.isNegative()) { "closeTimeout must be >= 0, was $closeTimeout" }
+                nextLevel.forEachIndexed { i, c ->
+                    if (c is NextLevelChild.Nested) {
+                        ensureOrAccumulate(c.worker.level == level - 1) {
+                            "nextLevel[$i] is a level-${c.worker.level} worker; children of a level-$level worker are level ${level - 1}"
+                        }
+                        ensureOrAccumulate(!c.worker.isClosed) { "nextLevel[$i] (${c.worker.path}) is already closed" }
+                    }
+                }
+                val nested = nextLevel.filterIsInstance<NextLevelChild.Nested>().map { it.worker }
+                ensureOrAccumulate(nested.size == nested.toSet().size) { "the same nested worker appears twice in nextLevel" }
+            }
+        }.onLeft { throw InvalidConfigException(it) }
+        return this
+    }
+
+    internal companion object {
+        /** Name of a level's children: `L4 node#1` is child 1 of a level-4 worker. */
+        fun childKind(level: Int): String = when (level) {
+            2 -> "core"
+            3 -> "chip"
+            4 -> "node"
+            5 -> "pod"
+            else -> "supernode"
+        }
+    }
+}
