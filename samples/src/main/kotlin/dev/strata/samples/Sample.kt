@@ -1,0 +1,22 @@
+package dev.strata.samples
+
+import java.io.PrintStream
+
+/** A runnable sample: `./strata run <name> [args]`. */
+public interface Sample {
+    /** Name on the command line. */
+    public val name: String
+
+    /** One line for listings. */
+    public val description: String
+
+    /** Runs the sample, printing to [out]; returns the process exit code (0 = PASS). */
+    public fun run(args: List<String>, out: PrintStream): Int
+}
+
+/** Every sample the CLI knows, by name. */
+public object Samples {
+    public val all: List<Sample> = listOf()
+
+    public fun find(name: String): Sample? = all.firstOrNull { it.name == name }
+}
