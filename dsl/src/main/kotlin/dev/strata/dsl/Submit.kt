@@ -1,7 +1,6 @@
 package dev.strata.dsl
 
 import dev.strata.run.Orchestrator
-import dev.strata.task.InternalStrataApi
 import dev.strata.task.StrataDsl
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
@@ -45,70 +44,58 @@ public class ArgsBuilder internal constructor() {
 
     /** A double scalar argument, passed as its IEEE bits (read it with `Double.fromBits`). */
     public fun scalar(value: Double) { builder.scalar(value.toRawBits()) }
+
+    internal fun build(): TaskArgs = builder.build()
 }
 
+internal fun argsOf(block: ArgsBuilder.() -> Unit): TaskArgs = ArgsBuilder().apply(block).build()
+
 /**
- * A submit waiting for its callable: `submit(sub) { input(a) } { args -> … }` — the second block is
- * the callable and performs the submit. A spec never given a callable fails the run when the program
- * returns, naming the task.
+ * Submits a task to [target]: `submit(sub, { input(a); output(b) }) { ctx -> … }` — the arguments block
+ * says which tensors the task reads and writes (dependencies are inferred from it), the trailing
+ * callable is the task's code. [name] appears in errors. Suspends under back-pressure like
+ * [Orchestrator.submit].
  */
-public class PendingSubmit internal constructor(
-    private val orchestrator: Orchestrator,
-    private val targets: List<Target>,
-    private val members: List<TaskArgs>,
-    private val name: String?,
-    private val group: Boolean,
+public suspend fun Orchestrator.submit(
+    target: Target,
+    args: ArgsBuilder.() -> Unit = {},
+    name: String? = null,
+    callable: TaskCallable,
 ) {
-    internal var submitted = false
+    submit(target, callable, argsOf(args), name)
+}
 
-    /** Submits the task with [callable]; suspends under back-pressure like `Orchestrator.submit`. */
-    public suspend operator fun invoke(callable: TaskCallable) {
-        check(!submitted) { "this submit of '${name ?: "task"}' was already given a callable" }
-        submitted = true
-        if (group) orchestrator.submitGroup(targets, callable, members, name)
-        else orchestrator.submit(targets[0], callable, members[0], name)
-    }
-
-    internal fun describe(): String = "submit(${if (group) "group of ${members.size}" else targets[0]}" +
-        (name?.let { ", \"$it\"" } ?: "") + ")"
+/** [submit] with the task's [name] first: `submit(sub, "scale", { input(a); output(b) }) { … }`. */
+public suspend fun Orchestrator.submit(
+    target: Target,
+    name: String,
+    args: ArgsBuilder.() -> Unit = {},
+    callable: TaskCallable,
+) {
+    submit(target, callable, argsOf(args), name)
 }
 
 /**
- * Describes a task for [target]: `submit(sub, "scale") { input(a); output(b) } { args -> … }`.
- * The trailing callable submits it.
+ * Submits a group task of [size] members, each on a distinct sub worker, dispatched all at once:
+ * `submitGroup(sub, 4, { i -> inout(parts[i]) }) { ctx -> … }`. Member `i` gets the arguments built for
+ * index `i` and sees `ctx.memberIndex == i`.
  */
-@OptIn(InternalStrataApi::class)
-public fun Orchestrator.submit(target: Target, name: String? = null, args: ArgsBuilder.() -> Unit = {}): PendingSubmit =
-    pending(PendingSubmit(this, listOf(target), listOf(ArgsBuilder().apply(args).builder.build()), name, group = false))
+public suspend fun Orchestrator.submitGroup(
+    target: Target,
+    size: Int,
+    args: ArgsBuilder.(member: Int) -> Unit,
+    name: String? = null,
+    callable: TaskCallable,
+) {
+    submitGroup(List(size) { target }, callable, List(size) { i -> argsOf { args(i) } }, name)
+}
 
-/**
- * Describes a group task of [size] members, each on a distinct sub worker (or, with [targets], on the
- * given distinct next-level children): `submitGroup(sub, 4) { i -> inout(parts[i]) } { args -> … }`.
- * Member `i` gets the arguments built for index `i`.
- */
-@OptIn(InternalStrataApi::class)
-public fun Orchestrator.submitGroup(target: Target, size: Int, name: String? = null, args: ArgsBuilder.(Int) -> Unit): PendingSubmit =
-    pending(
-        PendingSubmit(
-            this, List(size) { target }, List(size) { i -> ArgsBuilder().apply { args(i) }.builder.build() }, name, group = true,
-        ),
-    )
-
-/** Describes a group task with one member per next-level child in [targets]. */
-@OptIn(InternalStrataApi::class)
-public fun Orchestrator.submitGroup(targets: List<Target>, name: String? = null, args: ArgsBuilder.(Int) -> Unit): PendingSubmit =
-    pending(
-        PendingSubmit(
-            this, targets, List(targets.size) { i -> ArgsBuilder().apply { args(i) }.builder.build() }, name, group = true,
-        ),
-    )
-
-@OptIn(InternalStrataApi::class)
-private fun Orchestrator.pending(p: PendingSubmit): PendingSubmit {
-    onProgramEnd {
-        check(p.submitted) {
-            "${p.describe()} { … } was never given its callable: write submit(target) { args } { ctx -> … }"
-        }
-    }
-    return p
+/** Submits a group task with one member per next-level child in [targets] (distinct). */
+public suspend fun Orchestrator.submitGroup(
+    targets: List<Target>,
+    args: ArgsBuilder.(member: Int) -> Unit,
+    name: String? = null,
+    callable: TaskCallable,
+) {
+    submitGroup(targets, callable, List(targets.size) { i -> argsOf { args(i) } }, name)
 }

@@ -15,8 +15,8 @@ import kotlin.time.Duration
  *     val a = w.hostTensor(DType.F32, 1024)
  *     val b = w.hostTensor(DType.F32, 1024)
  *     w.run {
- *         submit(sub, "fill") { output(a) } { a.fill(1f) }
- *         submit(sub, "copy") { input(a); output(b) } { for (i in 0L until 1024) b.setFloat(i, a.getFloat(i)) }
+ *         submit(sub, "fill", { output(a) }) { a.fill(1f) }
+ *         submit(sub, "copy", { input(a); output(b) }) { for (i in 0L until 1024) b.setFloat(i, a.getFloat(i)) }
  *     }
  * }
  * ```

@@ -1,6 +1,5 @@
 package dev.strata.run
 
-import dev.strata.task.InternalStrataApi
 import dev.strata.task.StrataDsl
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
@@ -46,11 +45,4 @@ public interface Orchestrator {
      * references: it never waits for them and never throws their errors.
      */
     public suspend fun <T> scope(block: suspend Orchestrator.() -> T): T
-
-    /**
-     * Registers a check that runs when the program returns, before the run is closed; if it throws, the
-     * run fails as if the program had thrown. Used by the DSL to reject a `submit` left without a callable.
-     */
-    @InternalStrataApi
-    public fun onProgramEnd(check: () -> Unit)
 }

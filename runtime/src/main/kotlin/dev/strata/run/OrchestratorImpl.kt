@@ -5,7 +5,6 @@ import dev.strata.graph.Scope
 import dev.strata.graph.Task
 import dev.strata.graph.TaskState
 import dev.strata.graph.TensorMap
-import dev.strata.task.InternalStrataApi
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.Target
@@ -39,7 +38,6 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
     private val thread: Thread = Thread.currentThread()
     private var building: Task? = null
     private var closed = false
-    private var endChecks: ArrayList<() -> Unit>? = null
 
     override val runId: Long get() = run.id
 
@@ -164,16 +162,6 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
             scopes.removeAt(scopes.lastIndex)
             s.end(engine::consume)
         }
-    }
-
-    @InternalStrataApi
-    override fun onProgramEnd(check: () -> Unit) {
-        (endChecks ?: ArrayList<() -> Unit>().also { endChecks = it }).add(check)
-    }
-
-    /** Runs the checks registered with [onProgramEnd]; throws the first failure. */
-    fun runEndChecks() {
-        endChecks?.forEach { it() }
     }
 
     /** Ends the run's outer scope and the build; the run finishes once its tasks are terminal. */

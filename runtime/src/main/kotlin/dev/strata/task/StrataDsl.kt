@@ -8,9 +8,3 @@ package dev.strata.task
 @kotlin.annotation.Target(AnnotationTarget.CLASS, AnnotationTarget.TYPE)
 public annotation class StrataDsl
 
-/**
- * Marks API that exists for Strata's own modules (the DSL) and may change without notice.
- */
-@RequiresOptIn("Strata-internal API: used by Strata's own modules, may change without notice", RequiresOptIn.Level.ERROR)
-@Retention(AnnotationRetention.BINARY)
-public annotation class InternalStrataApi

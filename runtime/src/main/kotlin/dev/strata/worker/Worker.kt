@@ -145,7 +145,6 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
             val orchestrator = OrchestratorImpl(this, run)
             try {
                 runBlocking { orchestrator.program() }
-                orchestrator.runEndChecks()
             } catch (e: Throwable) {
                 // The program itself failed: skip what has not started, let running tasks finish, rethrow.
                 run.fail(e)
