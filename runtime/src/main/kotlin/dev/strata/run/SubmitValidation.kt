@@ -7,6 +7,7 @@ import arrow.core.raise.either
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.AddressSpace
+import dev.strata.tensor.Tensor
 
 /**
  * Checks a submit before anything is dispatched and reports every problem at once: unknown targets,
@@ -20,22 +21,26 @@ internal class SubmitValidation(private val subWorkers: Int, private val nextWor
             accumulate {
                 ensureOrAccumulate(members.isNotEmpty()) { SubmitProblem.EmptyGroup() }
                 val group = members.size > 1
-                val allSub = targets.all { it is Target.Sub }
-                val allNext = targets.all { it is Target.Next }
-                ensureOrAccumulate(!group || allSub || allNext) {
-                    SubmitProblem.GroupShape("a group's members must all go to sub workers or all to next-level children, not both")
+                if (group) {
+                    val allSub = targets.all { it is Target.Sub }
+                    val allNext = targets.all { it is Target.Next }
+                    ensureOrAccumulate(allSub || allNext) {
+                        SubmitProblem.GroupShape("a group's members must all go to sub workers or all to next-level children, not both")
+                    }
+                    ensureOrAccumulate(!allSub || members.size <= subWorkers) {
+                        SubmitProblem.GroupShape(
+                            "a group of ${members.size} sub members needs ${members.size} sub workers; this worker has $subWorkers " +
+                                "(raise subWorkers or split the group)",
+                        )
+                    }
+                    val nextIdx = targets.mapNotNull { (it as? Target.Next)?.index }
+                    ensureOrAccumulate(nextIdx.size == nextIdx.toSet().size) {
+                        SubmitProblem.GroupShape("a group's next-level targets must be distinct, got $nextIdx")
+                    }
                 }
-                ensureOrAccumulate(!group || !allSub || members.size <= subWorkers) {
-                    SubmitProblem.GroupShape(
-                        "a group of ${members.size} sub members needs ${members.size} sub workers; this worker has $subWorkers " +
-                            "(raise subWorkers or split the group)",
-                    )
-                }
-                val nextIdx = targets.mapNotNull { (it as? Target.Next)?.index }
-                ensureOrAccumulate(!group || nextIdx.size == nextIdx.toSet().size) {
-                    SubmitProblem.GroupShape("a group's next-level targets must be distinct, got $nextIdx")
-                }
-                for (t in targets.distinct()) {
+                for (k in targets.indices) {
+                    val t = targets[k]
+                    if (k > 0 && targets.indexOf(t) < k) continue // report each target once
                     when (t) {
                         Target.Sub -> ensureOrAccumulate(subWorkers > 0) {
                             SubmitProblem.UnknownTarget(t, "it has no sub workers; configure subWorkers > 0")
@@ -52,7 +57,7 @@ internal class SubmitValidation(private val subWorkers: Int, private val nextWor
                         val arg = args.arg(i)
                         val tensor = arg.tensor
                         val buffer = tensor.buffer
-                        val negative = (0 until tensor.rank).any { tensor.size(it) < 0 }
+                        val negative = hasNegativeSize(tensor)
                         ensureOrAccumulate(!negative) { SubmitProblem.NegativeShape(mi, i, tensor) }
                         if (!negative) {
                             val fp = tensor.footprint
@@ -72,21 +77,39 @@ internal class SubmitValidation(private val subWorkers: Int, private val nextWor
                     }
                 }
                 // Writes of one task (or of the members of a group, which run at once) must not overlap.
-                val writes = ArrayList<Triple<Int, Int, dev.strata.tensor.Tensor>>()
-                for (m in members.indices) {
-                    val args = members[m]
-                    for (i in 0 until args.tensorCount) {
-                        val arg = args.arg(i)
-                        if (arg.tag.writes && (0 until arg.tensor.rank).none { arg.tensor.size(it) < 0 }) {
-                            writes += Triple(if (group) m else -1, i, arg.tensor)
-                        }
+                forEachWritePair(members) { ma, ia, ta, mb, ib, tb ->
+                    val g = members.size > 1
+                    ensureOrAccumulate(!ta.overlaps(tb)) {
+                        SubmitProblem.OverlappingWrites((if (g) ma else -1) to ia, (if (g) mb else -1) to ib)
                     }
-                }
-                for (a in writes.indices) for (b in a + 1 until writes.size) {
-                    val (ma, ia, ta) = writes[a]
-                    val (mb, ib, tb) = writes[b]
-                    ensureOrAccumulate(!ta.overlaps(tb)) { SubmitProblem.OverlappingWrites(ma to ia, mb to ib) }
                 }
             }
         }
+
+    private fun hasNegativeSize(t: Tensor): Boolean {
+        for (d in 0 until t.rank) if (t.size(d) < 0) return true
+        return false
+    }
+
+    /** Calls [action] for each pair of well-formed write arguments, in order, without allocating. */
+    private inline fun forEachWritePair(
+        members: Array<TaskArgs>,
+        action: (Int, Int, Tensor, Int, Int, Tensor) -> Unit,
+    ) {
+        for (ma in members.indices) {
+            val a = members[ma]
+            for (ia in 0 until a.tensorCount) {
+                val argA = a.arg(ia)
+                if (!argA.tag.writes || hasNegativeSize(argA.tensor)) continue
+                for (mb in ma until members.size) {
+                    val b = members[mb]
+                    for (ib in (if (mb == ma) ia + 1 else 0) until b.tensorCount) {
+                        val argB = b.arg(ib)
+                        if (!argB.tag.writes || hasNegativeSize(argB.tensor)) continue
+                        action(ma, ia, argA.tensor, mb, ib, argB.tensor)
+                    }
+                }
+            }
+        }
+    }
 }
