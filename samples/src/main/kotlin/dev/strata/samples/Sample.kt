@@ -16,7 +16,9 @@ public interface Sample {
 
 /** Every sample the CLI knows, by name. */
 public object Samples {
-    public val all: List<Sample> = listOf()
+    /** Every registered sample, in listing order. */
+    public val all: List<Sample> = listOf(PipelineSample)
 
+    /** The sample called [name], or null. */
     public fun find(name: String): Sample? = all.firstOrNull { it.name == name }
 }

@@ -1,0 +1,169 @@
+package dev.strata.samples
+
+import dev.strata.dsl.sub
+import dev.strata.dsl.submit
+import dev.strata.dsl.submitGroup
+import dev.strata.dsl.worker
+import dev.strata.samples.PipelineStages.BANDS
+import dev.strata.tensor.DType
+import dev.strata.tensor.Tensor
+import java.io.PrintStream
+
+/**
+ * `pipeline`: a multi-stage host pipeline over overlapping views of a 2-D grid on 4 sub workers, checked
+ * bit for bit against the same stages run one by one in plain Kotlin.
+ *
+ * Each step, in its own `scope { }`:
+ * - (a) **stencil**: one task per tile reads its tile plus a 1-cell halo of the source grid (INPUT views
+ *   that overlap their neighbours') and writes its tile of a temporary grid from `alloc` (OUTPUT);
+ * - (b) **transpose**: one task per tile reads a tile of the temporary grid and writes the transposed,
+ *   scaled and biased tile into the destination grid (OUTPUT).
+ *
+ * Source and destination swap every step, so the engine must infer read-after-write (a stencil reads
+ * up to 9 transposes of the step before), write-after-read (a transpose overwrites bytes that the
+ * stencils of the step before read) and write-after-write (every other step writes the same grid).
+ * A final group task of 4 members sums row bands of the result.
+ */
+public object PipelineSample : Sample {
+    override val name: String = "pipeline"
+    override val description: String =
+        "tiled stencil + transpose over overlapping views on 4 sub workers, checked bit-exactly against a sequential run"
+
+    /** Sub workers of the pool; also the band-sum group's size. */
+    private const val WORKERS = BANDS
+
+    internal const val USAGE: String = "usage: strata run pipeline [--size N (default 512)] [--steps K (default 8)] " +
+        "[--tiles T (tiles per side, default 8)]"
+
+    override fun run(args: List<String>, out: PrintStream): Int {
+        val options = try {
+            PipelineOptions.parse(args) ?: return 0.also { out.println(USAGE) }
+        } catch (e: IllegalArgumentException) {
+            out.println("pipeline: ${e.message}")
+            out.println(USAGE)
+            return 2
+        }
+        return run(options, out)
+    }
+
+    /**
+     * Runs the pipeline with [options]; [tamper] may alter the engine's final grid before the comparison
+     * (tests use it to prove that a wrong result is reported).
+     */
+    internal fun run(options: PipelineOptions, out: PrintStream, tamper: (Tensor) -> Unit = {}): Int {
+        val n = options.size
+        out.println(
+            "pipeline: ${n}x$n F32 grid, ${options.steps} steps, ${options.tiles}x${options.tiles} tiles, " +
+                "$WORKERS sub workers",
+        )
+        val engine = runOnEngine(options)
+        tamper(engine.grid)
+
+        val seqStart = System.nanoTime()
+        val expected = PipelineStages.sequential(n, options.steps)
+        val seqNanos = System.nanoTime() - seqStart
+
+        val tileTasks = 2L * options.steps * options.tiles * options.tiles
+        out.println("  stages: ${2 * options.steps + 1} (stencil -> transpose per step, then band sums)")
+        out.println("  tasks: ${tileTasks + 1} ($tileTasks tile tasks + 1 group task of $BANDS)")
+        out.println("  wall: engine ${millis(engine.nanos)} ms, sequential ${millis(seqNanos)} ms")
+
+        val mismatch = GridMismatch.first("grid", expected.grid, engine.grid.toFloatArray(), n)
+            ?: GridMismatch.first("band sums", expected.bandSums, engine.bandSums.toFloatArray(), BANDS)
+        if (mismatch != null) {
+            out.println("FAIL: the engine's result differs from the sequential one at $mismatch")
+            return 1
+        }
+        out.println("PASS: ${n.toLong() * n} elements and $BANDS band sums equal the sequential result bit for bit")
+        return 0
+    }
+
+    private class EngineResult(val grid: Tensor, val bandSums: Tensor, val nanos: Long)
+
+    private fun runOnEngine(options: PipelineOptions): EngineResult {
+        val n = options.size
+        val gridBytes = 4L * n * n
+        val tiles = PipelineStages.tiles(n, options.tiles, options.tiles)
+        val bands = PipelineStages.tiles(n, BANDS, 1)
+        // Two temporaries in flight let step k+1's stencils start while step k's transposes finish.
+        worker(level = 3) {
+            subWorkers(WORKERS)
+            heapRingBytes = maxOf(heapRingBytes, 2 * gridBytes + 4096)
+        }.use { w ->
+            val a = w.hostTensor(DType.F32, n.toLong(), n.toLong(), label = "grid A")
+            val b = w.hostTensor(DType.F32, n.toLong(), n.toLong(), label = "grid B")
+            val sums = w.hostTensor(DType.F32, BANDS.toLong(), label = "band sums")
+            for (r in 0 until n) for (c in 0 until n) a.setFloat(r.toLong(), c.toLong(), PipelineStages.initial(r, c))
+            val result = if (options.steps % 2 == 0) a else b
+
+            val start = System.nanoTime()
+            w.run {
+                for (step in 0 until options.steps) {
+                    val src = if (step % 2 == 0) a else b
+                    val dst = if (step % 2 == 0) b else a
+                    scope {
+                        val tmp = alloc(DType.F32, n.toLong(), n.toLong())
+                        for (t in tiles) {
+                            val halo = t.halo(n)
+                            submit(sub, "stencil s$step $t", { input(halo.of(src)); output(t.of(tmp)) }) { ctx ->
+                                PipelineStages.stencilTile(ctx.tensor(0), halo.row0, halo.col0, ctx.tensor(1), t.row0, t.col0, n)
+                            }
+                        }
+                        for (t in tiles) {
+                            submit(sub, "transpose s$step $t", { input(t.of(tmp)); output(t.transposedOf(dst)) }) { ctx ->
+                                PipelineStages.transposeTile(ctx.tensor(0), t.row0, t.col0, ctx.tensor(1), step)
+                            }
+                        }
+                    }
+                }
+                submitGroup(
+                    sub, BANDS,
+                    { m -> input(bands[m].of(result)); output(sums.slice(0, m.toLong(), m + 1L)) },
+                    "band sums",
+                ) { ctx ->
+                    ctx.tensor(1).setFloat(0, PipelineStages.bandSum(ctx.tensor(0)))
+                }
+            }
+            return EngineResult(result, sums, System.nanoTime() - start)
+        }
+    }
+
+    private fun millis(nanos: Long): String = "%.1f".format(nanos / 1e6)
+}
+
+/** Command-line options of [PipelineSample]. */
+internal data class PipelineOptions(val size: Int = 512, val steps: Int = 8, val tiles: Int = 8) {
+    init {
+        require(size in PipelineStages.BANDS..MAX_SIZE) { "--size must be in ${PipelineStages.BANDS}..$MAX_SIZE, was $size" }
+        require(steps >= 1) { "--steps must be >= 1, was $steps" }
+        require(tiles in 1..size) { "--tiles must be in 1..size ($size), was $tiles" }
+    }
+
+    companion object {
+        /** Largest grid side: two grids plus two temporaries stay well under 1 GiB. */
+        const val MAX_SIZE = 4096
+
+        /**
+         * Parses `--size N`, `--steps K`, `--tiles T` (also `--name=value`). Returns null for `--help`.
+         * @throws IllegalArgumentException naming the offending argument.
+         */
+        fun parse(args: List<String>): PipelineOptions? {
+            var options = mapOf<String, Int>()
+            var i = 0
+            while (i < args.size) {
+                val arg = args[i++]
+                if (arg == "-h" || arg == "--help") return null
+                val (key, inline) = arg.split('=', limit = 2).let { it[0] to it.getOrNull(1) }
+                require(key in setOf("--size", "--steps", "--tiles")) { "unknown argument '$arg'" }
+                val text = inline ?: args.getOrNull(i++) ?: throw IllegalArgumentException("$key needs a value")
+                val value = text.toIntOrNull() ?: throw IllegalArgumentException("$key needs an integer, was '$text'")
+                options = options + (key to value)
+            }
+            return PipelineOptions(
+                size = options["--size"] ?: 512,
+                steps = options["--steps"] ?: 8,
+                tiles = options["--tiles"] ?: minOf(8, options["--size"] ?: 512),
+            )
+        }
+    }
+}

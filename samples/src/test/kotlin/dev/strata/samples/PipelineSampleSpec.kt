@@ -1,0 +1,72 @@
+package dev.strata.samples
+
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.nulls.shouldBeNull
+import io.kotest.matchers.nulls.shouldNotBeNull
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.string.shouldNotContain
+import java.io.ByteArrayOutputStream
+import java.io.PrintStream
+
+private fun capture(block: (PrintStream) -> Int): Pair<Int, String> {
+    val bytes = ByteArrayOutputStream()
+    val code = PrintStream(bytes, true, Charsets.UTF_8).use(block)
+    return code to bytes.toString(Charsets.UTF_8)
+}
+
+class PipelineSampleSpec : FunSpec({
+    test("is registered as 'pipeline'") {
+        Samples.find("pipeline") shouldBe PipelineSample
+    }
+
+    test("a small pipeline passes and reports its tasks, stages and workers") {
+        val (code, out) = capture { PipelineSample.run(listOf("--size", "64", "--steps", "3"), it) }
+        code shouldBe 0
+        out shouldContain "PASS"
+        out shouldContain "64x64"
+        out shouldContain "4 sub workers"
+        out shouldContain "tasks: 385" // 2 stages x 3 steps x 8x8 tiles + the band-sum group
+    }
+
+    test("uneven tiles and an odd step count pass too") {
+        val (code, out) = capture { PipelineSample.run(listOf("--size=37", "--steps=5", "--tiles=6"), it) }
+        code shouldBe 0
+        out shouldContain "PASS"
+    }
+
+    test("a grid that differs in one element is reported with its coordinates and both values") {
+        val expected = PipelineStages.sequential(16, 2).grid
+        val actual = expected.copyOf().also { it[5 * 16 + 7] = Math.nextUp(it[5 * 16 + 7]) }
+        GridMismatch.first("grid", expected, expected.copyOf(), 16).shouldBeNull()
+        val m = GridMismatch.first("grid", expected, actual, 16).shouldNotBeNull()
+        m.row shouldBe 5
+        m.col shouldBe 7
+        m.expected shouldBe expected[5 * 16 + 7]
+        m.actual shouldBe actual[5 * 16 + 7]
+    }
+
+    test("the comparison is bit-exact: -0.0 differs from 0.0") {
+        GridMismatch.first("grid", floatArrayOf(0f), floatArrayOf(-0f), 1).shouldNotBeNull()
+    }
+
+    test("a broken engine result fails the sample with the first differing element") {
+        val (code, out) = capture { stream ->
+            PipelineSample.run(PipelineOptions(size = 32, steps = 2, tiles = 4), stream) { grid ->
+                grid.setFloat(3, 9, grid.getFloat(3, 9) + 1f)
+            }
+        }
+        code shouldBe 1
+        out shouldContain "FAIL"
+        out shouldContain "grid[3, 9]"
+        out shouldNotContain "PASS"
+    }
+
+    test("bad arguments print the usage and return 2") {
+        val (code, out) = capture { PipelineSample.run(listOf("--size", "big"), it) }
+        code shouldBe 2
+        out shouldContain "--size needs an integer"
+        out shouldContain "usage: strata run pipeline"
+        capture { PipelineSample.run(listOf("--frobnicate"), it) }.first shouldBe 2
+    }
+})
