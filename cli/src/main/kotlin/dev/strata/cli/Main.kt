@@ -1,0 +1,62 @@
+package dev.strata.cli
+
+import com.github.ajalt.clikt.core.CliktCommand
+import com.github.ajalt.clikt.core.CliktError
+import com.github.ajalt.clikt.core.Context
+import com.github.ajalt.clikt.core.ProgramResult
+import com.github.ajalt.clikt.core.parse
+import com.github.ajalt.clikt.core.subcommands
+import dev.strata.bench.Benches
+import dev.strata.samples.Samples
+import kotlin.system.exitProcess
+
+/** Entry point of `./strata`: exits with the status [StrataCli.run] returns. */
+public fun main(args: Array<String>) {
+    exitProcess(StrataCli.run(args.asList(), Console.system()))
+}
+
+/**
+ * The `strata` command line: `run <sample> [args…]`, `bench <name> [args…]`, `doctor`.
+ *
+ * Exit status: what the sample or bench returned; 0 when `doctor` found every required check passing
+ * and 1 otherwise; 2 for an unknown sample or bench name; Clikt's status (1) for other usage errors.
+ */
+public object StrataCli {
+    /** Exit status for a name that is not in the registry. */
+    public const val UNKNOWN_NAME: Int = 2
+
+    /** Parses [argv] and runs the chosen command, writing to [console]; returns the exit status. */
+    public fun run(argv: List<String>, console: Console): Int {
+        val command = StrataCommand().subcommands(
+            LaunchCommand(
+                "run", "sample", "samples", console,
+                Samples.all.map { s -> Launchable(s.name, s.description) { args, out -> s.run(args, out) } },
+            ),
+            LaunchCommand(
+                "bench", "bench", "benches", console,
+                Benches.all.map { b -> Launchable(b.name, b.description) { args, out -> b.run(args, out) } },
+            ),
+            DoctorCommand(console, Doctor()),
+        )
+        return try {
+            command.parse(argv)
+            0
+        } catch (e: ProgramResult) {
+            e.statusCode
+        } catch (e: CliktError) {
+            // Help, usage errors and the like: Clikt formats them, we choose the stream.
+            command.getFormattedHelp(e)?.let { (if (e.printError) console.err else console.out).println(it) }
+            e.statusCode
+        } finally {
+            console.out.flush()
+            console.err.flush()
+        }
+    }
+}
+
+private class StrataCommand : CliktCommand(name = "strata") {
+    override fun help(context: Context): String =
+        "Strata: run samples and benchmarks on the hierarchical task runtime, and check this machine."
+
+    override fun run() = Unit
+}

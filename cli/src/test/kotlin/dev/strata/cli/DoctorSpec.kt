@@ -1,0 +1,65 @@
+package dev.strata.cli
+
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.engine.spec.tempdir
+import io.kotest.matchers.collections.shouldNotContain
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.string.shouldStartWith
+import java.nio.file.Files
+import kotlin.io.path.Path
+import kotlin.io.path.createDirectories
+import kotlin.io.path.createFile
+
+class DoctorSpec : FunSpec({
+    fun Doctor.check(name: String): Check = checks().single { it.name == name }
+
+    test("every check of this machine passes or informs; none fails") {
+        Doctor().checks().map { it.status } shouldNotContain CheckStatus.FAIL
+    }
+
+    test("the JDK check names version, vendor and home") {
+        val jdk = Doctor().check("JDK")
+        jdk.status shouldBe CheckStatus.OK
+        jdk.detail shouldContain System.getProperty("java.vendor")
+        jdk.detail shouldContain System.getProperty("java.home")
+    }
+
+    test("a JDK below the minimum fails") {
+        Doctor(minJdk = Runtime.version().feature() + 1).check("JDK").status shouldBe CheckStatus.FAIL
+    }
+
+    test("a missing shared-memory directory fails and says what to mount") {
+        val missing = Path("/nonexistent-strata-shm")
+        val c = Doctor(shm = missing).check(missing.toString())
+        c.status shouldBe CheckStatus.FAIL
+        c.detail shouldContain "tmpfs"
+    }
+
+    test("a writable shared-memory directory is OK and left empty") {
+        val dir = tempdir().toPath()
+        Doctor(shm = dir).check(dir.toString()).detail shouldStartWith "exists, writable"
+        Files.list(dir).use { it.count() } shouldBe 0L
+    }
+
+    test("acl is found through LD_LIBRARY_PATH") {
+        val lib = tempdir().toPath()
+        lib.resolve("libascendcl.so").createFile()
+        val c = Doctor(libraryPath = "/nonexistent:$lib", ascendRoot = Path("/nonexistent")).check("chip acl")
+        c.status shouldBe CheckStatus.OK
+        c.detail shouldContain lib.toString()
+    }
+
+    test("acl is found under the Ascend install root") {
+        val root = tempdir().toPath()
+        val lib64 = root.resolve("ascend-toolkit/latest/x86_64-linux/lib64").createDirectories()
+        lib64.resolve("libascendcl.so").createFile()
+        Doctor(libraryPath = null, ascendRoot = root).check("chip acl").status shouldBe CheckStatus.OK
+    }
+
+    test("acl not found is information, not a failure") {
+        val c = Doctor(libraryPath = "", ascendRoot = Path("/nonexistent")).check("chip acl")
+        c.status shouldBe CheckStatus.INFO
+        c.detail shouldContain "not found"
+    }
+})

@@ -1,0 +1,77 @@
+package dev.strata.cli
+
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.string.shouldNotContain
+import java.io.ByteArrayOutputStream
+import java.io.PrintStream
+
+/** What one CLI invocation printed and returned. */
+private class Outcome(val status: Int, val out: String, val err: String)
+
+private fun strata(vararg argv: String): Outcome {
+    val out = ByteArrayOutputStream()
+    val err = ByteArrayOutputStream()
+    val console = Console(PrintStream(out, true, Charsets.UTF_8), PrintStream(err, true, Charsets.UTF_8), color = false)
+    val status = StrataCli.run(argv.toList(), console)
+    return Outcome(status, out.toString(Charsets.UTF_8), err.toString(Charsets.UTF_8))
+}
+
+class StrataCliSpec : FunSpec({
+    test("an unknown sample exits 2 and lists the valid ones") {
+        val r = strata("run", "nope")
+        r.status shouldBe 2
+        r.err shouldContain "unknown sample 'nope'"
+        r.err shouldContain "pipeline"
+    }
+
+    test("run without a name exits 2 and lists the samples") {
+        val r = strata("run")
+        r.status shouldBe 2
+        r.err shouldContain "pipeline"
+    }
+
+    test("an unknown bench exits 2 and says which benches exist") {
+        val r = strata("bench", "nope")
+        r.status shouldBe 2
+        r.err shouldContain "unknown bench 'nope'"
+        r.err shouldContain "Available benches:"
+    }
+
+    test("options after the sample name reach the sample untouched") {
+        val r = strata("run", "pipeline", "--size", "32", "--steps", "2", "--tiles", "4")
+        r.status shouldBe 0
+        r.out shouldContain "32x32"
+        r.out shouldContain "PASS"
+    }
+
+    test("a sample's own exit status becomes the CLI's") {
+        val r = strata("run", "pipeline", "--size", "not-a-number")
+        r.status shouldBe 2
+        r.out shouldContain "usage: strata run pipeline"
+    }
+
+    test("run --help describes the command and lists the samples") {
+        val r = strata("run", "--help")
+        r.status shouldBe 0
+        r.out shouldContain "Available samples: pipeline"
+    }
+
+    test("an unknown command is a usage error") {
+        val r = strata("frobnicate")
+        r.status shouldBe 1
+        r.err shouldContain "frobnicate"
+    }
+
+    test("doctor reports the JDK and passes on the build machine") {
+        val r = strata("doctor")
+        r.status shouldBe 0
+        r.out shouldContain "JDK"
+        r.out shouldContain System.getProperty("java.home")
+        r.out shouldContain "native access works: getpid() = ${ProcessHandle.current().pid()}"
+        r.out shouldContain "chip sim"
+        r.out shouldContain "all required checks passed"
+        r.out shouldNotContain "\u001b[" // plain text when not coloring
+    }
+})
