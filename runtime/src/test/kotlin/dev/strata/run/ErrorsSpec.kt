@@ -227,6 +227,17 @@ class ErrorsSpec : FunSpec({
         }
     }
 
+    test("asking a plain next-level child for its nested worker fails the task, naming the child") {
+        Worker(WorkerConfig(level = 3, nextLevel = listOf(NextLevelChild.Plain))).use { w ->
+            val e = shouldThrow<TaskFailedException> {
+                w.run { submit(Target.Next(0), { ctx -> ctx.worker.run { } }, TaskArgs.EMPTY, "wants-nested") }
+            }
+            e.workerPath shouldBe "L3 chip#0"
+            e.errorClass shouldBe "java.lang.IllegalStateException"
+            e.errorMessage!! shouldContain "L3 chip#0, which has no nested worker"
+        }
+    }
+
     test("errors nest three levels: L5 pod / L4 node / L3 sub") {
         Worker(WorkerConfig(level = 3, subWorkers = 1)).use { l3 ->
             Worker(WorkerConfig(level = 4, nextLevel = listOf(NextLevelChild.Nested(l3)))).use { l4 ->

@@ -115,6 +115,34 @@ class GroupTaskSpec : FunSpec({
         }
     }
 
+    test("a next-level group blocked at the head reserves its targets: later single tasks do not overtake it") {
+        Worker(WorkerConfig(level = 3, nextLevel = List(2) { NextLevelChild.Plain })).use { w ->
+            val gate = CountDownLatch(1)
+            val chip0Busy = CountDownLatch(1)
+            val memberOnChip1Ran = AtomicBoolean(false)
+            var seenBySingle: Boolean? = null
+            try {
+                val h = w.submit {
+                    submit(Target.Next(0), {
+                        chip0Busy.countDown()
+                        gate.awaitOrFail("gate")
+                    }, TaskArgs.EMPTY, "busy-chip0")
+                    chip0Busy.awaitOrFail("chip 0 to be busy") // so the group below finds chip 0 busy and must wait
+                    submitGroup(listOf(Target.Next(0), Target.Next(1)), { ctx ->
+                        if (ctx.memberIndex == 1) memberOnChip1Ran.set(true)
+                    }, List(2) { TaskArgs.EMPTY }, "pair")
+                    submit(Target.Next(1), { seenBySingle = memberOnChip1Ran.get() }, TaskArgs.EMPTY, "single-chip1")
+                }
+                Thread.sleep(200) // chip 1 is idle meanwhile: without the reservation the single task would run now
+                gate.countDown()
+                h.result()
+            } finally {
+                gate.countDown()
+            }
+            seenBySingle shouldBe true
+        }
+    }
+
     test("a group waits until enough sub workers are idle, and a waiting group does not starve") {
         Worker(WorkerConfig(subWorkers = 2)).use { w ->
             val gate = CountDownLatch(1)

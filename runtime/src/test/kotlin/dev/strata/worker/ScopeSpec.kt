@@ -7,8 +7,10 @@ import dev.strata.run.TaskFailedException
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.DType
+import dev.strata.testing.HANG_GUARD
 import dev.strata.testing.awaitOrFail
 import dev.strata.testing.engineRun
+import dev.strata.testing.waitUntil
 import dev.strata.testing.waitUntilRunFailed
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
@@ -131,6 +133,65 @@ class ScopeSpec : FunSpec({
                 }
             }
             acc.getLong(0) shouldBe (0 until iterations).sumOf { it.toLong() }
+        }
+    }
+
+    test("a scope whose tasks already finished reclaims their slots and bytes when it ends") {
+        // Here the scope's reference is the last one: ending the scope itself must consume the tasks.
+        Worker(WorkerConfig(subWorkers = 1, taskWindow = 3, heapRingBytes = 1024, backPressureTimeout = 2.seconds)).use { w ->
+            val ran = AtomicInteger()
+            w.run {
+                val run = engineRun
+                repeat(20) { i ->
+                    scope {
+                        val t = alloc(DType.U8, 600) // two of these never fit in the 1024 B ring at once
+                        submit(Target.Sub, { t.setByteAt(0, 1); ran.incrementAndGet() }, TaskArgs.build { output(t) }, "w$i")
+                        submit(Target.Sub, { ran.incrementAndGet() }, TaskArgs.build { input(t) }, "r$i")
+                        waitUntil("every task of iteration $i is terminal") { run.pending.get() == 1L }
+                    }
+                }
+            }
+            ran.get() shouldBe 40
+        }
+    }
+
+    test("failed and cancelled runs leave no slot or heap byte behind") {
+        Worker(WorkerConfig(subWorkers = 2, taskWindow = 4, heapRingBytes = 1024, backPressureTimeout = 2.seconds)).use { w ->
+            repeat(10) { i ->
+                shouldThrow<TaskFailedException> {
+                    w.run {
+                        scope {
+                            val t = alloc(DType.U8, 600)
+                            submit(Target.Sub, { error("fail $i") }, TaskArgs.build { output(t) }, "failing")
+                            runCatching { submit(Target.Sub, { }, TaskArgs.build { input(t) }, "skipped") }
+                        }
+                        val top = alloc(DType.U8, 300) // depth 0: held until the run's end
+                        runCatching { submit(Target.Sub, { }, TaskArgs.build { input(top) }, "late") }
+                    }
+                }
+                val gate = CountDownLatch(1)
+                try {
+                    val h = w.submit {
+                        val t = alloc(DType.U8, 300)
+                        submit(Target.Sub, { gate.awaitOrFail("gate") }, TaskArgs.build { output(t) }, "held")
+                        submit(Target.Sub, { }, TaskArgs.build { input(t) }, "cancelled")
+                    }
+                    h.cancel()
+                    gate.countDown()
+                    h.join(HANG_GUARD) shouldBe true
+                } finally {
+                    gate.countDown()
+                }
+            }
+            // Everything came back: the whole window of slots, and the whole ring at depths 0 and 1.
+            val ran = AtomicInteger()
+            w.run {
+                scope { alloc(DType.U8, 1024) }
+                val t = alloc(DType.U8, 1024)
+                submit(Target.Sub, { ran.incrementAndGet() }, TaskArgs.build { output(t) })
+                repeat(2) { submit(Target.Sub, { ran.incrementAndGet() }, TaskArgs.EMPTY) }
+            }
+            ran.get() shouldBe 3
         }
     }
 
