@@ -228,6 +228,12 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
             }
         }
         scheduler.stop(1_000)
+        // The stopped scheduler can no longer finish runs whose tasks are still running: end them here (a
+        // cancelled run keeps its RunCancelledException) so nobody waits forever on their handles.
+        for (r in activeRuns.toList()) {
+            r.fail(WorkerClosedException(config.name))
+            runFinished(r)
+        }
         for (e in subs) e.close(timeoutMs)
         for (e in nexts) e.close(timeoutMs)
         // Wake anyone blocked in admission: they see the worker closed.

@@ -1,0 +1,42 @@
+package dev.strata.worker
+
+import dev.strata.task.TaskArgs
+import dev.strata.task.Target
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.collections.shouldHaveSize
+import io.kotest.matchers.longs.shouldBeLessThan
+import java.lang.management.ManagementFactory
+import java.util.concurrent.TimeUnit
+import com.sun.management.OperatingSystemMXBean as SunOperatingSystemMXBean
+
+/**
+ * An idle worker does not spin (DESIGN.md §5, §10): after a warm-up run and a short settle, two seconds
+ * without runs cost the process less than 5 % of one core, and the worker's own threads (named
+ * `strata-<name>-…`) almost nothing. This is a bound on CPU *consumed*, not a timing of the engine:
+ * a thread that busy-waits burns the whole 2 s and fails it by a factor of 20.
+ */
+class IdleCpuSpec : FunSpec({
+    timeout = 60_000L
+
+    test("an idle worker with 4 sub workers uses < 5% of a core and its threads < 20 ms over 2 s") {
+        val os = ManagementFactory.getOperatingSystemMXBean() as SunOperatingSystemMXBean
+        val mx = ManagementFactory.getThreadMXBean()
+        Worker(WorkerConfig(subWorkers = 4, nextLevel = listOf(NextLevelChild.Plain), name = "IdleW")).use { w ->
+            repeat(20) { w.run { repeat(50) { submit(Target.Sub, { }, TaskArgs.EMPTY) }; submit(Target.Next(0), { }, TaskArgs.EMPTY) } }
+            val threads = Thread.getAllStackTraces().keys.filter { it.name.startsWith("strata-IdleW-") }
+            threads shouldHaveSize 6 // scheduler, 4 subs, 1 chip
+            fun workerCpuNanos(): Long = threads.sumOf { mx.getThreadCpuTime(it.threadId()).coerceAtLeast(0) }
+
+            Thread.sleep(200) // settle: spins end, JIT and GC work of the warm-up drains
+            val process0 = os.processCpuTime
+            val threads0 = workerCpuNanos()
+            Thread.sleep(2_000)
+            val processNanos = os.processCpuTime - process0
+            val threadNanos = workerCpuNanos() - threads0
+
+            println("IdleCpuSpec: process ${processNanos / 1_000_000} ms, worker threads ${threadNanos / 1_000} µs over 2 s idle")
+            TimeUnit.NANOSECONDS.toMillis(threadNanos) shouldBeLessThan 20L
+            TimeUnit.NANOSECONDS.toMillis(processNanos) shouldBeLessThan 100L
+        }
+    }
+})
