@@ -28,6 +28,9 @@ internal interface Endpoint : AutoCloseable {
      */
     fun dispatch(dispatch: Dispatch)
 
+    /** True if the calling thread is this endpoint's own (the caller is one of its tasks). */
+    fun ownsCurrentThread(): Boolean
+
     /** Stops the worker, waiting at most [timeoutMillis] for a running task; never throws. */
     fun close(timeoutMillis: Long)
 

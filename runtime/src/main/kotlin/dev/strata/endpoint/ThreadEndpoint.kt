@@ -36,6 +36,8 @@ internal class ThreadEndpoint(
         }
     }
 
+    override fun ownsCurrentThread(): Boolean = thread === Thread.currentThread()
+
     override fun dispatch(dispatch: Dispatch) {
         check(!closed) { "$path is closed" }
         check(slot.compareAndSet(null, dispatch)) { "$path is busy: the scheduler dispatched to a busy worker" }

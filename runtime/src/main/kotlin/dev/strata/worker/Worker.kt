@@ -133,6 +133,13 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
             "a run's program started another run on the same worker (${config.name}); submit tasks instead, " +
                 "or run the nested program on a next-level worker"
         }
+        (subs.firstOrNull { it.ownsCurrentThread() } ?: nexts.firstOrNull { it.ownsCurrentThread() })?.let { ep ->
+            throw IllegalStateException(
+                "a task running on ${ep.path} started a run on its own worker (${config.name}); that run would wait " +
+                    "behind the run the task belongs to. Submit the work from the program instead, or run it on a " +
+                    "next-level worker (ctx.worker)",
+            )
+        }
         admission.acquire()
         if (closed.get()) {
             admission.release()

@@ -121,6 +121,8 @@ private class FakeEndpoint(override val path: String, override val index: Int, p
         }
     }
 
+    override fun ownsCurrentThread(): Boolean = Thread.currentThread().name == "fake-$path"
+
     override fun close(timeoutMillis: Long) {
         executor.shutdownNow()
     }

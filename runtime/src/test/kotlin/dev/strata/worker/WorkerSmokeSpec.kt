@@ -35,4 +35,15 @@ class WorkerSmokeSpec : FunSpec({
             w.run { submit(Target.Sub, { }, TaskArgs.EMPTY) }
         }
     }
+
+    test("a task that starts a run on its own worker fails at once instead of deadlocking") {
+        Worker(WorkerConfig(subWorkers = 1)).use { w ->
+            val e = shouldThrow<TaskFailedException> {
+                w.run { submit(Target.Sub, { w.run { } }, TaskArgs.EMPTY, "recursive") }
+            }
+            e.errorClass shouldBe IllegalStateException::class.java.name
+            e.errorMessage shouldContain "started a run on its own worker"
+            e.errorMessage shouldContain "L3 sub#0"
+        }
+    }
 })
