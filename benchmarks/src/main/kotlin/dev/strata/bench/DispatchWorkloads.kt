@@ -8,6 +8,9 @@ import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
+import java.util.concurrent.CountDownLatch
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.microseconds
 
 /**
  * The dispatch workloads shared by `./strata bench dispatch` ([DispatchBench]) and the JMH suite
@@ -24,13 +27,20 @@ import dev.strata.worker.WorkerConfig
 public class DispatchWorkloads @JvmOverloads constructor(
     public val workers: Int = 4,
     public val batch: Int = DEFAULT_BATCH,
+    /** How long idle engine threads spin before parking, in µs; negative keeps `WorkerConfig`'s default. */
+    spinMicros: Long = -1,
 ) : AutoCloseable {
     init {
         require(workers > 0) { "workers must be > 0, was $workers" }
         require(batch in 1..MAX_BATCH) { "batch must be 1..$MAX_BATCH, was $batch" }
     }
 
-    public val worker: Worker = Worker(WorkerConfig(subWorkers = workers, name = "bench"))
+    public val worker: Worker = Worker(
+        WorkerConfig(subWorkers = workers, name = "bench").let { if (spinMicros < 0) it else it.copy(spin = spinMicros.microseconds) },
+    )
+
+    /** The idle spin the worker uses. */
+    public val spin: Duration get() = worker.config.spin
 
     /** One byte each: task `i` of a batch writes `cells[i]` (distinct buffers keep TensorMap lists short). */
     private val cells: Array<Tensor> = Array(batch) { worker.hostTensor(DType.U8, 1, label = "cell$it") }
@@ -40,6 +50,12 @@ public class DispatchWorkloads @JvmOverloads constructor(
 
     /** Task `i` writes its own cell: no dependencies between tasks. */
     private val independentArgs: Array<TaskArgs> = Array(batch) { i -> TaskArgs.build { output(cells[i]) } }
+
+    /** One buffer of [batch] bytes: task `i` of the slices workload writes byte `i` (a 1-byte slice). */
+    private val tiles: Tensor = worker.hostTensor(DType.U8, batch.toLong(), label = "tiles")
+
+    /** Task `i` writes its own 1-byte slice of [tiles]: independent, but all views of one buffer. */
+    private val sliceArgs: Array<TaskArgs> = Array(batch) { i -> TaskArgs.build { output(tiles.slice(0, i.toLong(), i + 1L)) } }
 
     /** Task `i` reads the cells of tasks `i-1` and `i-2` and writes its own. */
     private val deps2Args: Array<TaskArgs> = Array(batch) { i ->
@@ -65,6 +81,14 @@ public class DispatchWorkloads @JvmOverloads constructor(
         worker.submit { for (i in 0 until n) submit(Target.Sub, NOOP, independentArgs[i], "indep") }
     }
 
+    /**
+     * [tasks] independent no-op tasks, task `i` of a run writing its own 1-byte slice of one shared buffer
+     * (the tiling pattern): measures how dependency inference scales with many views of one buffer.
+     */
+    public fun independentSlices(tasks: Int): Int = batches(tasks) { n ->
+        worker.submit { for (i in 0 until n) submit(Target.Sub, NOOP, sliceArgs[i], "slice") }
+    }
+
     /** [tasks] no-op tasks, each INOUT on the same tensor: every task depends on the one before. */
     public fun chain(tasks: Int): Int = batches(tasks) { n ->
         worker.submit { for (i in 0 until n) submit(Target.Sub, NOOP, chainArgs, "chain") }
@@ -73,6 +97,40 @@ public class DispatchWorkloads @JvmOverloads constructor(
     /** [tasks] no-op tasks, each reading the outputs of the two before it and writing its own. */
     public fun deps2(tasks: Int): Int = batches(tasks) { n ->
         worker.submit { for (i in 0 until n) submit(Target.Sub, NOOP, deps2Args[i], "deps2") }
+    }
+
+    /** The workloads [split] can time: their per-task arguments by index. */
+    public enum class Kind { INDEPENDENT_NOARGS, INDEPENDENT, INDEPENDENT_SLICES, CHAIN, DEPS2 }
+
+    private fun argsOf(kind: Kind, i: Int): TaskArgs = when (kind) {
+        Kind.INDEPENDENT_NOARGS -> TaskArgs.EMPTY
+        Kind.INDEPENDENT -> independentArgs[i]
+        Kind.INDEPENDENT_SLICES -> sliceArgs[i]
+        Kind.CHAIN -> chainArgs
+        Kind.DEPS2 -> deps2Args[i]
+    }
+
+    /**
+     * Times building and executing one run of [tasks] tasks of [kind] separately: the run starts with one
+     * blocking task per sub worker, so every workload task waits while the program submits them (the
+     * build time: orchestrator cost per submit on an otherwise idle worker); then the gate opens and the
+     * time until the run finished is the execution time (scheduler, dispatch and completion only).
+     * Returns `[buildNanos, execNanos]`.
+     */
+    public fun split(kind: Kind, tasks: Int): LongArray {
+        require(tasks in 1..batch - workers) { "tasks must be 1..${batch - workers}, was $tasks" }
+        val gate = CountDownLatch(1)
+        val gateTask = TaskCallable { gate.await() }
+        val t0 = System.nanoTime()
+        val h = worker.submit {
+            for (g in 0 until workers) submit(Target.Sub, gateTask, TaskArgs.EMPTY, "gate")
+            for (i in 0 until tasks) submit(Target.Sub, NOOP, argsOf(kind, i), "split")
+        }
+        val t1 = System.nanoTime()
+        gate.countDown()
+        h.result()
+        val t2 = System.nanoTime()
+        return longArrayOf(t1 - t0, t2 - t1)
     }
 
     /** Submits ceil(tasks / batch) runs, keeping up to two in flight, and waits for all of them. */

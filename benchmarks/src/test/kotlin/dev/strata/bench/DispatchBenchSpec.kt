@@ -36,7 +36,9 @@ class DispatchBenchSpec : FunSpec({
         json shouldStartWith "{"
         for (field in listOf(
             "run_1task_us", "run_1task_p90_us", "run_1task_p99_us",
-            "tasks_per_s_independent", "tasks_per_s_chain", "tasks_per_s_deps2", "cores",
+            "tasks_per_s_independent", "tasks_per_s_independent_noargs", "tasks_per_s_independent_slices",
+            "tasks_per_s_chain", "tasks_per_s_deps2", "submit_ns_chain", "exec_tasks_per_s_chain",
+            "submit_ns_deps2", "exec_tasks_per_s_deps2", "cores",
         )) {
             number(json, field).shouldNotBeNull() shouldBeGreaterThan 0.0
         }
@@ -56,5 +58,6 @@ class DispatchBenchSpec : FunSpec({
     test("bad options are refused with exit code 2") {
         runBench("--workers", "zero").first shouldBe 2
         runBench("--bogus").first shouldBe 2
+        runBench("--only", "nothing").first shouldBe 2
     }
 })

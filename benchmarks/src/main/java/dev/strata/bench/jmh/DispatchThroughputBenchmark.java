@@ -19,7 +19,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Task throughput of the dispatch paths, in tasks per second (one operation = one task): independent
- * tasks (no arguments, or one own output each), a chain (each task INOUT on one tensor, so each depends
+ * tasks (no arguments, one own output buffer each, or one own slice of a shared buffer each), a chain (each task INOUT on one tensor, so each depends
  * on the one before: DESIGN.md §10 goal at least 1,000,000 dependent tasks/s in-process) and deps2 (each
  * task reads the outputs of the two before it). Each invocation submits {@link #TASKS} tasks as
  * pipelined runs of {@link DispatchWorkloads#DEFAULT_BATCH}.
@@ -33,6 +33,9 @@ import org.openjdk.jmh.annotations.Warmup;
 public class DispatchThroughputBenchmark {
     /** Tasks per benchmark invocation. */
     public static final int TASKS = 20_000;
+
+    /** Tasks per invocation of {@link #independentSlices()}. */
+    public static final int SLICE_TASKS = 2_000;
 
     @Param({"4"})
     public int workers;
@@ -59,6 +62,17 @@ public class DispatchThroughputBenchmark {
     @OperationsPerInvocation(TASKS)
     public int independent() {
         return workloads.independent(TASKS);
+    }
+
+    /**
+     * Independent tasks each writing its own 1-byte slice of one buffer (the tiling pattern): dependency
+     * inference scans every live view of the buffer, so this one is slow; it runs {@link #SLICE_TASKS}
+     * tasks per invocation.
+     */
+    @Benchmark
+    @OperationsPerInvocation(SLICE_TASKS)
+    public int independentSlices() {
+        return workloads.independentSlices(SLICE_TASKS);
     }
 
     @Benchmark
