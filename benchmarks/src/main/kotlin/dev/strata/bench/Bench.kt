@@ -13,7 +13,24 @@ public interface Bench {
 
 /** Every benchmark the CLI knows, by name. */
 public object Benches {
-    public val all: List<Bench> = listOf()
+    public val all: List<Bench> = listOf(DispatchBench)
 
     public fun find(name: String): Bench? = all.firstOrNull { it.name == name }
+}
+
+/**
+ * Runs one bench without the CLI: `java -cp benchmarks/target/strata-jmh.jar dev.strata.bench.BenchMain
+ * dispatch --quick`. Lists the benches when called without a name.
+ */
+public object BenchMain {
+    @JvmStatic
+    public fun main(args: Array<String>) {
+        val bench = args.firstOrNull()?.let { Benches.find(it) }
+        if (bench == null) {
+            System.err.println("usage: BenchMain <bench> [options]; benches:")
+            for (b in Benches.all) System.err.println("  ${b.name.padEnd(12)} ${b.description}")
+            kotlin.system.exitProcess(if (args.isEmpty()) 0 else 2)
+        }
+        kotlin.system.exitProcess(bench.run(args.drop(1), System.out))
+    }
 }

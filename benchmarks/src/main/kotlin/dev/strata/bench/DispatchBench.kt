@@ -1,0 +1,236 @@
+package dev.strata.bench
+
+import dev.strata.bench.DispatchWorkloads.Kind
+import java.io.PrintStream
+import java.time.Instant
+import java.time.temporal.ChronoUnit
+import java.util.Locale
+
+/**
+ * `./strata bench dispatch`: the in-process dispatch costs of DESIGN.md §10 — the latency of
+ * `worker.run {}` with one no-op sub task, and the task throughput of independent tasks, of a chain
+ * (each task INOUT on one tensor) and of a two-deep dependency pattern (each task reads the outputs of
+ * the two before it). Prints one JSON line; progress goes to stderr.
+ *
+ * Fields: `run_1task_us` (p50, plus `_p90_us`, `_p99_us`, `_min_us`, `_mean_us`); `tasks_per_s_<workload>`
+ * end to end (pipelined runs of 10k tasks, median of the rounds); `submit_ns_<workload>` (orchestrator
+ * cost per submit, timed while every sub worker is held by a gate task, so nothing executes) and
+ * `exec_tasks_per_s_<workload>` (the same tasks executed once the gate opens: scheduler, dispatch and
+ * completion only). Workloads: `independent_noargs`, `independent` (each task writes its own 1-byte
+ * buffer), `independent_slices` (each task writes its own 1-byte slice of ONE buffer: the tiling
+ * pattern, which stresses dependency inference; fewer tasks per round), `chain`, `deps2`.
+ *
+ * Options: `--workers N` sub workers (default 4), `--quick` (few iterations: for tests, not numbers),
+ * `--rounds N` throughput rounds (median reported), `--tasks N` tasks per throughput round,
+ * `--spin-us N` the workers' idle spin (default: `WorkerConfig`'s), `--only W[,W…]` measure only some
+ * workloads (`latency` or the names above; handy under a profiler): the JSON line then carries only
+ * the fields measured.
+ */
+public object DispatchBench : Bench {
+    override val name: String = "dispatch"
+    override val description: String =
+        "in-process dispatch: one-task run latency (p50/p90/p99), independent, chain and deps2 tasks/s"
+
+    private class Options(
+        val workers: Int,
+        val quick: Boolean,
+        val warmupRuns: Int,
+        val latencyRuns: Int,
+        val rounds: Int,
+        val tasksPerRound: Int,
+        val spinMicros: Long,
+        val only: Set<String>,
+    ) {
+        fun wants(w: String) = w in only
+    }
+
+    /** One throughput workload: its JSON name, how to run n tasks, its gated split kind, a cap on tasks per round. */
+    private class Workload(
+        val label: String,
+        val body: (Int) -> Int,
+        val kind: Kind,
+        val maxTasksPerRound: Int = Int.MAX_VALUE,
+    )
+
+    override fun run(args: List<String>, out: PrintStream): Int {
+        val o = try {
+            parse(args)
+        } catch (e: IllegalArgumentException) {
+            System.err.println("dispatch: ${e.message}")
+            System.err.println(
+                "usage: dispatch [--workers N] [--quick] [--rounds N] [--tasks N] [--spin-us N] " +
+                    "[--only ${WORKLOADS.joinToString(",")}]",
+            )
+            return 2
+        }
+        val err = System.err
+        DispatchWorkloads(o.workers, spinMicros = o.spinMicros).use { w ->
+            err.println(
+                "dispatch: ${o.workers} sub workers, spin ${w.spin}, ${Runtime.getRuntime().availableProcessors()} cores, " +
+                    "${if (o.quick) "quick" else "full"} mode",
+            )
+            val workloads = listOf(
+                Workload("independent_noargs", w::independentNoArgs, Kind.INDEPENDENT_NOARGS),
+                Workload("independent", w::independent, Kind.INDEPENDENT),
+                // Dependency inference scans every live view of a buffer: keep this one short.
+                Workload("independent_slices", w::independentSlices, Kind.INDEPENDENT_SLICES, if (o.quick) 2_000 else 20_000),
+                Workload("chain", w::chain, Kind.CHAIN),
+                Workload("deps2", w::deps2, Kind.DEPS2),
+            ).filter { o.wants(it.label) }
+            fun Workload.tasks(n: Int) = minOf(n, maxTasksPerRound)
+
+            // --- warm-up: every measured path, so the JIT has seen each before anything is timed ---
+            if (o.wants("latency")) {
+                err.println("dispatch: warm-up, ${o.warmupRuns} one-task runs")
+                repeat(o.warmupRuns) { w.runOneTask() }
+            }
+            val warmTasks = if (o.quick) 2_000 else 50_000
+            val splitTasks = minOf(if (o.quick) 2_000 else 9_000, w.batch - o.workers)
+            for (wl in workloads) {
+                err.println("dispatch: warm-up, ${wl.tasks(warmTasks)} ${wl.label} tasks")
+                wl.body(wl.tasks(warmTasks))
+                repeat(if (o.quick) 1 else 3) { w.split(wl.kind, wl.tasks(splitTasks)) }
+            }
+
+            // --- one-task run latency -------------------------------------------------------------
+            val samples = LongArray(if (o.wants("latency")) o.latencyRuns else 0)
+            if (samples.isNotEmpty()) err.println("dispatch: timing ${o.latencyRuns} one-task runs")
+            for (i in samples.indices) {
+                val t0 = System.nanoTime()
+                w.runOneTask()
+                samples[i] = System.nanoTime() - t0
+            }
+            samples.sort()
+
+            // --- throughput, end to end, then split into build and execution --------------------
+            val fields = linkedMapOf<String, Any>("bench" to name)
+            if (samples.isNotEmpty()) {
+                fields["run_1task_us"] = us(percentile(samples, 0.50))
+                fields["run_1task_p90_us"] = us(percentile(samples, 0.90))
+                fields["run_1task_p99_us"] = us(percentile(samples, 0.99))
+                fields["run_1task_min_us"] = us(samples.first())
+                fields["run_1task_mean_us"] = us(samples.average().toLong())
+                fields["run_1task_samples"] = samples.size
+            }
+            for (wl in workloads) {
+                val n = wl.tasks(o.tasksPerRound)
+                val rates = DoubleArray(o.rounds) {
+                    val t0 = System.nanoTime()
+                    val done = wl.body(n)
+                    done * 1e9 / (System.nanoTime() - t0)
+                }
+                err.println("dispatch: ${wl.label} ${rates.joinToString { fmt(it, 0) }} tasks/s ($n tasks per round)")
+                fields["tasks_per_s_${wl.label}"] = median(rates).toLong()
+            }
+            for (wl in workloads) {
+                val n = wl.tasks(splitTasks)
+                val parts = List(o.rounds) { w.split(wl.kind, n) }
+                val submitNs = median(DoubleArray(parts.size) { parts[it][0].toDouble() / n })
+                val execRate = median(DoubleArray(parts.size) { n * 1e9 / parts[it][1] })
+                err.println("dispatch: ${wl.label} split: submit ${fmt(submitNs, 0)} ns/task, execute ${fmt(execRate, 0)} tasks/s")
+                fields["submit_ns_${wl.label}"] = Math.round(submitNs)
+                fields["exec_tasks_per_s_${wl.label}"] = execRate.toLong()
+            }
+            fields += linkedMapOf<String, Any>(
+                "tasks_per_round" to o.tasksPerRound,
+                "rounds" to o.rounds,
+                "batch" to w.batch,
+                "workers" to o.workers,
+                "spin_us" to w.spin.inWholeMicroseconds,
+                "quick" to o.quick,
+                "jdk" to System.getProperty("java.version"),
+                "cores" to Runtime.getRuntime().availableProcessors(),
+                "date" to Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
+            )
+            out.println(json(fields))
+            out.flush()
+        }
+        return 0
+    }
+
+    private fun parse(args: List<String>): Options {
+        var workers = 4
+        var quick = false
+        var rounds: Int? = null
+        var tasks: Int? = null
+        var spin = -1L
+        var only: Set<String> = WORKLOADS
+        var i = 0
+        fun intArg(flag: String): Int {
+            val v = args.getOrNull(++i) ?: throw IllegalArgumentException("$flag needs a value")
+            return v.toIntOrNull()?.takeIf { it > 0 } ?: throw IllegalArgumentException("$flag needs a positive integer, got '$v'")
+        }
+        while (i < args.size) {
+            when (val a = args[i]) {
+                "--workers" -> workers = intArg(a)
+                "--quick" -> quick = true
+                "--rounds" -> rounds = intArg(a)
+                "--tasks" -> tasks = intArg(a)
+                "--spin-us" -> {
+                    val v = args.getOrNull(++i) ?: throw IllegalArgumentException("--spin-us needs a value")
+                    spin = v.toLongOrNull()?.takeIf { it >= 0 } ?: throw IllegalArgumentException("--spin-us needs an integer >= 0, got '$v'")
+                }
+                "--only" -> {
+                    val v = args.getOrNull(++i) ?: throw IllegalArgumentException("--only needs a value")
+                    only = v.split(',').map { it.trim() }.filter { it.isNotEmpty() }.toSet()
+                    val unknown = only - WORKLOADS
+                    require(unknown.isEmpty() && only.isNotEmpty()) {
+                        "--only takes some of ${WORKLOADS.joinToString(",")}, got '$v'"
+                    }
+                }
+                else -> throw IllegalArgumentException("unknown option '$a'")
+            }
+            i++
+        }
+        return Options(
+            workers = workers,
+            quick = quick,
+            warmupRuns = if (quick) 500 else 20_000,
+            latencyRuns = if (quick) 500 else 20_000,
+            rounds = rounds ?: if (quick) 1 else 5,
+            tasksPerRound = tasks ?: if (quick) 5_000 else 200_000,
+            spinMicros = spin,
+            only = only,
+        )
+    }
+
+    private val WORKLOADS = linkedSetOf("latency", "independent_noargs", "independent", "independent_slices", "chain", "deps2")
+
+    internal fun percentile(sorted: LongArray, p: Double): Long {
+        if (sorted.isEmpty()) return 0
+        val idx = Math.ceil(p * sorted.size).toInt() - 1
+        return sorted[idx.coerceIn(0, sorted.size - 1)]
+    }
+
+    private fun median(xs: DoubleArray): Double {
+        val s = xs.sorted()
+        return if (s.size % 2 == 1) s[s.size / 2] else (s[s.size / 2 - 1] + s[s.size / 2]) / 2
+    }
+
+    private fun us(nanos: Long): Double = Math.round(nanos / 10.0) / 100.0 // µs with 2 decimals
+
+    private fun fmt(x: Double, decimals: Int): String = String.format(Locale.ROOT, "%.${decimals}f", x)
+}
+
+/** One flat JSON object from [fields] (strings, numbers, booleans), without a JSON library. */
+internal fun json(fields: Map<String, Any>): String = fields.entries.joinToString(",", "{", "}") { (k, v) ->
+    "\"${jsonEscape(k)}\":" + when (v) {
+        is String -> "\"${jsonEscape(v)}\""
+        is Double -> if (v.isFinite()) v.toString() else "null"
+        is Float -> if (v.isFinite()) v.toString() else "null"
+        is Number, is Boolean -> v.toString()
+        else -> "\"${jsonEscape(v.toString())}\""
+    }
+}
+
+private fun jsonEscape(s: String): String = buildString(s.length) {
+    for (c in s) when {
+        c == '"' -> append("\\\"")
+        c == '\\' -> append("\\\\")
+        c == '\n' -> append("\\n")
+        c == '\r' -> append("\\r")
+        c == '\t' -> append("\\t")
+        c < ' ' -> append(String.format(Locale.ROOT, "\\u%04x", c.code))
+        else -> append(c)
+    }
+}
