@@ -50,8 +50,8 @@ internal class Task(
     /** Marker used by the orchestrator to de-duplicate producers found through several arguments. */
     var lastConsumerId: Long = -1
 
-    /** Ids of buffers for which the TensorMap holds entries of this task (erased when consumed). */
-    var mapKeys: LongArray? = null
+    /** The TensorMap entries of this task (erased when it is consumed). */
+    var mapEntries: ArrayList<TensorMap.Entry>? = null
 
     /** For alloc slots: the bytes it owns. */
     var allocation: HeapRing.Allocation? = null

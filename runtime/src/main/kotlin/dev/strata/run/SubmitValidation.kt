@@ -16,7 +16,44 @@ import dev.strata.tensor.Tensor
  */
 internal class SubmitValidation(private val subWorkers: Int, private val nextWorkers: Int) {
 
+    /**
+     * Every problem of the submit, or `Right(Unit)`. A valid single task is recognised by an
+     * allocation-free pass over the same rules; anything else goes through the accumulating checks, which
+     * alone build the report.
+     */
     fun validate(targets: Array<Target>, members: Array<TaskArgs>): Either<NonEmptyList<SubmitProblem>, Unit> =
+        if (isPlainlyValid(targets, members)) VALID else report(targets, members)
+
+    private fun isPlainlyValid(targets: Array<Target>, members: Array<TaskArgs>): Boolean {
+        if (members.size != 1) return false
+        val target = targets[0]
+        when (target) {
+            Target.Sub -> if (subWorkers <= 0) return false
+            is Target.Next -> if (target.index !in 0 until nextWorkers) return false
+        }
+        val args = members[0]
+        for (i in 0 until args.tensorCount) {
+            val arg = args.arg(i)
+            val tensor = arg.tensor
+            val buffer = tensor.buffer
+            if (hasNegativeSize(tensor)) return false
+            val fp = tensor.footprint
+            if (!fp.isEmpty && (fp.lo < 0 || fp.hi > buffer.byteSize)) return false
+            if (arg.tag.writes && !buffer.access.writable) return false
+            if (buffer.isReleased) return false
+            val space = buffer.addressSpace
+            if (space is AddressSpace.Device && !(target is Target.Next && target.index == space.worker)) return false
+            if (arg.tag.writes) {
+                for (j in 0 until i) {
+                    val other = args.arg(j)
+                    if (other.tag.writes && other.tensor.overlaps(tensor)) return false
+                }
+            }
+        }
+        return true
+    }
+
+    private fun report(targets: Array<Target>, members: Array<TaskArgs>): Either<NonEmptyList<SubmitProblem>, Unit> =
         either {
             accumulate {
                 ensureOrAccumulate(members.isNotEmpty()) { SubmitProblem.EmptyGroup() }
@@ -85,6 +122,10 @@ internal class SubmitValidation(private val subWorkers: Int, private val nextWor
                 }
             }
         }
+
+    private companion object {
+        val VALID: Either<NonEmptyList<SubmitProblem>, Unit> = Either.Right(Unit)
+    }
 
     private fun hasNegativeSize(t: Tensor): Boolean {
         for (d in 0 until t.rank) if (t.size(d) < 0) return true

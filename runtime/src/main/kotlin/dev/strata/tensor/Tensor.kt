@@ -44,10 +44,12 @@ public class Tensor internal constructor(
     /** Number of elements in the view. */
     public val elementCount: Long = shapeArr.fold(1L) { acc, n -> acc * n }
 
+    // Computed on first use; a racing second computation is harmless (Footprint is immutable).
+    private var fp: Footprint? = null
+
     /** The footprint's normal form, computed once. */
-    internal val footprint: Footprint by lazy(LazyThreadSafetyMode.PUBLICATION) {
-        Footprint.of(byteOffset, shapeArr, stridesArr, dtype.byteSize)
-    }
+    internal val footprint: Footprint
+        get() = fp ?: Footprint.of(byteOffset, shapeArr, stridesArr, dtype.byteSize).also { fp = it }
 
     /** Whether the view's bytes form one contiguous run (true for the usual row-major views). */
     public val isContiguous: Boolean get() = footprint.isContiguous

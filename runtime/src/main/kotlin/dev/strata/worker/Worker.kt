@@ -206,7 +206,7 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
             task.allocRing!!.release(a)
         }
         slots.release()
-        if (task.mapKeys != null && task.run.building) task.run.consumed.offer(task)
+        if (task.mapEntries != null && task.run.building) task.run.consumed.offer(task)
     }
 
     override fun publishReady(task: Task) = scheduler.post(task)
