@@ -6,6 +6,12 @@ import dev.strata.graph.Task
 internal class Dispatch(val task: Task, val member: Int, val endpoint: Endpoint) {
     /** Null on success; set by the endpoint before it reports completion. */
     var error: Throwable? = null
+
+    /** Set when the endpoint's thread already released the task's consumers (see [Endpoint.start]). */
+    var fanoutDone: Boolean = false
+
+    /** A successor the endpoint's thread claimed and runs next, instead of going idle. */
+    var chained: Dispatch? = null
 }
 
 /**
@@ -19,8 +25,12 @@ internal interface Endpoint : AutoCloseable {
     /** Index among the endpoints of its kind (sub pool or next-level children). */
     val index: Int
 
-    /** Starts the worker; completions are reported to [onDone] from the worker's own thread. */
-    fun start(onDone: (Dispatch) -> Unit)
+    /**
+     * Starts the worker; completions are reported to [onDone] from the worker's own thread. [onDone] may
+     * return a successor that became ready through this completion: the endpoint then runs it next on the
+     * same thread (and reports it the same way) instead of going idle.
+     */
+    fun start(onDone: (Dispatch) -> Dispatch?)
 
     /**
      * Hands [dispatch] to the worker without blocking. The endpoint must be idle. Throws if it can no

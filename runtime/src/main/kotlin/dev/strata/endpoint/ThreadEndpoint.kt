@@ -25,10 +25,10 @@ internal class ThreadEndpoint(
 
     @Volatile
     private var closed = false
-    private lateinit var onDone: (Dispatch) -> Unit
+    private lateinit var onDone: (Dispatch) -> Dispatch?
     private var thread: Thread? = null
 
-    override fun start(onDone: (Dispatch) -> Unit) {
+    override fun start(onDone: (Dispatch) -> Dispatch?) {
         this.onDone = onDone
         thread = Thread(::loop, "strata-${path.replace(' ', '-')}").apply {
             isDaemon = true
@@ -47,20 +47,28 @@ internal class ThreadEndpoint(
     private fun loop() {
         while (true) {
             parker.await(ready = { slot.get() != null }, stop = { closed })
-            val d = slot.get() ?: break // closed and nothing left to run
-            val task = d.task
-            try {
-                val ctx = TaskContext(task.members[d.member], d.member, task.members.size, path, nested)
-                task.callable!!.call(ctx)
-            } catch (t: Throwable) {
-                d.error = TaskFailedException.of(path, task.id, task.name, t)
+            var d: Dispatch? = slot.get() ?: break // closed and nothing left to run
+            while (d != null) {
+                execute(d)
+                slot.set(null)
+                d = try {
+                    onDone(d) // may hand back a successor to run right here
+                } catch (t: Throwable) {
+                    log.error(t) { "$path could not report the completion of ${d!!.task}" }
+                    null
+                }
+                if (d != null) slot.set(d)
             }
-            slot.set(null)
-            try {
-                onDone(d)
-            } catch (t: Throwable) {
-                log.error(t) { "$path could not report the completion of $task" }
-            }
+        }
+    }
+
+    private fun execute(d: Dispatch) {
+        val task = d.task
+        try {
+            val ctx = TaskContext(task.members[d.member], d.member, task.members.size, path, nested)
+            task.callable!!.call(ctx)
+        } catch (t: Throwable) {
+            d.error = TaskFailedException.of(path, task.id, task.name, t)
         }
     }
 

@@ -76,8 +76,8 @@ internal class Scheduler(
     val thread: Thread get() = dispatcher.thread
 
     fun start() {
-        for (e in subs) e.start(::post)
-        for (e in nexts) e.start(::post)
+        for (e in subs) e.start(::endpointDone)
+        for (e in nexts) e.start(::endpointDone)
         job = scope.launch { loop() }
     }
 
@@ -86,6 +86,57 @@ internal class Scheduler(
         inbox.offer(event)
         val w = waiter.get()
         if (w != null && waiter.compareAndSet(w, null)) w.resume(Unit)
+    }
+
+    /**
+     * Called on an endpoint's thread when [d] finished. A single task that succeeded is completed right
+     * here (its monitor guards the transition, as on the scheduler thread) and its consumers are
+     * released; the first consumer that became ready and can run on a sub worker is claimed for this same
+     * endpoint and returned, so a chain of dependent tasks runs on one thread without a hand-off per task
+     * (like a work-stealing worker's local slot). Other ready consumers, and the completion itself, go to
+     * the scheduler, which still owns every queue and every idle/busy decision.
+     */
+    private fun endpointDone(d: Dispatch): Dispatch? {
+        val t = d.task
+        if (d.error != null || t.isGroup) {
+            post(d)
+            return null
+        }
+        val consumers: ArrayList<Task>?
+        synchronized(t) {
+            t.state = TaskState.COMPLETED
+            consumers = t.fanout
+            t.fanout = null
+        }
+        d.fanoutDone = true
+        var next: Dispatch? = null
+        if (consumers != null) {
+            for (c in consumers) {
+                if (!c.releaseFanin()) continue
+                if (next == null && d.endpoint.acceptsSub(c) && claim(c)) {
+                    next = Dispatch(c, 0, d.endpoint)
+                } else {
+                    post(c) // ready: the scheduler queues it (or skips it)
+                }
+            }
+        }
+        d.chained = next
+        post(d)
+        return next
+    }
+
+    /** A consumer that can chain onto a sub worker: a single sub task. */
+    private fun Endpoint.acceptsSub(c: Task): Boolean =
+        subs.getOrNull(index) === this && !c.isGroup && c.targets[0] is Target.Sub
+
+    /** Claims a ready consumer for direct execution unless it was skipped or its run failed. */
+    private fun claim(c: Task): Boolean = synchronized(c) {
+        if (c.state == TaskState.PENDING && !c.run.failed) {
+            c.state = TaskState.RUNNING
+            true
+        } else {
+            false
+        }
     }
 
     fun admit(run: Run) = post(RunEvent(ADMITTED, run))
@@ -247,7 +298,18 @@ internal class Scheduler(
 
     private fun completed(d: Dispatch) {
         val t = d.task
-        markIdle(d.endpoint, t.targets[d.member] is Target.Sub)
+        val chained = d.chained
+        if (chained == null) {
+            markIdle(d.endpoint, t.targets[d.member] is Target.Sub)
+        } else {
+            chained.task.memberStates[0] = MemberState.RUNNING // the endpoint stays busy with it
+        }
+        if (d.fanoutDone) { // completed on the endpoint's thread; consumers already released
+            t.memberStates[d.member] = MemberState.SUCCEEDED
+            t.membersTerminal = 1
+            afterTerminal(t)
+            return
+        }
         val error = d.error
         if (error == null) t.memberStates[d.member] = MemberState.SUCCEEDED else memberFailed(t, d.member, error)
         if (++t.membersTerminal == t.members.size) finishTask(t)

@@ -100,10 +100,10 @@ class SchedulerFaultSpec : FunSpec({
 /** An endpoint that runs dispatches on its own thread, or — when [refuses] — throws on every dispatch. */
 private class FakeEndpoint(override val path: String, override val index: Int, private val refuses: Boolean) : Endpoint {
     val dispatched = AtomicInteger()
-    private lateinit var onDone: (Dispatch) -> Unit
+    private lateinit var onDone: (Dispatch) -> Dispatch?
     private val executor: ExecutorService = Executors.newSingleThreadExecutor { r -> Thread(r, "fake-$path").apply { isDaemon = true } }
 
-    override fun start(onDone: (Dispatch) -> Unit) {
+    override fun start(onDone: (Dispatch) -> Dispatch?) {
         this.onDone = onDone
     }
 
@@ -111,13 +111,16 @@ private class FakeEndpoint(override val path: String, override val index: Int, p
         check(!refuses) { "$path refuses every dispatch (a dead child)" }
         dispatched.incrementAndGet()
         executor.execute {
-            val task = dispatch.task
-            try {
-                task.callable!!.call(TaskContext(task.members[dispatch.member], dispatch.member, task.members.size, path, null))
-            } catch (t: Throwable) {
-                dispatch.error = TaskFailedException.of(path, task.id, task.name, t)
+            var d: Dispatch? = dispatch
+            while (d != null) {
+                val task = d.task
+                try {
+                    task.callable!!.call(TaskContext(task.members[d.member], d.member, task.members.size, path, null))
+                } catch (t: Throwable) {
+                    d.error = TaskFailedException.of(path, task.id, task.name, t)
+                }
+                d = onDone(d) // a successor handed back runs here too
             }
-            onDone(dispatch)
         }
     }
 
