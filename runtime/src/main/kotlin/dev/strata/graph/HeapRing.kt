@@ -1,5 +1,6 @@
 package dev.strata.graph
 
+import dev.strata.nativebind.posix.sys_mman_h
 import kotlinx.coroutines.CancellableContinuation
 import kotlinx.coroutines.suspendCancellableCoroutine
 import java.lang.foreign.Arena
@@ -89,8 +90,26 @@ internal class HeapRing(val index: Int, val capacity: Long) {
         w?.resume(Unit)
     }
 
-    private fun regionSegment(): MemorySegment =
-        region ?: Arena.ofAuto().allocate(capacity, ALIGN).also { region = it }
+    private fun regionSegment(): MemorySegment = region ?: reserve(capacity).also { region = it }
+
+    /**
+     * An anonymous private mapping: the kernel zero-fills each page on first touch, so reserving a ring of
+     * many MiB costs nothing until the bytes are used (an eagerly zeroed allocation of 64 MiB costs tens
+     * of milliseconds). Unmapped once the ring is unreachable. Falls back to a zeroed heap-off allocation
+     * where `mmap` is not available.
+     */
+    private fun reserve(bytes: Long): MemorySegment {
+        val p = try {
+            sys_mman_h.mmap(
+                MemorySegment.NULL, bytes, sys_mman_h.PROT_READ or sys_mman_h.PROT_WRITE,
+                sys_mman_h.MAP_PRIVATE or sys_mman_h.MAP_ANONYMOUS or sys_mman_h.MAP_NORESERVE, -1, 0,
+            )
+        } catch (_: Throwable) {
+            null
+        }
+        if (p == null || p.address() == sys_mman_h.MAP_FAILED) return Arena.ofAuto().allocate(bytes, ALIGN)
+        return p.reinterpret(bytes, Arena.ofAuto()) { sys_mman_h.munmap(it, bytes) }
+    }
 
     companion object {
         const val ALIGN = 64L

@@ -127,6 +127,28 @@ public class Tensor internal constructor(
     /** Writes [value] into the first byte of row-major element [flatIndex]. */
     public fun setByteAt(flatIndex: Long, value: Byte): Unit = mem.set(ValueLayout.JAVA_BYTE, byteOffsetOf(flatIndex), value)
 
+    /**
+     * Copies [count] F32 elements of row [row] of a 2-D view, starting at column [col], into [dst] from
+     * [dstIndex]. One bulk copy when the columns are contiguous (the usual case); element by element
+     * otherwise. Kernels should move rows this way rather than element by element.
+     */
+    public fun readRow(row: Long, col: Long, dst: FloatArray, dstIndex: Int, count: Int) {
+        if (stridesArr[1] == 1L) {
+            MemorySegment.copy(mem, F32, offsetOf(row, col), dst, dstIndex, count)
+        } else {
+            for (k in 0 until count) dst[dstIndex + k] = getFloat(row, col + k)
+        }
+    }
+
+    /** Copies [count] floats of [src] from [srcIndex] into row [row] of a 2-D F32 view from column [col]. */
+    public fun writeRow(row: Long, col: Long, src: FloatArray, srcIndex: Int, count: Int) {
+        if (stridesArr[1] == 1L) {
+            MemorySegment.copy(src, srcIndex, mem, F32, offsetOf(row, col), count)
+        } else {
+            for (k in 0 until count) setFloat(row, col + k, src[srcIndex + k])
+        }
+    }
+
     /** Fills every element of the view with the float [value] (F32 views). */
     public fun fill(value: Float) {
         for (k in 0 until elementCount) mem.set(F32, byteOffsetOf(k), value)

@@ -56,6 +56,11 @@ public object PipelineSample : Sample {
             "pipeline: ${n}x$n F32 grid, ${options.steps} steps, ${options.tiles}x${options.tiles} tiles, " +
                 "$WORKERS sub workers",
         )
+        // Warm both paths up on a small grid first, so neither wall time below includes JIT compilation.
+        val warmUp = PipelineOptions(size = minOf(n, 64), steps = 2, tiles = minOf(options.tiles, 4))
+        runOnEngine(warmUp)
+        PipelineStages.sequential(warmUp.size, warmUp.steps)
+
         val engine = runOnEngine(options)
         tamper(engine.grid)
 

@@ -78,11 +78,18 @@ internal object PipelineStages {
      * in-grid 1-cell border.
      */
     fun stencilTile(halo: Tensor, haloRow0: Int, haloCol0: Int, dst: Tensor, row0: Int, col0: Int, n: Int) {
+        // Move whole rows between the views and local arrays (bulk copies), compute on the arrays.
+        val hRows = halo.size(0).toInt()
+        val hCols = halo.size(1).toInt()
+        val h = FloatArray(hRows * hCols)
+        for (r in 0 until hRows) halo.readRow(r.toLong(), 0, h, r * hCols, hCols)
+        val cols = dst.size(1).toInt()
+        val out = FloatArray(cols)
         for (i in 0 until dst.size(0).toInt()) {
-            for (j in 0 until dst.size(1).toInt()) {
-                val v = stencil(row0 + i, col0 + j, n) { r, c -> halo.getFloat((r - haloRow0).toLong(), (c - haloCol0).toLong()) }
-                dst.setFloat(i.toLong(), j.toLong(), v)
+            for (j in 0 until cols) {
+                out[j] = stencil(row0 + i, col0 + j, n) { r, c -> h[(r - haloRow0) * hCols + (c - haloCol0)] }
             }
+            dst.writeRow(i.toLong(), 0, out, 0, cols)
         }
     }
 
@@ -91,12 +98,15 @@ internal object PipelineStages {
      * transposed tile of the destination grid.
      */
     fun transposeTile(src: Tensor, row0: Int, col0: Int, dst: Tensor, step: Int) {
-        for (i in 0 until src.size(0).toInt()) {
-            for (j in 0 until src.size(1).toInt()) {
-                val v = transform(src.getFloat(i.toLong(), j.toLong()), row0 + i, col0 + j, step)
-                dst.setFloat(j.toLong(), i.toLong(), v)
-            }
+        val rows = src.size(0).toInt()
+        val cols = src.size(1).toInt()
+        val row = FloatArray(cols)
+        val t = FloatArray(rows * cols) // t[j * rows + i] = dst[j, i]
+        for (i in 0 until rows) {
+            src.readRow(i.toLong(), 0, row, 0, cols)
+            for (j in 0 until cols) t[j * rows + i] = transform(row[j], row0 + i, col0 + j, step)
         }
+        for (j in 0 until cols) dst.writeRow(j.toLong(), 0, t, j * rows, rows)
     }
 
     /** Final stage: the row-major sum of a band of rows. */
