@@ -140,6 +140,7 @@ class ErrorsSpec : FunSpec({
         Worker(WorkerConfig(subWorkers = 1)).use { w ->
             val x = w.hostTensor(DType.F32, 4)
             val gate = CountDownLatch(1)
+            val started = CountDownLatch(1)
             val runningFinished = AtomicBoolean(false)
             val unstartedRan = AtomicInteger()
             val bug = ProgramBug("the program itself failed")
@@ -148,11 +149,13 @@ class ErrorsSpec : FunSpec({
                     w.run {
                         val run = engineRun
                         submit(Target.Sub, {
+                            started.countDown()
                             gate.awaitOrFail("gate")
                             runningFinished.set(true)
                         }, TaskArgs.build { output(x) }, "running")
                         submit(Target.Sub, { unstartedRan.incrementAndGet() }, TaskArgs.build { input(x) }, "dependent")
                         submit(Target.Sub, { unstartedRan.incrementAndGet() }, TaskArgs.EMPTY, "queued") // waits for the one sub
+                        started.awaitOrFail("the first task to start") // it must be running when the program throws
                         // Let the running task finish only once the throw below has failed the run.
                         background("release") {
                             waitUntil("the program's exception failed the run") { run.failed }
