@@ -12,6 +12,9 @@ internal class Dispatch(val task: Task, val member: Int, val endpoint: Endpoint)
 
     /** A successor the endpoint's thread claimed and runs next, instead of going idle. */
     var chained: Dispatch? = null
+
+    /** Set when that completion was the last of its run: the run's handle is already complete. */
+    var finishedRun: Boolean = false
 }
 
 /**

@@ -121,6 +121,15 @@ internal class Scheduler(
             }
         }
         d.chained = next
+        // What the task held goes back here too (atomic counts; consume() is thread-safe). If this was the
+        // run's last task, its handle completes now: the caller does not wait for the scheduler's
+        // bookkeeping (run order, admission), which follows when the scheduler reads this completion.
+        releaseHeld(t)
+        if (t.run.arrive()) {
+            d.finishedRun = true
+            val run = t.run
+            run.handle.complete(if (run.failed) run.firstError.get() else null)
+        }
         post(d)
         return next
     }
@@ -304,10 +313,10 @@ internal class Scheduler(
         } else {
             chained.task.memberStates[0] = MemberState.RUNNING // the endpoint stays busy with it
         }
-        if (d.fanoutDone) { // completed on the endpoint's thread; consumers already released
+        if (d.fanoutDone) { // completed on the endpoint's thread: consumers and references already released
             t.memberStates[d.member] = MemberState.SUCCEEDED
             t.membersTerminal = 1
-            afterTerminal(t)
+            if (d.finishedRun) finishRun(t.run)
             return
         }
         val error = d.error
@@ -367,12 +376,17 @@ internal class Scheduler(
     }
 
     private fun afterTerminal(t: Task) {
+        releaseHeld(t)
+        if (t.run.arrive()) finishRun(t.run)
+    }
+
+    /** Releases the references [t] held on its producers and on itself. Thread-safe. */
+    private fun releaseHeld(t: Task) {
         t.producers?.let { ps ->
             for (p in ps) if (p.release()) hooks.consume(p)
         }
         t.producers = null
         if (t.release()) hooks.consume(t)
-        if (t.run.arrive()) finishRun(t.run)
     }
 
     // --- runs -----------------------------------------------------------------------------------
