@@ -125,12 +125,10 @@ internal class Scheduler(
         // run's last task, its handle completes now: the caller does not wait for the scheduler's
         // bookkeeping (run order, admission), which follows when the scheduler reads this completion.
         releaseHeld(t)
-        if (t.run.arrive()) {
-            d.finishedRun = true
-            val run = t.run
-            run.handle.complete(if (run.failed) run.firstError.get() else null)
-        }
-        post(d)
+        val run = t.run
+        d.finishedRun = run.arrive()
+        post(d) // the scheduler's bookkeeping starts first; completing a handle twice is harmless
+        if (d.finishedRun) run.handle.complete(if (run.failed) run.firstError.get() else null)
         return next
     }
 
