@@ -72,6 +72,9 @@ internal class Scheduler(
     private val reserved = BooleanArray(nexts.size)
     private val skipWork = ArrayDeque<Task>()
 
+    /** Tasks run through the successor hand-off (endpoint threads add to it), for tests and diagnostics. */
+    val handOffs = java.util.concurrent.atomic.LongAdder()
+
     /** The scheduler's thread, for ownership checks. */
     val thread: Thread get() = dispatcher.thread
 
@@ -115,6 +118,7 @@ internal class Scheduler(
                 if (!c.releaseFanin()) continue
                 if (next == null && d.endpoint.acceptsSub(c) && claim(c)) {
                     next = Dispatch(c, 0, d.endpoint)
+                    handOffs.increment()
                 } else {
                     post(c) // ready: the scheduler queues it (or skips it)
                 }

@@ -57,7 +57,7 @@ public class Worker(config: WorkerConfig) : AutoCloseable {
     /** Its path in errors, e.g. `L3`. */
     public val path: String get() = config.name
 
-    private val core = WorkerCore(this.config)
+    internal val core = WorkerCore(this.config)
 
     /** True once [close] was called. */
     public val isClosed: Boolean get() = core.closed.get()
@@ -125,7 +125,7 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
             (child as? NextLevelChild.Nested)?.worker, spinNanos,
         )
     }
-    private val scheduler = Scheduler(config.name, subs, nexts, spinNanos, this).also { it.start() }
+    internal val scheduler = Scheduler(config.name, subs, nexts, spinNanos, this).also { it.start() }
 
     fun submit(program: suspend Orchestrator.() -> Unit): RunHandle {
         if (closed.get()) throw WorkerClosedException(config.name)
