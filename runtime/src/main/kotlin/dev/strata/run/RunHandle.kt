@@ -76,14 +76,17 @@ public class RunHandle internal constructor(private val run: Run, private val sp
         if (future.isCompletedExceptionally) throw run.firstError.get() ?: IllegalStateException("run #$id failed")
     }
 
-    /** Bounded busy-wait for short runs: cheaper than parking when the result is microseconds away. */
+    /**
+     * Bounded wait for short runs, cheaper than parking when the result is microseconds away. The waiter
+     * has nothing else to do, so it yields its core at every check: on a small machine the scheduler and
+     * the worker it waits for need the cores more than it does.
+     */
     private fun spinUntilDone(): Boolean {
         if (future.isDone) return true
         val deadline = System.nanoTime() + spinNanos
-        var i = 0
         while (System.nanoTime() < deadline) {
             if (future.isDone) return true
-            if (++i and 63 == 0) Thread.yield() else Thread.onSpinWait()
+            Thread.yield()
         }
         return future.isDone
     }
