@@ -46,3 +46,8 @@ MSG
   JAVA_HOME=$best
   export JAVA_HOME
 }
+
+# Feature release of $JAVA_HOME (after strata_find_jdk), e.g. 25.
+strata_java_release() {
+  strata_jdk_release "$JAVA_HOME"
+}
