@@ -94,3 +94,10 @@ public class WorkerClosedException(public val workerPath: String) :
 /** An invariant of the engine broke. A bug in Strata: please report it with the message. */
 public class InternalStrataException(message: String, cause: Throwable?) :
     StrataException("internal error in Strata: $message", cause)
+
+/**
+ * A peer broke the mailbox protocol: bad magic or version, an unknown state, a length outside its
+ * region. The mailbox (and the child behind it) can no longer be trusted; [mailbox] names it.
+ */
+public class ProtocolException(public val mailbox: String, detail: String) :
+    StrataException("mailbox $mailbox violates the protocol: $detail")

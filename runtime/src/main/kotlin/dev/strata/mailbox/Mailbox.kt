@@ -1,0 +1,171 @@
+package dev.strata.mailbox
+
+import dev.strata.run.ProtocolException
+import java.lang.foreign.MemorySegment
+import java.lang.foreign.ValueLayout
+import java.lang.invoke.VarHandle
+
+/**
+ * Typed access to one mailbox segment laid out by [MailboxLayout]. Payload fields are plain writes
+ * published by a release store of the state word and read after an acquire load of it: whoever
+ * observes a state also observes everything its writer wrote before it.
+ *
+ * Lengths read from the segment are never trusted: one outside its region raises [ProtocolException]
+ * naming the mailbox. One writer per field at a time (see docs/protocol.md); not otherwise thread-safe.
+ */
+public class Mailbox private constructor(
+    /** Name for messages (the shared-memory file, or a test label). */
+    public val name: String,
+    private val segment: MemorySegment,
+    /** Bytes available for a task's or control's arguments. */
+    public val argsCapacity: Int,
+    /** Bytes available for an error report (at least 4 KiB). */
+    public val errorCapacity: Int,
+) {
+    private val errorOffset = MailboxLayout.errorOffset(argsCapacity)
+
+    /** The state, read with acquire semantics. Throws [ProtocolException] for a value no peer may write. */
+    public fun state(): MailboxState {
+        val code = INT.getAcquire(segment, MailboxLayout.STATE_OFFSET) as Int
+        return MailboxState.ofCode(code) ?: throw ProtocolException(name, "unknown state $code")
+    }
+
+    /** Publishes [state] with release semantics: every write before this call is visible with it. */
+    public fun publish(state: MailboxState) {
+        INT.setRelease(segment, MailboxLayout.STATE_OFFSET, state.code)
+    }
+
+    /** Moves from [expected] to [next] atomically; false if the state was something else. */
+    public fun transition(expected: MailboxState, next: MailboxState): Boolean =
+        INT.compareAndSet(segment, MailboxLayout.STATE_OFFSET, expected.code, next.code) as Boolean
+
+    /** The state word itself, for futex waits. */
+    public val stateWord: MemorySegment get() = segment.asSlice(MailboxLayout.STATE_OFFSET, 4)
+
+    /** Sets the sticky shutdown word; it is never cleared. */
+    public fun requestShutdown() {
+        INT.setRelease(segment, MailboxLayout.SHUTDOWN_OFFSET, 1)
+    }
+
+    public val isShutdownRequested: Boolean get() = (INT.getAcquire(segment, MailboxLayout.SHUTDOWN_OFFSET) as Int) != 0
+
+    public var childPid: Int
+        get() = INT.getAcquire(segment, MailboxLayout.CHILD_PID_OFFSET) as Int
+        set(value) = INT.setRelease(segment, MailboxLayout.CHILD_PID_OFFSET, value)
+
+    /** Advances the child's heartbeat counter. */
+    public fun beat() {
+        LONG.getAndAdd(segment, MailboxLayout.HEARTBEAT_OFFSET, 1L)
+    }
+
+    public val heartbeat: Long get() = LONG.getAcquire(segment, MailboxLayout.HEARTBEAT_OFFSET) as Long
+
+    public var dispatchSeq: Long
+        get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.DISPATCH_SEQ_OFFSET)
+        set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.DISPATCH_SEQ_OFFSET, value)
+
+    public var callableId: Long
+        get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.CALLABLE_ID_OFFSET)
+        set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.CALLABLE_ID_OFFSET, value)
+
+    /** Writes [bytes] as the arguments. Throws [IllegalArgumentException] if they exceed [argsCapacity]. */
+    public fun writeArgs(bytes: ByteArray) {
+        require(bytes.size <= argsCapacity) {
+            "arguments of ${bytes.size} B do not fit mailbox $name (args capacity $argsCapacity B); pass large data " +
+                "as tensors in shared buffers rather than inline"
+        }
+        MemorySegment.copy(bytes, 0, segment, ValueLayout.JAVA_BYTE, MailboxLayout.ARGS_OFFSET, bytes.size)
+        segment.set(ValueLayout.JAVA_INT, MailboxLayout.ARGS_LENGTH_OFFSET, bytes.size)
+    }
+
+    /** The arguments last written. Throws [ProtocolException] if the stored length is outside the region. */
+    public fun readArgs(): ByteArray {
+        val n = segment.get(ValueLayout.JAVA_INT, MailboxLayout.ARGS_LENGTH_OFFSET)
+        if (n < 0 || n > argsCapacity) throw ProtocolException(name, "args length $n outside [0, $argsCapacity]")
+        return ByteArray(n).also { MemorySegment.copy(segment, ValueLayout.JAVA_BYTE, MailboxLayout.ARGS_OFFSET, it, 0, n) }
+    }
+
+    /**
+     * Writes an error report: [code] (non-zero), the exception's class, message and stack. Text that
+     * does not fit is cut at a character boundary and ends with a marker saying how much was cut.
+     */
+    public fun writeError(code: Int, errorClass: String, message: String?, stack: String) {
+        val full = (errorClass + "\n" + (message ?: "") + "\n" + stack).toByteArray(Charsets.UTF_8)
+        val bytes = if (full.size <= errorCapacity) full else truncate(full)
+        MemorySegment.copy(bytes, 0, segment, ValueLayout.JAVA_BYTE, errorOffset, bytes.size)
+        segment.set(ValueLayout.JAVA_INT, MailboxLayout.ERROR_LENGTH_OFFSET, bytes.size)
+        segment.set(ValueLayout.JAVA_INT, MailboxLayout.ERROR_CODE_OFFSET, code)
+    }
+
+    /** The error report last written, or null if the error code is 0. */
+    public fun readError(): MailboxError? {
+        val code = segment.get(ValueLayout.JAVA_INT, MailboxLayout.ERROR_CODE_OFFSET)
+        if (code == 0) return null
+        val n = segment.get(ValueLayout.JAVA_INT, MailboxLayout.ERROR_LENGTH_OFFSET)
+        if (n < 0 || n > errorCapacity) throw ProtocolException(name, "error length $n outside [0, $errorCapacity]")
+        val bytes = ByteArray(n).also { MemorySegment.copy(segment, ValueLayout.JAVA_BYTE, errorOffset, it, 0, n) }
+        val parts = String(bytes, Charsets.UTF_8).split('\n', limit = 3)
+        return MailboxError(code, parts[0], parts.getOrNull(1)?.ifEmpty { null }, parts.getOrNull(2) ?: "")
+    }
+
+    /** Clears the error code (the parent does so before each dispatch). */
+    public fun clearError() {
+        segment.set(ValueLayout.JAVA_INT, MailboxLayout.ERROR_CODE_OFFSET, 0)
+    }
+
+    private fun truncate(full: ByteArray): ByteArray {
+        var keep = errorCapacity - MARKER_RESERVE
+        // Do not cut a UTF-8 sequence in half: back up to the start of a character.
+        while (keep > 0 && (full[keep].toInt() and 0xC0) == 0x80) keep--
+        val marker = "\n…[${full.size - keep} bytes cut]".toByteArray(Charsets.UTF_8)
+        return full.copyOf(keep) + marker
+    }
+
+    override fun toString(): String = "Mailbox($name)"
+
+    public companion object {
+        private val INT: VarHandle = ValueLayout.JAVA_INT.varHandle()
+        private val LONG: VarHandle = ValueLayout.JAVA_LONG.varHandle()
+        private const val MARKER_RESERVE = 64
+
+        /** Lays a fresh mailbox out over [segment] (zeroed memory) and returns it; state is [MailboxState.IDLE]. */
+        public fun create(
+            name: String,
+            segment: MemorySegment,
+            argsCapacity: Int = MailboxLayout.DEFAULT_ARGS_CAPACITY,
+            errorCapacity: Int = MailboxLayout.DEFAULT_ERROR_CAPACITY,
+        ): Mailbox {
+            require(errorCapacity >= MailboxLayout.MIN_ERROR_CAPACITY) {
+                "error capacity must be >= ${MailboxLayout.MIN_ERROR_CAPACITY} B, was $errorCapacity"
+            }
+            val total = MailboxLayout.totalSize(argsCapacity, errorCapacity)
+            require(segment.byteSize() >= total) { "segment of ${segment.byteSize()} B is smaller than the $total B mailbox" }
+            segment.set(ValueLayout.JAVA_INT, MailboxLayout.VERSION_OFFSET, MailboxLayout.VERSION)
+            segment.set(ValueLayout.JAVA_LONG, MailboxLayout.TOTAL_SIZE_OFFSET, total)
+            segment.set(ValueLayout.JAVA_INT, MailboxLayout.ARGS_CAPACITY_OFFSET, argsCapacity)
+            segment.set(ValueLayout.JAVA_INT, MailboxLayout.ERROR_CAPACITY_OFFSET, errorCapacity)
+            INT.setRelease(segment, MailboxLayout.STATE_OFFSET, MailboxState.IDLE.code)
+            // The magic goes last, with release semantics: a peer that sees it sees a complete header.
+            INT.setRelease(segment, MailboxLayout.MAGIC_OFFSET, MailboxLayout.MAGIC)
+            return Mailbox(name, segment, argsCapacity, errorCapacity)
+        }
+
+        /** Opens an existing mailbox, checking its header. Throws [ProtocolException] listing every problem. */
+        public fun open(name: String, segment: MemorySegment): Mailbox {
+            if (segment.byteSize() < MailboxLayout.ARGS_OFFSET) {
+                throw ProtocolException(name, "segment of ${segment.byteSize()} B is smaller than the ${MailboxLayout.ARGS_OFFSET}-byte header")
+            }
+            val magic = INT.getAcquire(segment, MailboxLayout.MAGIC_OFFSET) as Int
+            val version = segment.get(ValueLayout.JAVA_INT, MailboxLayout.VERSION_OFFSET)
+            val total = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.TOTAL_SIZE_OFFSET)
+            val args = segment.get(ValueLayout.JAVA_INT, MailboxLayout.ARGS_CAPACITY_OFFSET)
+            val err = segment.get(ValueLayout.JAVA_INT, MailboxLayout.ERROR_CAPACITY_OFFSET)
+            val problems = MailboxLayout.check(segment.byteSize(), magic, version, total, args, err)
+            if (problems.isNotEmpty()) throw ProtocolException(name, problems.joinToString("; "))
+            return Mailbox(name, segment, args, err)
+        }
+    }
+}
+
+/** An error report read from a mailbox. */
+public data class MailboxError(val code: Int, val errorClass: String, val message: String?, val stack: String)

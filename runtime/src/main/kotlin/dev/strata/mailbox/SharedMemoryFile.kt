@@ -1,0 +1,90 @@
+package dev.strata.mailbox
+
+import java.lang.foreign.Arena
+import java.lang.foreign.MemorySegment
+import java.nio.channels.FileChannel
+import java.nio.file.Files
+import java.nio.file.Path
+import java.nio.file.Paths
+import java.nio.file.StandardOpenOption
+import java.nio.file.attribute.PosixFilePermissions
+import java.security.SecureRandom
+import java.util.HexFormat
+
+/**
+ * A file under /dev/shm mapped into this process: mode 0600, an unguessable name
+ * (`strata-<pid>-<kind>-<16 random hex digits>`), unlinked by [close] when this process created it.
+ * The mapping is shared: another process that maps the same file sees the same bytes.
+ *
+ * [close] unmaps; callers must make sure no thread still reads or writes [segment].
+ */
+public class SharedMemoryFile private constructor(
+    public val path: Path,
+    public val segment: MemorySegment,
+    private val arena: Arena,
+    private val owner: Boolean,
+) : AutoCloseable {
+    @Volatile
+    private var closed = false
+
+    /** Removes the file name; the memory stays mapped until [close]. Idempotent. */
+    public fun unlink() {
+        Files.deleteIfExists(path)
+    }
+
+    override fun close() {
+        if (closed) return
+        closed = true
+        try {
+            if (owner) unlink()
+        } finally {
+            arena.close()
+        }
+    }
+
+    override fun toString(): String = "SharedMemoryFile($path, ${segment.byteSize()} B)"
+
+    public companion object {
+        /** Where segments live: /dev/shm when present (tmpfs), else the JVM's temporary directory. */
+        public val DIRECTORY: Path = Paths.get("/dev/shm").takeIf { Files.isDirectory(it) && Files.isWritable(it) }
+            ?: Paths.get(System.getProperty("java.io.tmpdir"))
+
+        /** Prefix of every file Strata creates there (the leak sweep and the tests look for it). */
+        public const val PREFIX: String = "strata-"
+
+        private val random = SecureRandom()
+        private val OWNER_ONLY = PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))
+
+        /** Creates and maps a new zero-filled file of [bytes] bytes; [kind] (e.g. `mailbox`) goes in its name. */
+        public fun create(bytes: Long, kind: String): SharedMemoryFile {
+            require(bytes > 0) { "size must be > 0, was $bytes" }
+            require(kind.matches(Regex("[a-z0-9]+"))) { "kind must be lowercase letters and digits, was '$kind'" }
+            val token = ByteArray(8).also { random.nextBytes(it) }
+            val path = DIRECTORY.resolve("$PREFIX${ProcessHandle.current().pid()}-$kind-${HexFormat.of().formatHex(token)}")
+            Files.createFile(path, OWNER_ONLY)
+            try {
+                return map(path, bytes, owner = true, create = true)
+            } catch (t: Throwable) {
+                Files.deleteIfExists(path)
+                throw t
+            }
+        }
+
+        /** Maps an existing file created by another process (or this one); does not unlink it on close. */
+        public fun open(path: Path): SharedMemoryFile = map(path, Files.size(path), owner = false, create = false)
+
+        private fun map(path: Path, bytes: Long, owner: Boolean, create: Boolean): SharedMemoryFile {
+            val arena = Arena.ofShared()
+            try {
+                FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE).use { ch ->
+                    if (create) ch.truncate(0).also { ch.position(bytes - 1); ch.write(java.nio.ByteBuffer.wrap(byteArrayOf(0))) }
+                    val segment = ch.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena)
+                    return SharedMemoryFile(path, segment, arena, owner)
+                }
+            } catch (t: Throwable) {
+                arena.close()
+                throw t
+            }
+        }
+    }
+}

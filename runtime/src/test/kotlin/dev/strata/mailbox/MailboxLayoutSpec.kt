@@ -1,0 +1,56 @@
+package dev.strata.mailbox
+
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.collections.shouldBeEmpty
+import io.kotest.matchers.collections.shouldHaveSize
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import java.io.File
+
+class MailboxLayoutSpec : FunSpec({
+    test("docs/protocol.md's layout table equals the descriptor") {
+        val doc = File("../docs/protocol.md").readText()
+        val rows = doc.lineSequence()
+            .map { it.trim() }
+            .filter { it.startsWith("|") && !it.startsWith("|---") }
+            .map { line -> line.trim('|').split('|').map { it.trim() } }
+            .filter { it.size == 4 && it[1].toLongOrNull() != null }
+            .map { MailboxLayout.Field(it[0], it[1].toLong(), it[2].toInt(), it[3]) }
+            .toList()
+        rows shouldBe MailboxLayout.FIELDS
+    }
+
+    test("docs/protocol.md lists every state with its value and nothing else") {
+        val doc = File("../docs/protocol.md").readText()
+        val states = Regex("""^\| (\d+) \| ([A-Z_]+) \|""", RegexOption.MULTILINE).findAll(doc)
+            .map { it.groupValues[1].toInt() to it.groupValues[2] }.toList()
+        states shouldBe MailboxState.entries.map { it.code to it.name }
+    }
+
+    test("the state word is alone on its cache line and fields never overlap") {
+        val line = MailboxLayout.STATE_OFFSET / MailboxLayout.CACHE_LINE
+        MailboxLayout.FIELDS.filter { it.name != "state" && it.offset / MailboxLayout.CACHE_LINE == line }.shouldBeEmpty()
+        MailboxLayout.FIELDS.zipWithNext().forEach { (a, b) -> (a.offset + a.size <= b.offset) shouldBe true }
+        MailboxLayout.FIELDS.forEach { f ->
+            (f.offset % f.size) shouldBe 0L // naturally aligned: atomic access is possible
+            (f.offset + f.size <= MailboxLayout.ARGS_OFFSET) shouldBe true
+        }
+    }
+
+    test("the regions follow the header, cache-line aligned, and the error region holds at least 4 KiB") {
+        MailboxLayout.errorOffset(100) shouldBe 384L
+        (MailboxLayout.errorOffset(65_536) % MailboxLayout.CACHE_LINE) shouldBe 0L
+        MailboxLayout.totalSize(100, 4096) shouldBe 384L + 4096
+        MailboxLayout.check(8192, MailboxLayout.MAGIC, MailboxLayout.VERSION, MailboxLayout.totalSize(100, 4096), 100, 4096).shouldBeEmpty()
+    }
+
+    test("check names every problem of a bad header at once") {
+        val problems = MailboxLayout.check(512, 0x12345678, 9, 1L shl 20, 100, 16)
+        problems shouldHaveSize 5
+        problems[0] shouldContain "magic is 0x12345678"
+        problems[1] shouldContain "protocol version 9"
+        problems[2] shouldContain "error capacity 16 B is below"
+        problems[3] shouldContain "its capacities need 448 B"
+        problems[4] shouldContain "the segment has only 512 B"
+    }
+})
