@@ -24,6 +24,9 @@ public class Mailbox private constructor(
 ) {
     private val errorOffset = MailboxLayout.errorOffset(argsCapacity)
 
+    /** The whole segment, for the parking protocol's flag words (same package only). */
+    internal val header: MemorySegment get() = segment
+
     /** The state, read with acquire semantics. Throws [ProtocolException] for a value no peer may write. */
     public fun state(): MailboxState {
         val code = INT.getAcquire(segment, MailboxLayout.STATE_OFFSET) as Int
