@@ -16,16 +16,14 @@ import java.lang.invoke.VarHandle
 public class Mailbox private constructor(
     /** Name for messages (the shared-memory file, or a test label). */
     public val name: String,
-    private val segment: MemorySegment,
+    /** The mapped bytes (same package: the parking protocol's flag words live here too). */
+    internal val segment: MemorySegment,
     /** Bytes available for a task's or control's arguments. */
     public val argsCapacity: Int,
     /** Bytes available for an error report (at least 4 KiB). */
     public val errorCapacity: Int,
 ) {
     private val errorOffset = MailboxLayout.errorOffset(argsCapacity)
-
-    /** The whole segment, for the parking protocol's flag words (same package only). */
-    internal val header: MemorySegment get() = segment
 
     /** The state, read with acquire semantics. Throws [ProtocolException] for a value no peer may write. */
     public fun state(): MailboxState {

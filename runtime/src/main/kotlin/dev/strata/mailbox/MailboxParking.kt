@@ -52,8 +52,8 @@ public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : A
      * announced that it parked.
      */
     public fun publish(state: MailboxState) {
-        INT.setVolatile(mailbox.header, MailboxLayout.STATE_OFFSET, state.code)
-        if ((INT.getVolatile(mailbox.header, peerParked) as Int) != 0) wake()
+        INT.setVolatile(mailbox.segment, MailboxLayout.STATE_OFFSET, state.code)
+        if ((INT.getVolatile(mailbox.segment, peerParked) as Int) != 0) wake()
     }
 
     /**
@@ -75,9 +75,9 @@ public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : A
         while (true) {
             val left = timeoutNanos - (System.nanoTime() - start)
             if (left <= 0) return mailbox.state()
-            INT.setVolatile(mailbox.header, ownParked, 1)
+            INT.setVolatile(mailbox.segment, ownParked, 1)
             try {
-                s = MailboxState.ofCode(INT.getVolatile(mailbox.header, MailboxLayout.STATE_OFFSET) as Int) ?: mailbox.state()
+                s = MailboxState.ofCode(INT.getVolatile(mailbox.segment, MailboxLayout.STATE_OFFSET) as Int) ?: mailbox.state()
                 if (s != observed) return s
                 parks.increment()
                 timespec.set(ValueLayout.JAVA_LONG, 0, left / 1_000_000_000)
@@ -85,7 +85,7 @@ public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : A
                 // Returns on a wake, on a timeout, on a signal, or at once if the word changed already.
                 linux_futex_h.futex(errno, word, linux_futex_h.FUTEX_WAIT, observed.code, timespec, MemorySegment.NULL, 0)
             } finally {
-                INT.setVolatile(mailbox.header, ownParked, 0)
+                INT.setVolatile(mailbox.segment, ownParked, 0)
             }
             s = mailbox.state()
             if (s != observed) return s

@@ -48,6 +48,11 @@ internal class Run(val id: Long, spinNanos: Long, private val onCancel: (Run) ->
         onCancel(this)
     }
 
+    private val finished = java.util.concurrent.atomic.AtomicBoolean()
+
+    /** True exactly once: for the caller that gets to do the run's end-of-run bookkeeping. */
+    fun markFinished(): Boolean = finished.compareAndSet(false, true)
+
     /** Takes one away from [pending]; returns true when this finished the run. */
     fun arrive(): Boolean = pending.decrementAndGet() == 0L
 

@@ -111,7 +111,6 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
     private val slots = Semaphore(config.taskWindow)
     private val heapRings = Array(Scope.HEAP_RINGS) { HeapRing(it, config.heapRingBytes) }
     private val activeRuns = ConcurrentHashMap.newKeySet<Run>()
-    private val finished = ConcurrentHashMap.newKeySet<Long>()
 
     override val validation = SubmitValidation(config.subWorkers, config.nextLevel.size)
 
@@ -216,8 +215,7 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
     // --- Scheduler.Hooks ------------------------------------------------------------------------
 
     override fun runFinished(run: Run) {
-        if (!finished.add(run.id)) return
-        finished.remove(run.id - 64) // bounded memory: ids only matter while a run can finish twice
+        if (!run.markFinished()) return // the scheduler and close() may both get here
         activeRuns -= run
         run.building = false
         run.handle.complete(if (run.failed) run.firstError.get() else null)

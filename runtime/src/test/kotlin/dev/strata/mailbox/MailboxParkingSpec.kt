@@ -34,7 +34,7 @@ class MailboxParkingSpec : FunSpec({
                 val child = CompletableFuture.supplyAsync {
                     MailboxParking(m, MailboxSide.CHILD).use { it.awaitChange(MailboxState.IDLE, spinNanos = 0, timeoutNanos = 10 * SECOND) to it.parks.sum() }
                 }
-                waitUntil("the child announced it parked") { m.header.get(ValueLayout.JAVA_INT, MailboxLayout.CHILD_PARKED_OFFSET) == 1 }
+                waitUntil("the child announced it parked") { m.segment.get(ValueLayout.JAVA_INT, MailboxLayout.CHILD_PARKED_OFFSET) == 1 }
                 m.dispatchSeq = 7
                 parent.publish(MailboxState.TASK_READY)
                 val (seen, parks) = child.get(10, TimeUnit.SECONDS)

@@ -65,9 +65,8 @@ public class DispatchThroughputBenchmark {
     }
 
     /**
-     * Independent tasks each writing its own 1-byte slice of one buffer (the tiling pattern): dependency
-     * inference scans every live view of the buffer, so this one is slow; it runs {@link #SLICE_TASKS}
-     * tasks per invocation.
+     * Independent tasks each writing its own 1-byte slice of one buffer (the tiling pattern, which stresses
+     * the TensorMap's per-buffer index); it runs {@link #SLICE_TASKS} tasks per invocation.
      */
     @Benchmark
     @OperationsPerInvocation(SLICE_TASKS)
