@@ -15,13 +15,23 @@ import kotlin.coroutines.resume
  * The region is reserved on first use. Thread-safe: allocation runs on the orchestrator thread,
  * release on whichever thread consumes the owning slot.
  */
-internal class HeapRing(val index: Int, val capacity: Long) {
+internal class HeapRing(val index: Int, val capacity: Long, private val shared: Boolean = false) {
     /** One allocation: [segment] is zeroed when handed out. */
     class Allocation(val offset: Long, val size: Long, val segment: MemorySegment) {
         var released = false
     }
 
     private var region: MemorySegment? = null
+    private var sharedFile: dev.strata.mailbox.SharedMemoryFile? = null
+
+    /** The shared-memory file behind the ring (rings of workers with child processes), once reserved. */
+    val sharedPath: String? get() = sharedFile?.path?.toString()
+
+    /** Removes the shared file's name (worker close); views already handed out stay valid. */
+    @Synchronized
+    fun unlink() {
+        sharedFile?.close()
+    }
     private val live = ArrayDeque<Allocation>()
     private var head = 0L
     private var waiter: CancellableContinuation<Unit>? = null
@@ -99,6 +109,11 @@ internal class HeapRing(val index: Int, val capacity: Long) {
      * where `mmap` is not available.
      */
     private fun reserve(bytes: Long): MemorySegment {
+        if (shared) { // child processes map it by name; tmpfs pages are also zero until touched
+            val f = dev.strata.mailbox.SharedMemoryFile.create(bytes, "heap", gcMapped = true)
+            sharedFile = f
+            return f.segment
+        }
         val p = try {
             sys_mman_h.mmap(
                 MemorySegment.NULL, bytes, sys_mman_h.PROT_READ or sys_mman_h.PROT_WRITE,

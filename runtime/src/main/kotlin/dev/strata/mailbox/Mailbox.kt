@@ -70,13 +70,14 @@ public class Mailbox private constructor(
         set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.CALLABLE_ID_OFFSET, value)
 
     /** Writes [bytes] as the arguments. Throws [IllegalArgumentException] if they exceed [argsCapacity]. */
-    public fun writeArgs(bytes: ByteArray) {
-        require(bytes.size <= argsCapacity) {
-            "arguments of ${bytes.size} B do not fit mailbox $name (args capacity $argsCapacity B); pass large data " +
+    public fun writeArgs(bytes: ByteArray, length: Int = bytes.size) {
+        require(length in 0..bytes.size) { "length $length outside [0, ${bytes.size}]" }
+        require(length <= argsCapacity) {
+            "arguments of $length B do not fit mailbox $name (args capacity $argsCapacity B); pass large data " +
                 "as tensors in shared buffers rather than inline"
         }
-        MemorySegment.copy(bytes, 0, segment, ValueLayout.JAVA_BYTE, MailboxLayout.ARGS_OFFSET, bytes.size)
-        segment.set(ValueLayout.JAVA_INT, MailboxLayout.ARGS_LENGTH_OFFSET, bytes.size)
+        MemorySegment.copy(bytes, 0, segment, ValueLayout.JAVA_BYTE, MailboxLayout.ARGS_OFFSET, length)
+        segment.set(ValueLayout.JAVA_INT, MailboxLayout.ARGS_LENGTH_OFFSET, length)
     }
 
     /** The arguments last written. Throws [ProtocolException] if the stored length is outside the region. */
@@ -91,7 +92,9 @@ public class Mailbox private constructor(
      * does not fit is cut at a character boundary and ends with a marker saying how much was cut.
      */
     public fun writeError(code: Int, errorClass: String, message: String?, stack: String) {
-        val full = (errorClass + "\n" + (message ?: "") + "\n" + stack).toByteArray(Charsets.UTF_8)
+        // class, then the message's length in chars ("-" for none) so a message may hold newlines, then the stack.
+        val full = (errorClass + "\n" + (message?.length?.toString() ?: "-") + "\n" + (message ?: "") + "\n" + stack)
+            .toByteArray(Charsets.UTF_8)
         val bytes = if (full.size <= errorCapacity) full else truncate(full)
         MemorySegment.copy(bytes, 0, segment, ValueLayout.JAVA_BYTE, errorOffset, bytes.size)
         segment.set(ValueLayout.JAVA_INT, MailboxLayout.ERROR_LENGTH_OFFSET, bytes.size)
@@ -105,13 +108,24 @@ public class Mailbox private constructor(
         val n = segment.get(ValueLayout.JAVA_INT, MailboxLayout.ERROR_LENGTH_OFFSET)
         if (n < 0 || n > errorCapacity) throw ProtocolException(name, "error length $n outside [0, $errorCapacity]")
         val bytes = ByteArray(n).also { MemorySegment.copy(segment, ValueLayout.JAVA_BYTE, errorOffset, it, 0, n) }
-        val parts = String(bytes, Charsets.UTF_8).split('\n', limit = 3)
-        return MailboxError(code, parts[0], parts.getOrNull(1)?.ifEmpty { null }, parts.getOrNull(2) ?: "")
+        return parseError(code, String(bytes, Charsets.UTF_8))
     }
 
     /** Clears the error code (the parent does so before each dispatch). */
     public fun clearError() {
         segment.set(ValueLayout.JAVA_INT, MailboxLayout.ERROR_CODE_OFFSET, 0)
+    }
+
+    private fun parseError(code: Int, text: String): MailboxError {
+        val a = text.indexOf('\n')
+        if (a < 0) return MailboxError(code, text, null, "")
+        val b = text.indexOf('\n', a + 1)
+        if (b < 0) return MailboxError(code, text.substring(0, a), null, "")
+        val len = text.substring(a + 1, b).toIntOrNull()
+        val msgEnd = if (len == null) b + 1 else minOf(text.length, b + 1 + len)
+        val message = if (len == null) null else text.substring(b + 1, msgEnd)
+        val stack = if (msgEnd < text.length) text.substring(msgEnd).removePrefix("\n") else ""
+        return MailboxError(code, text.substring(0, a), message, stack)
     }
 
     private fun truncate(full: ByteArray): ByteArray {

@@ -23,6 +23,8 @@ public class SharedMemoryFile private constructor(
     public val segment: MemorySegment,
     private val arena: Arena,
     private val owner: Boolean,
+    /** The mapping belongs to the garbage collector: [close] only unlinks (views may outlive the file's name). */
+    private val gcMapped: Boolean = false,
 ) : AutoCloseable {
     @Volatile
     private var closed = false
@@ -38,7 +40,8 @@ public class SharedMemoryFile private constructor(
         try {
             if (owner) unlink()
         } finally {
-            arena.close()
+            owned.remove(path)
+            if (!gcMapped) arena.close()
         }
     }
 
@@ -55,34 +58,47 @@ public class SharedMemoryFile private constructor(
         private val random = SecureRandom()
         private val OWNER_ONLY = PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))
 
-        /** Creates and maps a new zero-filled file of [bytes] bytes; [kind] (e.g. `mailbox`) goes in its name. */
-        public fun create(bytes: Long, kind: String): SharedMemoryFile {
+        /** Files this process created and has not closed: a shutdown hook unlinks them if the JVM exits first. */
+        private val owned = java.util.concurrent.ConcurrentHashMap.newKeySet<Path>()
+
+        init {
+            Runtime.getRuntime().addShutdownHook(Thread({ owned.forEach { Files.deleteIfExists(it) } }, "strata-shm-cleanup"))
+        }
+
+        /**
+         * Creates and maps a new zero-filled file of [bytes] bytes; [kind] (e.g. `mailbox`) goes in its name.
+         * With [gcMapped] the mapping is released by the garbage collector once unreachable, and [close]
+         * only removes the name (for memory that views handed out may still use).
+         */
+        public fun create(bytes: Long, kind: String, gcMapped: Boolean = false): SharedMemoryFile {
             require(bytes > 0) { "size must be > 0, was $bytes" }
             require(kind.matches(Regex("[a-z0-9]+"))) { "kind must be lowercase letters and digits, was '$kind'" }
             val token = ByteArray(8).also { random.nextBytes(it) }
             val path = DIRECTORY.resolve("$PREFIX${ProcessHandle.current().pid()}-$kind-${HexFormat.of().formatHex(token)}")
             Files.createFile(path, OWNER_ONLY)
+            owned.add(path)
             try {
-                return map(path, bytes, owner = true, create = true)
+                return map(path, bytes, owner = true, create = true, gcMapped = gcMapped)
             } catch (t: Throwable) {
+                owned.remove(path)
                 Files.deleteIfExists(path)
                 throw t
             }
         }
 
         /** Maps an existing file created by another process (or this one); does not unlink it on close. */
-        public fun open(path: Path): SharedMemoryFile = map(path, Files.size(path), owner = false, create = false)
+        public fun open(path: Path): SharedMemoryFile = map(path, Files.size(path), owner = false, create = false, gcMapped = false)
 
-        private fun map(path: Path, bytes: Long, owner: Boolean, create: Boolean): SharedMemoryFile {
-            val arena = Arena.ofShared()
+        private fun map(path: Path, bytes: Long, owner: Boolean, create: Boolean, gcMapped: Boolean): SharedMemoryFile {
+            val arena = if (gcMapped) Arena.ofAuto() else Arena.ofShared()
             try {
                 FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE).use { ch ->
                     if (create) ch.truncate(0).also { ch.position(bytes - 1); ch.write(java.nio.ByteBuffer.wrap(byteArrayOf(0))) }
                     val segment = ch.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena)
-                    return SharedMemoryFile(path, segment, arena, owner)
+                    return SharedMemoryFile(path, segment, arena, owner, gcMapped)
                 }
             } catch (t: Throwable) {
-                arena.close()
+                if (!gcMapped) arena.close()
                 throw t
             }
         }

@@ -101,3 +101,62 @@ public class InternalStrataException(message: String, cause: Throwable?) :
  */
 public class ProtocolException(public val mailbox: String, detail: String) :
     StrataException("mailbox $mailbox violates the protocol: $detail")
+
+/**
+ * A child worker process exited or was killed while it owed an answer (a task, a control request, its
+ * start-up report). [workerPath] names the child; [exitCode] is its exit status, [signal] the signal
+ * that killed it when there was one (exit statuses above 128 are reported as signals, as shells do).
+ * Every task the child was running or had queued fails with this error; the child is not restarted.
+ */
+public class WorkerDiedException(
+    public val workerPath: String,
+    public val pid: Long,
+    public val exitCode: Int,
+    /** What the child was doing, e.g. `task #12 'stencil'`, or null when it was idle. */
+    public val doing: String?,
+) : StrataException(
+    "child worker $workerPath (pid $pid) died${doing?.let { " while running $it" } ?: ""}: ${describeExit(exitCode)}. " +
+        "Tasks sent to it fail; close this worker and create a new one to get the child back",
+) {
+    /** The signal that killed the child, or null if it exited by itself. */
+    public val signal: Int? get() = if (exitCode > 128) exitCode - 128 else null
+
+    internal companion object {
+        private val NAMES = mapOf(1 to "SIGHUP", 2 to "SIGINT", 3 to "SIGQUIT", 6 to "SIGABRT", 9 to "SIGKILL", 11 to "SIGSEGV", 15 to "SIGTERM")
+
+        fun describeExit(code: Int): String =
+            if (code > 128) "killed by signal ${code - 128}${NAMES[code - 128]?.let { " ($it)" } ?: ""}, exit status $code"
+            else "exited with code $code"
+    }
+}
+
+/**
+ * A worker could not start: one or more child processes failed or did not report ready before the
+ * start-up deadline. [failures] has one line per failed child, naming it and what went wrong. Every
+ * child already started was stopped and every shared-memory file removed before this was thrown.
+ */
+public class WorkerStartException(public val workerPath: String, public val failures: List<String>) : StrataException(
+    "worker $workerPath could not start: ${failures.size} child${if (failures.size == 1) "" else "ren"} failed" +
+        failures.joinToString(separator = "\n  - ", prefix = "\n  - ") +
+        "\n(everything already started was stopped and its shared memory removed)",
+)
+
+/**
+ * A callable cannot be sent to a process-isolated worker: only callables that a child JVM can find by
+ * name cross processes (an `object`, a class with a no-arg constructor, or a top-level function given
+ * through `callable(::fn)`). Raised when the callable is registered or first submitted, never later.
+ */
+public class InvalidCallableException(public val callableClass: String, detail: String) :
+    StrataException("callable $callableClass cannot run in a child process: $detail")
+
+/**
+ * An exception thrown by a task in another process, carried back as text: [errorClass] is the original
+ * exception's class, [remoteStack] its stack trace as the child printed it.
+ */
+public class RemoteException(
+    public val errorClass: String,
+    public val remoteMessage: String?,
+    public val remoteStack: String,
+) : RuntimeException("$errorClass${remoteMessage?.let { ": $it" } ?: ""}", null, false, false) {
+    override fun toString(): String = "RemoteException($errorClass${remoteMessage?.let { ": $it" } ?: ""})"
+}

@@ -27,6 +27,11 @@ internal interface Engine {
     fun publishReady(task: Task)
     fun skipPoisoned(task: Task)
     fun runArrived(run: Run)
+    /**
+     * Checks that [callable] can run on every target in [targets]: a target in a child process needs a
+     * callable with a stable name. Throws [InvalidCallableException] otherwise.
+     */
+    fun admitCallable(callable: TaskCallable, targets: Array<Target>) = Unit
 }
 
 /**
@@ -56,6 +61,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         checkUsable()
         run.firstError.get()?.let { throw it } // fail fast: the run already failed
         val taskName = name ?: callableName(callable)
+        engine.admitCallable(callable, targets)
         engine.validation.validate(targets, members).onLeft { problems ->
             val subject = "task '$taskName' -> " + (if (targets.size == 1) "${targets[0]}" else "group of ${targets.size}")
             throw InvalidSubmitException(subject, problems)
@@ -139,7 +145,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         slot.state = TaskState.COMPLETED
         slot.allocation = allocation
         slot.allocRing = ring
-        val buffer = Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, "alloc#$id", allocation.segment)
+        val buffer = Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, "alloc#$id", allocation.segment, ring.sharedPath, allocation.offset)
         buffer.owner = slot
         slot.allocBuffer = buffer
         scopes.last().register(slot)

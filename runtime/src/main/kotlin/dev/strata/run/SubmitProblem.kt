@@ -42,6 +42,13 @@ public sealed class SubmitProblem(public val message: String) {
                 "copy it to host memory or submit to the worker that owns it",
         )
 
+    public class NotShared(public val member: Int, public val argIndex: Int, public val tensor: Tensor, public val target: Target) :
+        SubmitProblem(
+            "${where(member, argIndex)} is in private host memory (buffer '${tensor.buffer.label}'), which $target, a " +
+                "child process, cannot see; create it with worker.hostTensor() or alloc(), which give shared memory on " +
+                "workers with process children",
+        )
+
     public class UnknownTarget(public val target: Target, public val available: String) :
         SubmitProblem("target $target does not exist on this worker ($available)")
 

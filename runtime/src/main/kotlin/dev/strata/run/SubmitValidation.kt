@@ -14,7 +14,19 @@ import dev.strata.tensor.Tensor
  * malformed groups, views that leave their buffer, writes through read-only buffers, buffers whose
  * scope ended, memory the target cannot address, and overlapping writes inside one task or group.
  */
-internal class SubmitValidation(private val subWorkers: Int, private val nextWorkers: Int) {
+internal class SubmitValidation(
+    private val subWorkers: Int,
+    private val nextWorkers: Int,
+    /** Sub workers are child processes: tensors must be in shared memory. */
+    private val subsInProcesses: Boolean = false,
+    /** Which next-level children are child processes. */
+    private val nextInProcess: BooleanArray = BooleanArray(nextWorkers),
+) {
+    private fun inProcess(t: Target): Boolean = when (t) {
+        Target.Sub -> subsInProcesses
+        is Target.Next -> nextInProcess.getOrElse(t.index) { false }
+    }
+
 
     /**
      * Every problem of the submit, or `Right(Unit)`. A valid single task is recognised by an
@@ -43,6 +55,7 @@ internal class SubmitValidation(private val subWorkers: Int, private val nextWor
             if (buffer.isReleased) return false
             val space = buffer.addressSpace
             if (space is AddressSpace.Device && !(target is Target.Next && target.index == space.worker)) return false
+            if (space is AddressSpace.Host && !buffer.isShared && inProcess(target)) return false
             if (arg.tag.writes) {
                 for (j in 0 until i) {
                     val other = args.arg(j)
@@ -110,6 +123,9 @@ internal class SubmitValidation(private val subWorkers: Int, private val nextWor
                         val target = targets[m]
                         ensureOrAccumulate(space !is AddressSpace.Device || (target is Target.Next && target.index == space.worker)) {
                             SubmitProblem.Unaddressable(mi, i, tensor, target)
+                        }
+                        ensureOrAccumulate(space !is AddressSpace.Host || buffer.isShared || !inProcess(target)) {
+                            SubmitProblem.NotShared(mi, i, tensor, target)
                         }
                     }
                 }

@@ -37,7 +37,16 @@ public class Buffer internal constructor(
     /** A name for messages, e.g. `"weights"` or `"alloc#3"`. */
     public val label: String,
     internal val segment: MemorySegment?,
+    /**
+     * Set for host buffers that live in a shared-memory file: its path and where this buffer starts in
+     * it. Child worker processes map the file by this name; private host memory they cannot see.
+     */
+    internal val sharedFile: String? = null,
+    internal val sharedOffset: Long = 0,
 ) {
+    /** True when child worker processes can address these bytes (the buffer lives in shared memory). */
+    public val isShared: Boolean get() = sharedFile != null
+
     /** Unique identity of this buffer in the process. */
     public val id: Long = nextId.incrementAndGet()
 
@@ -60,7 +69,7 @@ public class Buffer internal constructor(
     public fun view(dtype: DType, offsetElements: Long, shape: LongArray, strides: LongArray): Tensor =
         Tensor(this, offsetElements * dtype.byteSize, shape.copyOf(), strides.copyOf(), dtype)
 
-    override fun toString(): String = "Buffer($label, id=$id, $byteSize B, $addressSpace)"
+    override fun toString(): String = "Buffer($label, id=$id, $byteSize B, $addressSpace${if (isShared) ", shared" else ""})"
 
     public companion object {
         private val nextId = AtomicLong()

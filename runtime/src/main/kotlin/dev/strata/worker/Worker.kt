@@ -15,7 +15,18 @@ import dev.strata.run.RunHandle
 import dev.strata.run.SubmitValidation
 import dev.strata.run.WorkerClosedException
 import dev.strata.schedule.Scheduler
+import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.process.CallableRegistry
+import dev.strata.process.ChildPlan
+import dev.strata.process.ProcessChildren
+import dev.strata.process.ProcessEndpoint
+import dev.strata.process.TaskWire
+import dev.strata.process.WorkerSpec
+import dev.strata.run.InvalidCallableException
+import dev.strata.task.TaskCallable
+import dev.strata.task.Target
 import dev.strata.tensor.Access
+import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
@@ -23,6 +34,7 @@ import io.github.oshai.kotlinlogging.KotlinLogging
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.sync.Semaphore
 import kotlinx.coroutines.withTimeoutOrNull
+import kotlin.time.Duration.Companion.nanoseconds
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicBoolean
@@ -86,8 +98,25 @@ public class Worker(config: WorkerConfig) : AutoCloseable {
     /** A zeroed host tensor owned by the caller (not by a scope), usable by every run of this worker. */
     public fun hostTensor(dtype: DType, vararg shape: Long, label: String = "host", access: Access = Access.READ_WRITE): Tensor {
         val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
-        return Buffer.host(bytes, label, access).tensor(dtype, *shape)
+        return core.hostBuffer(bytes, label, access).tensor(dtype, *shape)
     }
+
+    /**
+     * Registers [callable] with every child process now, so its first task does not pay for loading it
+     * (callables are otherwise sent on first use). Throws [dev.strata.run.InvalidCallableException] if it
+     * has no stable name (a lambda) or a child cannot load it. No effect without child processes.
+     */
+    public fun register(callable: TaskCallable): Unit = core.register(callable)
+
+    /**
+     * Pings every child process through its mailbox; returns each one's round trip, or null for a child
+     * that did not answer within [timeout] (dead, or busy with a long task). Empty without child processes.
+     */
+    public fun ping(timeout: kotlin.time.Duration = kotlin.time.Duration.parse("5s")): Map<String, kotlin.time.Duration?> = core.ping(timeout)
+
+    /** Process ids of the child JVMs, by path (diagnostics). Empty without child processes. */
+    public val childPids: Map<String, Long>
+        get() = core.processes?.endpoints?.associate { it.path to (it.process?.pid() ?: -1L) } ?: emptyMap()
 
     /**
      * Stops the worker: refuses new runs, waits up to `closeTimeout` for runs in flight (then cancels
@@ -109,21 +138,68 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
     private val admission = java.util.concurrent.Semaphore(RUNS_IN_FLIGHT)
     private val buildLock = ReentrantLock()
     private val slots = Semaphore(config.taskWindow)
-    private val heapRings = Array(Scope.HEAP_RINGS) { HeapRing(it, config.heapRingBytes) }
     private val activeRuns = ConcurrentHashMap.newKeySet<Run>()
 
-    override val validation = SubmitValidation(config.subWorkers, config.nextLevel.size)
+    /** Callables of process children by stable name; those in the config are checked (and fail) here. */
+    val callables = CallableRegistry().also { r -> config.callables.forEach { r.idFor(it) } }
 
-    private val subs: Array<Endpoint> = Array(config.subWorkers) { i ->
-        ThreadEndpoint("${config.name} sub#$i", i, null, spinNanos)
+    /** With child processes, host memory handed out by the worker is shared memory they can map. */
+    val sharedMemory: Boolean = config.hasProcessChildren
+    private val subsInProcesses = config.subIsolation == Isolation.PROCESS
+    private val nextInProcess = BooleanArray(config.nextLevel.size) { config.nextIsolation == Isolation.PROCESS }
+    private val heapRings = Array(Scope.HEAP_RINGS) { HeapRing(it, config.heapRingBytes, sharedMemory) }
+    private val sharedFiles = ConcurrentHashMap.newKeySet<SharedMemoryFile>()
+
+    override val validation = SubmitValidation(config.subWorkers, config.nextLevel.size, subsInProcesses, nextInProcess)
+
+    /** The worker's child processes, started (all ready) before anything else; null without any. */
+    val processes: ProcessChildren? = if (!sharedMemory) null else {
+        val plans = ArrayList<ChildPlan>()
+        if (subsInProcesses) {
+            for (i in 0 until config.subWorkers) plans += ChildPlan("${config.name} sub#$i", i, "sub", config.level, null)
+        }
+        if (config.nextIsolation == Isolation.PROCESS) {
+            config.nextLevel.forEachIndexed { i, c ->
+                val spec = (c as? NextLevelChild.Config)?.let { WorkerSpec.of(it.config) }
+                plans += ChildPlan("${config.name} ${WorkerConfig.childKind(config.level)}#$i", i, "next", config.level - 1, spec)
+            }
+        }
+        ProcessChildren.start(config.name, plans, callables, spinNanos, config.startTimeout, config.childJvmOptions)
     }
-    private val nexts: Array<Endpoint> = Array(config.nextLevel.size) { i ->
-        val child = config.nextLevel[i]
-        ThreadEndpoint(
-            "${config.name} ${WorkerConfig.childKind(config.level)}#$i", i,
-            (child as? NextLevelChild.Nested)?.worker, spinNanos,
-        )
+
+    private val subs: Array<Endpoint>
+    private val nexts: Array<Endpoint>
+
+    init {
+        try {
+            var k = 0
+            subs = Array(config.subWorkers) { i ->
+                if (subsInProcesses) processes!!.endpoints[k++] else ThreadEndpoint("${config.name} sub#$i", i, null, spinNanos)
+            }
+            val built = ArrayList<Worker>()
+            try {
+                nexts = Array(config.nextLevel.size) { i ->
+                    if (nextInProcess[i]) {
+                        processes!!.endpoints[k++]
+                    } else {
+                        val nested = when (val child = config.nextLevel[i]) {
+                            is NextLevelChild.Nested -> child.worker
+                            is NextLevelChild.Config -> Worker(child.config).also { built += it }
+                            NextLevelChild.Plain -> null
+                        }
+                        ThreadEndpoint("${config.name} ${WorkerConfig.childKind(config.level)}#$i", i, nested, spinNanos)
+                    }
+                }
+            } catch (t: Throwable) {
+                built.forEach { runCatching { it.close() } }
+                throw t
+            }
+        } catch (t: Throwable) {
+            processes?.close(config.closeTimeout.inWholeMilliseconds)
+            throw t
+        }
     }
+
     internal val scheduler = Scheduler(config.name, subs, nexts, spinNanos, this).also { it.start() }
 
     fun submit(program: suspend Orchestrator.() -> Unit): RunHandle {
@@ -212,6 +288,48 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
     override fun skipPoisoned(task: Task) = scheduler.skipPoisoned(task)
     override fun runArrived(run: Run) = scheduler.runArrived(run)
 
+    override fun admitCallable(callable: TaskCallable, targets: Array<Target>) {
+        if (!sharedMemory) return
+        for (t in targets) {
+            val process = when (t) {
+                Target.Sub -> subsInProcesses
+                is Target.Next -> nextInProcess.getOrElse(t.index) { false }
+            }
+            if (process) {
+                callables.idFor(callable)
+                return
+            }
+        }
+    }
+
+    /** A zeroed host buffer; in shared memory (unlinked at close) when the worker has child processes. */
+    fun hostBuffer(bytes: Long, label: String, access: Access): Buffer {
+        if (!sharedMemory) return Buffer.host(bytes, label, access)
+        val f = SharedMemoryFile.create(maxOf(bytes, 1), "buffer", gcMapped = true)
+        sharedFiles += f
+        return Buffer(bytes, AddressSpace.Host, access, label, f.segment, f.path.toString(), 0)
+    }
+
+    /** Registers [callable] with every process child now (it would otherwise be sent on first use). */
+    fun register(callable: TaskCallable) {
+        val id = callables.idFor(callable)
+        val name = callables.nameOf(id)
+        val eps = processes?.endpoints ?: return
+        val failures = eps.mapNotNull { ep ->
+            runCatching { ep.control(TaskWire.OP_REGISTER, id, name).get(config.startTimeout.inWholeMilliseconds, TimeUnit.MILLISECONDS) }
+                .exceptionOrNull()?.let { "${ep.path}: ${(it as? java.util.concurrent.ExecutionException)?.cause?.message ?: it.toString()}" }
+        }
+        if (failures.isNotEmpty()) throw InvalidCallableException(name, "registering it failed on ${failures.joinToString("; ")}")
+    }
+
+    /** Round trip of a ping to each process child, by path; a child that does not answer within [timeout] maps to null. */
+    fun ping(timeout: kotlin.time.Duration): Map<String, kotlin.time.Duration?> =
+        (processes?.endpoints ?: emptyList()).associate { ep ->
+            val start = System.nanoTime()
+            val ok = runCatching { ep.control(TaskWire.OP_PING).get(timeout.inWholeMilliseconds, TimeUnit.MILLISECONDS) }.isSuccess
+            ep.path to if (ok) (System.nanoTime() - start).nanoseconds else null
+        }
+
     // --- Scheduler.Hooks ------------------------------------------------------------------------
 
     override fun runFinished(run: Run) {
@@ -239,8 +357,12 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
             r.fail(WorkerClosedException(config.name))
             runFinished(r)
         }
-        for (e in subs) e.close(timeoutMs)
-        for (e in nexts) e.close(timeoutMs)
+        for (e in subs) if (e !is ProcessEndpoint) e.close(timeoutMs)
+        for (e in nexts) if (e !is ProcessEndpoint) e.close(timeoutMs)
+        processes?.close(timeoutMs)
+        for (r in heapRings) r.unlink()
+        for (f in sharedFiles) f.close()
+        sharedFiles.clear()
         // Wake anyone blocked in admission: they see the worker closed.
         admission.release(RUNS_IN_FLIGHT * 4)
     }

@@ -17,6 +17,13 @@ public sealed interface NextLevelChild {
      * and usually run a nested program on it. The parent closes it when it closes.
      */
     public class Nested(public val worker: Worker) : NextLevelChild
+
+    /**
+     * A whole worker one level down, described by [config] and built by the parent: in this JVM when
+     * the parent's `nextIsolation` is [Isolation.THREAD], in a child JVM (which then drives its own
+     * children) when it is [Isolation.PROCESS]. The parent closes it when it closes.
+     */
+    public data class Config(public val config: WorkerConfig) : NextLevelChild
 }
 
 /**
@@ -29,7 +36,13 @@ public sealed interface NextLevelChild {
  * @property heapRingBytes bytes of each of the 4 heap rings that serve `alloc` (one per scope depth).
  * @property backPressureTimeout how long `submit` / `alloc` wait for room before failing.
  * @property spin how long an idle thread spins before parking: higher is faster to react, lower is cheaper idle.
- * @property closeTimeout how long `close` waits for runs in flight before cancelling them.
+ * @property closeTimeout how long `close` waits for runs in flight before cancelling them (and, for
+ *   child processes, how long they get to exit before they are killed).
+ * @property subIsolation whether sub workers are threads of this JVM or child JVMs.
+ * @property nextIsolation whether next-level children are threads of this JVM or child JVMs.
+ * @property callables callables that process-isolated children load at start-up (others are sent on first use).
+ * @property startTimeout how long start-up waits for every child process to report ready.
+ * @property childJvmOptions extra JVM options for child processes (e.g. `-Xmx512m`).
  */
 public data class WorkerConfig(
     val level: Int = 3,
@@ -41,7 +54,16 @@ public data class WorkerConfig(
     val spin: Duration = 50.microseconds,
     val closeTimeout: Duration = 10.seconds,
     val name: String = "L$level",
+    val subIsolation: Isolation = Isolation.THREAD,
+    val nextIsolation: Isolation = Isolation.THREAD,
+    val callables: List<dev.strata.task.TaskCallable> = emptyList(),
+    val startTimeout: Duration = 30.seconds,
+    val childJvmOptions: List<String> = emptyList(),
 ) {
+    /** True when any child of this worker runs in its own JVM. */
+    public val hasProcessChildren: Boolean
+        get() = (subIsolation == Isolation.PROCESS && subWorkers > 0) || (nextIsolation == Isolation.PROCESS && nextLevel.isNotEmpty())
+
     /** Throws [InvalidConfigException] listing every problem, or returns this config. */
     public fun validate(): WorkerConfig {
         either {
@@ -54,7 +76,20 @@ public data class WorkerConfig(
                 ensureOrAccumulate(backPressureTimeout.isPositive()) { "backPressureTimeout must be > 0, was $backPressureTimeout" }
                 ensureOrAccumulate(!spin.isNegative()) { "spin must be >= 0, was $spin" }
                 ensureOrAccumulate(!closeTimeout.isNegative()) { "closeTimeout must be >= 0, was $closeTimeout" }
+                ensureOrAccumulate(startTimeout.isPositive()) { "startTimeout must be > 0, was $startTimeout" }
                 nextLevel.forEachIndexed { i, c ->
+                    ensureOrAccumulate(!(c is NextLevelChild.Nested && nextIsolation == Isolation.PROCESS)) {
+                        "nextLevel[$i] is an existing Worker object, which cannot move into a child JVM; with " +
+                            "nextIsolation = PROCESS describe it with NextLevelChild.Config(config) instead"
+                    }
+                    if (c is NextLevelChild.Config) {
+                        ensureOrAccumulate(c.config.level == level - 1) {
+                            "nextLevel[$i] describes a level-${c.config.level} worker; children of a level-$level worker are level ${level - 1}"
+                        }
+                        ensureOrAccumulate(runCatching { c.config.validate() }.isSuccess) {
+                            "nextLevel[$i]: " + (runCatching { c.config.validate() }.exceptionOrNull()?.message ?: "")
+                        }
+                    }
                     if (c is NextLevelChild.Nested) {
                         ensureOrAccumulate(c.worker.level == level - 1) {
                             "nextLevel[$i] is a level-${c.worker.level} worker; children of a level-$level worker are level ${level - 1}"

@@ -247,6 +247,15 @@ private class EngineStats {
     val highestStarted = AtomicLong(-1)
 }
 
+/**
+ * The callable of programs run on child processes: [EngineTask] without the in-process statistics (it
+ * runs in another JVM, found there by name).
+ */
+internal object ProcessEngineTask : TaskCallable {
+    private val stats = EngineStats()
+    override fun call(context: TaskContext) = EngineTask(stats).call(context)
+}
+
 /** The callable every task runs on the engine: it reads its geometry from the dispatched arguments. */
 private class EngineTask(private val stats: EngineStats) : TaskCallable {
     override fun call(context: TaskContext) {
@@ -615,9 +624,12 @@ private fun reference(p: Program): Outcome {
 
 private fun Buffer.bytes(): ByteArray = segment!!.asSlice(0, byteSize).toArray(ValueLayout.JAVA_BYTE)
 
-/** Runs [p] on a fresh worker; returns the final bytes. */
-private fun engine(p: Program, stats: EngineStats): Outcome {
+/** Runs [p] on a fresh worker (its children in child JVMs with [processes]); returns the final bytes. */
+private fun engine(p: Program, stats: EngineStats, processes: Boolean = false): Outcome {
+    val isolation = if (processes) Isolation.PROCESS else Isolation.THREAD
     val config = WorkerConfig(
+        subIsolation = isolation,
+        nextIsolation = isolation,
         subWorkers = p.subWorkers,
         nextLevel = List(p.nextLevel) { NextLevelChild.Plain },
         taskWindow = p.taskWindow,
@@ -626,17 +638,17 @@ private fun engine(p: Program, stats: EngineStats): Outcome {
         backPressureTimeout = 20.seconds,
         closeTimeout = 2.seconds,
     )
+    Worker(config).use { worker ->
     val host = p.hostInit.mapIndexed { i, init ->
-        Buffer.host(init.size.toLong(), "host$i").also { it.segment!!.copyFrom(MemorySegment.ofArray(init)) }
+        worker.core.hostBuffer(init.size.toLong(), "host$i", Access.READ_WRITE).also { it.segment!!.copyFrom(MemorySegment.ofArray(init)) }
     }
-    val constant = Buffer.host(p.constInit.size.toLong(), "const", Access.READ_ONLY).also {
+    val constant = worker.core.hostBuffer(p.constInit.size.toLong(), "const", Access.READ_ONLY).also {
         it.segment!!.copyFrom(MemorySegment.ofArray(p.constInit))
     }
-    val privates = p.privateSizes.mapIndexed { i, n -> Buffer.host(n.toLong(), "private$i") }
+    val privates = p.privateSizes.mapIndexed { i, n -> worker.core.hostBuffer(n.toLong(), "private$i", Access.READ_WRITE) }
     val rejected = java.util.concurrent.ConcurrentHashMap.newKeySet<Int>()
-    val callable = EngineTask(stats)
+    val callable = if (processes) ProcessEngineTask else EngineTask(stats)
 
-    Worker(config).use { worker ->
         val handles = ArrayList<RunHandle>()
         for (run in p.runs) {
             handles += worker.submit {
@@ -686,9 +698,13 @@ private fun engine(p: Program, stats: EngineStats): Outcome {
                 exec(run)
             }
         }
-        for (h in handles) h.result(2.minutes)
-    }
+        try {
+            for (h in handles) h.result(if (processes) 30.seconds else 2.minutes)
+        } catch (e: dev.strata.run.RunTimeoutException) {
+            throw AssertionError("$e; children: " + worker.core.processes?.endpoints?.joinToString("\n  ", prefix = "\n  ") { it.describe() }, e)
+        }
     return Outcome(host.map { it.bytes() }, constant.bytes(), privates.map { it.bytes() }, rejected)
+    }
 }
 
 /** The first differences between [expected] and [actual], or null when they agree. */
@@ -709,11 +725,11 @@ private fun compare(expected: Outcome, actual: Outcome): String? {
     return if (problems.isEmpty()) null else problems.joinToString("\n")
 }
 
-private fun checkProgram(seed: Long, stats: EngineStats): Program {
+private fun checkProgram(seed: Long, stats: EngineStats, processes: Boolean = false): Program {
     val program = Generator(seed).program()
     val expected = reference(program)
     val actual = try {
-        engine(program, stats)
+        engine(program, stats, processes)
     } catch (e: Throwable) {
         throw AssertionError("program failed on the engine: $e\n${program.describe()}", e)
     }
@@ -727,8 +743,9 @@ class SerializabilitySpec : FunSpec({
     val baseSeed = System.getProperty("strata.serializability.baseSeed")?.toLong() ?: 0x5E41_A11CL
 
     if (singleSeed != null) {
-        test("the program of seed $singleSeed leaves the bytes of sequential execution") {
-            checkProgram(singleSeed, EngineStats())
+        val processes = System.getProperty("strata.serializability.processes").toBoolean()
+        test("the program of seed $singleSeed leaves the bytes of sequential execution (processes: $processes)") {
+            checkProgram(singleSeed, EngineStats(), processes)
         }
     }
 
@@ -778,5 +795,29 @@ class SerializabilitySpec : FunSpec({
             multiRun shouldBeGreaterThan programs / 5
             concurrentPrograms shouldBeGreaterThan programs / 4
             overtakingPrograms shouldBeGreaterThan programs / 10
+        }
+
+    // The same property with every sub worker and next-level child in its own JVM: tasks cross the mailbox,
+    // tensors are shared-memory views mapped by name. Fewer programs: each starts 1-6 child JVMs.
+    val processPrograms = System.getProperty("strata.serializability.processPrograms")?.toInt() ?: 12
+    if (singleSeed == null) test("random programs on process-isolated children leave the bytes of sequential execution ($processPrograms programs)")
+        .config(timeout = 10.minutes) {
+            var tasks = 0
+            checkAll(
+                PropTestConfig(seed = baseSeed xor 0x0C41_1D, iterations = processPrograms, shrinkingMode = ShrinkingMode.Off),
+                Arb.long(),
+            ) { seed ->
+                val p = checkProgram(seed, EngineStats(), processes = true)
+                fun count(ops: List<Op>): Int = ops.sumOf { op ->
+                    when (op) {
+                        is AllocOp -> 0
+                        is ScopeOp -> count(op.ops)
+                        is TaskOp -> 1
+                    }
+                }
+                tasks += p.runs.sumOf(::count)
+            }
+            println("SerializabilitySpec (processes): $processPrograms programs, $tasks tasks")
+            tasks shouldBeGreaterThan processPrograms
         }
 })

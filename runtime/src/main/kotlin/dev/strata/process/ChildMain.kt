@@ -1,0 +1,169 @@
+package dev.strata.process
+
+import dev.strata.mailbox.Mailbox
+import dev.strata.mailbox.MailboxParking
+import dev.strata.mailbox.MailboxSide
+import dev.strata.mailbox.MailboxState
+import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.nativebind.posix.errno_h
+import dev.strata.nativebind.posix.signal_h
+import dev.strata.nativebind.posix.sys_prctl_h
+import dev.strata.nativebind.posix.unistd_h
+import dev.strata.run.TaskFailedException
+import dev.strata.task.TaskCallable
+import dev.strata.task.TaskContext
+import dev.strata.worker.Worker
+import java.lang.foreign.Arena
+import java.nio.file.Paths
+import kotlin.system.exitProcess
+
+/**
+ * The entry point of a child worker JVM (DESIGN.md §8). Started by the parent with a [ChildSpec]; it
+ * ties its life to the parent's, loads its callables (and, for a next-level child, builds and starts
+ * its own [Worker]), reports `INIT_READY` or `INIT_FAILED`, then answers tasks and control requests
+ * until `SHUTDOWN`, the sticky shutdown word, or the parent's death.
+ *
+ * Exit codes: 0 after a shutdown, 1 after a failed start, 70 when the parent is gone.
+ */
+public object ChildMain {
+    @JvmStatic
+    public fun main(args: Array<String>) {
+        val spec = try {
+            ChildSpec.decode(args.single())
+        } catch (e: Exception) {
+            System.err.println("strata child: bad command line (${e.message}); children are started by Strata, not by hand")
+            exitProcess(2)
+        }
+        exitProcess(ChildLoop(spec).run())
+    }
+}
+
+/** Code running inside a child process can find its mailbox here (diagnostics and fault tests). */
+internal object ChildRuntime {
+    @Volatile
+    var current: ChildLoop? = null
+}
+
+internal class ChildLoop(val spec: ChildSpec) {
+    private val callables = HashMap<Int, TaskCallable>()
+    private val mappings = SharedMappings()
+    lateinit var mailbox: Mailbox
+        private set
+    lateinit var doorbell: Doorbell
+        private set
+    private var nested: Worker? = null
+
+    fun run(): Int {
+        if (!tieToParent()) return EXIT_ORPHAN
+        val file = SharedMemoryFile.open(Paths.get(spec.mailbox))
+        doorbell = Doorbell.open(Paths.get(spec.doorbell))
+        mailbox = Mailbox.open(spec.mailbox, file.segment)
+        ChildRuntime.current = this
+        val parking = MailboxParking(mailbox, MailboxSide.CHILD)
+        try {
+            mailbox.childPid = ProcessHandle.current().pid().toInt()
+            try {
+                for (c in spec.callables) callables[c.id] = Callables.resolve(c.name)
+                spec.worker?.let { nested = Worker(it.toConfig()) }
+            } catch (t: Throwable) {
+                mailbox.writeError(TaskWire.ERROR_PLAIN, t.javaClass.name, t.message, t.stackTraceToString())
+                answer(parking, MailboxState.INIT_FAILED)
+                return EXIT_INIT_FAILED
+            }
+            return serve(parking, answer(parking, MailboxState.INIT_READY))
+        } finally {
+            try {
+                nested?.close()
+            } finally {
+                parking.close()
+                mappings.close()
+                doorbell.close()
+                file.close()
+            }
+        }
+    }
+
+    /**
+     * Answers requests until told to stop. [published] is the state this child wrote last: the parent may
+     * already have replaced it by a request, so waiting starts from what we wrote, not from what we read.
+     */
+    private fun serve(parking: MailboxParking, published: MailboxState): Int {
+        var observed = published
+        while (true) {
+            val s = parking.awaitChange(observed, spec.spinNanos, CHECK_NANOS)
+            if (s == observed) { // nothing for a while: is the parent still there, did it ask us to stop?
+                mailbox.beat()
+                if (unistd_h.getppid().toLong() != spec.parentPid) return EXIT_ORPHAN
+                if (mailbox.isShutdownRequested) return 0
+                continue
+            }
+            observed = when (s) {
+                MailboxState.TASK_READY -> runTask(parking)
+                MailboxState.CONTROL_REQUEST -> control(parking)
+                MailboxState.SHUTDOWN -> return 0
+                else -> s
+            }
+            if (mailbox.isShutdownRequested) return 0
+        }
+    }
+
+    private fun runTask(parking: MailboxParking): MailboxState {
+        val outcome = try {
+            val task = TaskWire.decode(mailbox.name, mailbox.readArgs(), mappings)
+            val id = mailbox.callableId.toInt()
+            val callable = callables[id] ?: throw IllegalStateException("callable id $id was never registered in ${spec.path}")
+            callable.call(TaskContext(task.args, task.member, task.groupSize, spec.path, nested))
+            MailboxState.TASK_DONE
+        } catch (t: Throwable) {
+            if (t is TaskFailedException) { // a nested run failed: keep its path and coordinates for the parent
+                mailbox.writeError(
+                    TaskWire.ERROR_NESTED, t.errorClass, t.errorMessage,
+                    "${t.workerPath}\n${t.taskId}\n${t.taskName}\n${t.errorStack}",
+                )
+            } else {
+                mailbox.writeError(TaskWire.ERROR_PLAIN, t.javaClass.name, t.message, t.stackTraceToString())
+            }
+            MailboxState.TASK_FAILED
+        }
+        mailbox.beat()
+        return answer(parking, outcome)
+    }
+
+    private fun control(parking: MailboxParking): MailboxState {
+        try {
+            val (op, id, text) = TaskWire.decodeOp(mailbox.name, mailbox.readArgs())
+            when (op) {
+                TaskWire.OP_PING -> Unit
+                TaskWire.OP_REGISTER -> callables[id] = Callables.resolve(text)
+                else -> throw IllegalArgumentException("unknown control op $op")
+            }
+        } catch (t: Throwable) {
+            mailbox.writeError(TaskWire.ERROR_PLAIN, t.javaClass.name, t.message, t.stackTraceToString())
+        }
+        return answer(parking, MailboxState.CONTROL_DONE)
+    }
+
+    /** Publishes [state] and rings the parent's doorbell. */
+    private fun answer(parking: MailboxParking, state: MailboxState): MailboxState {
+        parking.publish(state)
+        doorbell.ring()
+        return state
+    }
+
+    /** SIGKILL when the parent dies; false if it is already gone. */
+    private fun tieToParent(): Boolean {
+        Arena.ofConfined().use { a ->
+            val errno = errno_h.allocateCapture(a)
+            if (sys_prctl_h.prctl(errno, sys_prctl_h.PR_SET_PDEATHSIG, signal_h.SIGKILL.toLong()) != 0) {
+                System.err.println("strata child ${spec.path}: prctl(PR_SET_PDEATHSIG) failed, errno ${errno_h.errno(errno)}; relying on the parent-pid check")
+            }
+        }
+        return unistd_h.getppid().toLong() == spec.parentPid
+    }
+
+    private companion object {
+        const val CHECK_NANOS = 1_000_000_000L
+        const val EXIT_INIT_FAILED = 1
+        const val EXIT_ORPHAN = 70
+    }
+}

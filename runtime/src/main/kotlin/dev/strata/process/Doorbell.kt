@@ -1,0 +1,68 @@
+package dev.strata.process
+
+import dev.strata.mailbox.SharedMemoryFile
+import java.lang.invoke.VarHandle
+import java.lang.foreign.ValueLayout
+import java.nio.file.Path
+
+/**
+ * The parent's doorbell (DESIGN.md §7): one shared word that every child bumps after it changes its
+ * mailbox's state, so one reactor thread in the parent can wait for all children at once.
+ *
+ * ```
+ *   0  ring counter (i32)   — children add 1 after each state change; the reactor parks on it
+ *  64  reactor parked (i32) — 1 while the reactor is about to park or parked
+ * ```
+ * Ringing makes the wake system call only when the reactor announced that it parked (the same Dekker
+ * handshake as the mailbox's parking).
+ */
+internal class Doorbell private constructor(val file: SharedMemoryFile) : AutoCloseable {
+    private val seg = file.segment
+    private val word = seg.asSlice(COUNTER, 4)
+
+    val path: Path get() = file.path
+
+    /** Bumps the counter; wakes the reactor if it parked. Any thread, any process. */
+    fun ring() {
+        INT.getAndAdd(seg, COUNTER, 1)
+        if ((INT.getVolatile(seg, PARKED) as Int) != 0) Futex.wakeAll(word)
+    }
+
+    /** The counter now (volatile read). */
+    fun value(): Int = INT.getVolatile(seg, COUNTER) as Int
+
+    /**
+     * Waits until the counter differs from [seen]: spins for [spinNanos], then parks for at most
+     * [timeoutNanos] in total. Returns whether it changed. One waiter (the reactor).
+     */
+    fun await(seen: Int, spinNanos: Long, timeoutNanos: Long): Boolean {
+        val start = System.nanoTime()
+        var spins = 0
+        while (System.nanoTime() - start < spinNanos) {
+            if (value() != seen) return true
+            if (++spins and 63 == 0) Thread.yield() else Thread.onSpinWait()
+        }
+        val left = timeoutNanos - (System.nanoTime() - start)
+        if (left <= 0) return value() != seen
+        INT.setVolatile(seg, PARKED, 1)
+        try {
+            if (value() != seen) return true
+            Futex.wait(word, seen, left)
+        } finally {
+            INT.setVolatile(seg, PARKED, 0)
+        }
+        return value() != seen
+    }
+
+    override fun close() = file.close()
+
+    companion object {
+        const val COUNTER = 0L
+        const val PARKED = 64L
+        const val SIZE = 128L
+        private val INT: VarHandle = ValueLayout.JAVA_INT.varHandle()
+
+        fun create(): Doorbell = Doorbell(SharedMemoryFile.create(SIZE, "doorbell"))
+        fun open(path: Path): Doorbell = Doorbell(SharedMemoryFile.open(path))
+    }
+}

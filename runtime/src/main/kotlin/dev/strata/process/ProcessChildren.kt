@@ -1,0 +1,133 @@
+package dev.strata.process
+
+import arrow.resilience.saga
+import arrow.resilience.transact
+import dev.strata.mailbox.MailboxLayout
+import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.run.WorkerDiedException
+import dev.strata.run.WorkerStartException
+import io.github.oshai.kotlinlogging.KotlinLogging
+import kotlinx.coroutines.runBlocking
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.ExecutionException
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.TimeoutException
+import kotlin.time.Duration
+
+private val log = KotlinLogging.logger {}
+
+/** One child process to start: its path, its index among its kind, and (for next-level children) its worker. */
+internal class ChildPlan(val path: String, val index: Int, val kind: String, val level: Int, val worker: WorkerSpec?)
+
+/**
+ * The child processes of one worker, their doorbell and their reactor. [start] is all-or-nothing
+ * (DESIGN.md §8, seed pr930-935's barrier): every child is launched, then the parent waits for all of
+ * them to report under one deadline; if any fails or is late, an Arrow saga stops every child already
+ * launched, unlinks every file, and one [WorkerStartException] names each failed child.
+ */
+internal class ProcessChildren private constructor(
+    private val doorbell: Doorbell,
+    private val reactor: Reactor,
+    val endpoints: List<ProcessEndpoint>,
+) {
+    /** Stops every child: SHUTDOWN to all, then one shared deadline to exit, then SIGKILL; unlinks everything. */
+    fun close(timeoutMillis: Long) {
+        for (e in endpoints) e.beginShutdown()
+        val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis)
+        for (e in endpoints) e.finishShutdown(deadline)
+        reactor.stop()
+        doorbell.close()
+    }
+
+    companion object {
+        fun start(
+            workerPath: String,
+            plans: List<ChildPlan>,
+            registry: CallableRegistry,
+            spinNanos: Long,
+            startTimeout: Duration,
+            jvmOptions: List<String>,
+        ): ProcessChildren {
+            SegmentSweeper.sweep()
+            val preload = registry.snapshot().map { (id, name) -> CallableEntry(id, name) }
+            return runBlocking {
+                saga {
+                    val doorbell = saga({ Doorbell.create() }) { it.close() }
+                    val reactor = saga({ Reactor(workerPath.replace(' ', '-'), doorbell, spinNanos).also { it.start() } }) { it.stop() }
+                    val endpoints = plans.map { plan ->
+                        saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions) }) { it.kill() }
+                    }
+                    awaitReady(workerPath, endpoints, startTimeout)
+                    ProcessChildren(doorbell, reactor, endpoints)
+                }.transact()
+            }
+        }
+
+        private fun launch(
+            plan: ChildPlan,
+            preload: List<CallableEntry>,
+            registry: CallableRegistry,
+            doorbell: Doorbell,
+            reactor: Reactor,
+            spinNanos: Long,
+            jvmOptions: List<String>,
+        ): ProcessEndpoint {
+            val file = SharedMemoryFile.create(
+                MailboxLayout.totalSize(MailboxLayout.DEFAULT_ARGS_CAPACITY, MailboxLayout.DEFAULT_ERROR_CAPACITY), "mailbox",
+            )
+            val ep = try {
+                ProcessEndpoint(plan.path, plan.index, file, registry)
+            } catch (t: Throwable) {
+                file.close()
+                throw t
+            }
+            ep.preloaded(preload.map { it.id })
+            val spec = ChildSpec(
+                path = plan.path, kind = plan.kind, level = plan.level, parentPid = ProcessHandle.current().pid(),
+                mailbox = file.path.toString(), doorbell = doorbell.path.toString(), spinNanos = spinNanos,
+                callables = preload, worker = plan.worker,
+            )
+            try {
+                reactor.add(ep)
+                ep.attach(ChildLauncher.launch(spec, jvmOptions))
+            } catch (t: Throwable) {
+                ep.kill()
+                throw t
+            }
+            return ep
+        }
+
+        /** Waits for every child's report under one deadline; throws one error naming each child that failed. */
+        private fun awaitReady(workerPath: String, endpoints: List<ProcessEndpoint>, timeout: Duration) {
+            val started = System.nanoTime()
+            try {
+                CompletableFuture.allOf(*endpoints.map { it.init }.toTypedArray()).get(timeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
+                log.debug { "$workerPath: ${endpoints.size} child processes ready in ${(System.nanoTime() - started) / 1_000_000} ms" }
+                return
+            } catch (_: ExecutionException) { // someone failed: wait for the others too, so the report is complete
+                runCatching {
+                    CompletableFuture.allOf(*endpoints.map { it.init.exceptionally { } }.toTypedArray())
+                        .get(maxOf(0, timeout.inWholeNanoseconds - (System.nanoTime() - started)), TimeUnit.NANOSECONDS)
+                }
+            } catch (_: TimeoutException) {
+            }
+            val failures = endpoints.mapNotNull { ep ->
+                val init = ep.init
+                when {
+                    !init.isDone -> "${ep.path}: did not report ready within $timeout (it is still starting, or hangs in " +
+                        "its start-up: callable constructors, a nested worker's own start); raise WorkerConfig.startTimeout " +
+                        "if start-up is just slow"
+                    init.isCompletedExceptionally -> {
+                        val cause = runCatching { init.get() }.exceptionOrNull()?.let { (it as? ExecutionException)?.cause ?: it }
+                        when (cause) {
+                            is WorkerDiedException -> "${ep.path}: exited before reporting ready (${WorkerDiedException.describeExit(cause.exitCode)})"
+                            else -> "${ep.path}: reported INIT_FAILED: ${cause?.message}"
+                        }
+                    }
+                    else -> null
+                }
+            }
+            throw WorkerStartException(workerPath, failures)
+        }
+    }
+}

@@ -1,0 +1,170 @@
+package dev.strata.process
+
+import dev.strata.mailbox.Mailbox
+import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.run.ProtocolException
+import dev.strata.task.TaskArgs
+import dev.strata.tensor.Access
+import dev.strata.tensor.AddressSpace
+import dev.strata.tensor.Buffer
+import dev.strata.tensor.DType
+import dev.strata.tensor.Tag
+import dev.strata.tensor.Tensor
+import java.nio.BufferUnderflowException
+import java.nio.ByteBuffer
+import java.nio.file.Paths
+
+/**
+ * How one task member's arguments travel in a mailbox's args blob (little-endian; docs/protocol.md):
+ * ```
+ * i64 task id | i32 member | i32 group size | str task name
+ * i32 tensor count, then per tensor:
+ *     u8 tag | u8 dtype | u8 access | str shared file | i64 buffer offset in file | i64 buffer bytes
+ *     i64 view byte offset | i32 rank | rank × i64 shape | rank × i64 strides (elements)
+ * i32 scalar count | count × i64
+ * ```
+ * `str` is an i32 byte length and UTF-8 bytes. Tensors name the shared-memory file of their buffer;
+ * the child maps it once and keeps it ([SharedMappings]).
+ */
+internal object TaskWire {
+    /** A decoded task member. */
+    class Decoded(val taskId: Long, val member: Int, val groupSize: Int, val name: String, val args: TaskArgs)
+
+    /** Reused per endpoint; not thread-safe. */
+    class Writer {
+        private var buf: ByteBuffer = ByteBuffer.allocate(512).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+
+        fun encode(taskId: Long, member: Int, groupSize: Int, name: String, args: TaskArgs): Writer {
+            buf.clear()
+            long(taskId); int(member); int(groupSize); str(name)
+            int(args.tensorCount)
+            for (i in 0 until args.tensorCount) {
+                val a = args.arg(i)
+                val t = a.tensor
+                val b = t.buffer
+                val file = b.sharedFile ?: throw IllegalArgumentException(
+                    "argument $i ($t) is in private host memory, which a child process cannot see",
+                )
+                room(64 + t.rank * 16)
+                buf.put(a.tag.ordinal.toByte()).put(t.dtype.ordinal.toByte()).put(b.access.ordinal.toByte())
+                str(file)
+                long(b.sharedOffset); long(b.byteSize); long(t.byteOffset)
+                val shape = t.shape
+                val strides = t.strides
+                int(shape.size)
+                for (d in shape) long(d)
+                for (d in strides) long(d)
+            }
+            int(args.scalarCount)
+            for (i in 0 until args.scalarCount) long(args.scalar(i))
+            return this
+        }
+
+        fun op(code: Int, id: Int = 0, text: String = ""): Writer {
+            buf.clear()
+            int(code); int(id); str(text)
+            return this
+        }
+
+        fun writeTo(m: Mailbox) = m.writeArgs(buf.array(), buf.position())
+
+        private fun room(n: Int) {
+            if (buf.remaining() < n) {
+                val bigger = ByteBuffer.allocate(maxOf(buf.capacity() * 2, buf.position() + n)).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                buf.flip()
+                bigger.put(buf)
+                buf = bigger
+            }
+        }
+
+        private fun int(v: Int) { room(4); buf.putInt(v) }
+        private fun long(v: Long) { room(8); buf.putLong(v) }
+        private fun str(s: String) {
+            val b = s.toByteArray(Charsets.UTF_8)
+            room(4 + b.size)
+            buf.putInt(b.size).put(b)
+        }
+    }
+
+    /** Decodes a task member; throws [ProtocolException] naming [mailbox] for anything malformed. */
+    fun decode(mailbox: String, bytes: ByteArray, mappings: SharedMappings): Decoded = parse(mailbox, bytes) { b ->
+        val taskId = b.long
+        val member = b.int
+        val groupSize = b.int
+        val name = str(mailbox, b)
+        val n = b.int
+        if (n < 0 || n > 4096) throw ProtocolException(mailbox, "tensor count $n")
+        val builder = TaskArgs.Builder()
+        repeat(n) {
+            val tag = Tag.entries.getOrNull(b.get().toInt()) ?: throw ProtocolException(mailbox, "bad tag")
+            val dtype = DType.entries.getOrNull(b.get().toInt()) ?: throw ProtocolException(mailbox, "bad dtype")
+            val access = Access.entries.getOrNull(b.get().toInt()) ?: throw ProtocolException(mailbox, "bad access")
+            val file = str(mailbox, b)
+            val offset = b.long
+            val bytesLen = b.long
+            val viewOffset = b.long
+            val rank = b.int
+            if (rank < 0 || rank > 64) throw ProtocolException(mailbox, "tensor rank $rank")
+            val shape = LongArray(rank) { b.long }
+            val strides = LongArray(rank) { b.long }
+            val buffer = mappings.buffer(file, offset, bytesLen, access)
+            builder.add(Tensor(buffer, viewOffset, shape, strides, dtype), tag)
+        }
+        val scalars = b.int
+        if (scalars < 0 || scalars > 1 shl 16) throw ProtocolException(mailbox, "scalar count $scalars")
+        repeat(scalars) { builder.scalar(b.long) }
+        Decoded(taskId, member, groupSize, name, builder.build())
+    }
+
+    /** A control request: op code, an id and a text. */
+    fun decodeOp(mailbox: String, bytes: ByteArray): Triple<Int, Int, String> =
+        parse(mailbox, bytes) { b -> Triple(b.int, b.int, str(mailbox, b)) }
+
+    private inline fun <T> parse(mailbox: String, bytes: ByteArray, body: (ByteBuffer) -> T): T {
+        val b = ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+        return try {
+            body(b)
+        } catch (e: BufferUnderflowException) {
+            throw ProtocolException(mailbox, "arguments end early (${bytes.size} B)")
+        }
+    }
+
+    private fun str(mailbox: String, b: ByteBuffer): String {
+        val n = b.int
+        if (n < 0 || n > b.remaining()) throw ProtocolException(mailbox, "string length $n with ${b.remaining()} B left")
+        val bytes = ByteArray(n)
+        b.get(bytes)
+        return String(bytes, Charsets.UTF_8)
+    }
+
+    const val OP_PING = 1
+    const val OP_REGISTER = 2
+
+    /** Error codes in a mailbox's error word. */
+    const val ERROR_PLAIN = 1
+    const val ERROR_NESTED = 2
+}
+
+/**
+ * The child's mapped shared-memory files, by path: mapped on first use, kept for later tasks, at most
+ * [capacity] at once (the least recently used is unmapped between tasks).
+ */
+internal class SharedMappings(private val capacity: Int = 64) : AutoCloseable {
+    private val files = object : LinkedHashMap<String, SharedMemoryFile>(16, 0.75f, true) {
+        override fun removeEldestEntry(eldest: MutableMap.MutableEntry<String, SharedMemoryFile>): Boolean =
+            (size > capacity).also { if (it) eldest.value.close() }
+    }
+
+    val size: Int get() = files.size
+
+    fun buffer(path: String, offset: Long, bytes: Long, access: Access): Buffer {
+        val f = files.getOrPut(path) { SharedMemoryFile.open(Paths.get(path)) }
+        val seg = f.segment.asSlice(offset, bytes)
+        return Buffer(bytes, AddressSpace.Host, access, Paths.get(path).fileName.toString(), seg, path, offset)
+    }
+
+    override fun close() {
+        files.values.forEach { it.close() }
+        files.clear()
+    }
+}

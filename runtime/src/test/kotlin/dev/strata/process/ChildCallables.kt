@@ -1,0 +1,111 @@
+package dev.strata.process
+
+import dev.strata.task.TaskCallable
+import dev.strata.task.TaskContext
+
+/** Callables the process tests send to child JVMs (top level: found there by name). */
+
+/** Adds scalar 0 to every I32 element of tensor 0 (INOUT) and records the child's pid in element 0 of tensor 1 if given. */
+object AddScalar : TaskCallable {
+    override fun call(context: TaskContext) {
+        val t = context.tensor(0)
+        val n = t.size(0)
+        for (i in 0 until n) t.setInt(i, t.getInt(i) + context.scalar(0).toInt())
+        if (context.args.tensorCount > 1) context.tensor(1).setLong(0, ProcessHandle.current().pid())
+    }
+}
+
+/** Does nothing (latency and liveness). */
+object NoOp : TaskCallable {
+    override fun call(context: TaskContext) = Unit
+}
+
+/** Throws an IllegalStateException whose message holds a newline and the member index. */
+object Throws : TaskCallable {
+    override fun call(context: TaskContext) {
+        throw IllegalStateException("kernel exploded\non member ${context.memberIndex}")
+    }
+}
+
+/** Exits the child JVM with the code in scalar 0 (a crash). */
+object Exits : TaskCallable {
+    override fun call(context: TaskContext) {
+        Runtime.getRuntime().halt(context.scalar(0).toInt())
+    }
+}
+
+/** Sleeps scalar 0 milliseconds. */
+object Sleeps : TaskCallable {
+    override fun call(context: TaskContext) = Thread.sleep(context.scalar(0))
+}
+
+/** A class with a no-arg constructor (instantiated in the child). */
+class Doubler : TaskCallable {
+    override fun call(context: TaskContext) {
+        val t = context.tensor(0)
+        for (i in 0 until t.size(0)) t.setInt(i, t.getInt(i) * 2)
+    }
+}
+
+/** A top-level function, sent as callable(::negate). */
+fun negate(context: TaskContext) {
+    val t = context.tensor(0)
+    for (i in 0 until t.size(0)) t.setInt(i, -t.getInt(i))
+}
+
+/** Cannot be created in the child: its constructor throws (start-up failure). */
+class BrokenAtInit : TaskCallable {
+    init {
+        if (ChildRuntime.current != null) throw IllegalStateException("BrokenAtInit refuses to load in ${ChildRuntime.current!!.spec.path}")
+    }
+    override fun call(context: TaskContext) = Unit
+}
+
+/** Hangs forever while being created in the child (a hung start-up). */
+class HangsAtInit : TaskCallable {
+    init {
+        if (ChildRuntime.current != null) Thread.sleep(Long.MAX_VALUE)
+    }
+    override fun call(context: TaskContext) = Unit
+}
+
+/** Breaks the protocol from inside the child: scalar 0 picks how (1 unknown state, 2 oversize error length, 3 bad magic). */
+object WritesGarbage : TaskCallable {
+    override fun call(context: TaskContext) {
+        val loop = ChildRuntime.current!!
+        val seg = loop.mailbox.segment
+        val int = java.lang.foreign.ValueLayout.JAVA_INT
+        when (context.scalar(0).toInt()) {
+            1 -> seg.set(int, dev.strata.mailbox.MailboxLayout.STATE_OFFSET, 77)
+            2 -> {
+                seg.set(int, dev.strata.mailbox.MailboxLayout.ERROR_CODE_OFFSET, 1)
+                seg.set(int, dev.strata.mailbox.MailboxLayout.ERROR_LENGTH_OFFSET, Int.MAX_VALUE)
+                seg.set(int, dev.strata.mailbox.MailboxLayout.STATE_OFFSET, dev.strata.mailbox.MailboxState.TASK_FAILED.code)
+            }
+            3 -> {
+                seg.set(int, dev.strata.mailbox.MailboxLayout.MAGIC_OFFSET, 0xBAD)
+                seg.set(int, dev.strata.mailbox.MailboxLayout.STATE_OFFSET, dev.strata.mailbox.MailboxState.TASK_DONE.code)
+            }
+        }
+        loop.doorbell.ring()
+        Thread.sleep(60_000) // the parent kills us
+    }
+}
+
+/** On a next-level child that is a worker: runs one sub task there that throws (the error chain). */
+object NestedFailure : TaskCallable {
+    override fun call(context: TaskContext) {
+        context.worker.run { submit(dev.strata.task.Target.Sub, Throws, dev.strata.task.TaskArgs.EMPTY, "inner-kernel") }
+    }
+}
+
+/** On a next-level child that is a worker: adds scalar 0 to tensor 0 through one of its sub workers. */
+object NestedAdd : TaskCallable {
+    override fun call(context: TaskContext) {
+        val x = context.tensor(0)
+        val by = context.scalar(0)
+        context.worker.run {
+            submit(dev.strata.task.Target.Sub, AddScalar, dev.strata.task.TaskArgs.build { inout(x); scalar(by) }, "inner-add")
+        }
+    }
+}

@@ -1,0 +1,25 @@
+package dev.strata.process
+
+import dev.strata.mailbox.SharedMemoryFile
+import io.kotest.assertions.fail
+import java.nio.file.Files
+
+/** This JVM's child processes that are still alive. */
+internal fun liveChildren(): List<ProcessHandle> = ProcessHandle.current().children().filter { it.isAlive }.toList()
+
+/** Shared-memory files this JVM created and did not remove. */
+internal fun ownShmFiles(): List<String> = Files.list(SharedMemoryFile.DIRECTORY).use { s ->
+    s.map { it.fileName.toString() }.filter { it.startsWith("${SharedMemoryFile.PREFIX}${ProcessHandle.current().pid()}-") }.toList()
+}
+
+/** Fails if a child process or a shared-memory file of this JVM is left (waits briefly for exiting children). */
+internal fun assertNoLeftovers() {
+    val deadline = System.nanoTime() + 5_000_000_000L
+    while (liveChildren().isNotEmpty() && System.nanoTime() < deadline) Thread.sleep(10)
+    val children = liveChildren()
+    val files = ownShmFiles()
+    if (children.isNotEmpty() || files.isNotEmpty()) {
+        children.forEach { it.destroyForcibly() }
+        fail("left behind: child processes ${children.map { it.pid() }}, shared-memory files $files")
+    }
+}

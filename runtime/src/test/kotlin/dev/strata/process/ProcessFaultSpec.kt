@@ -1,0 +1,137 @@
+package dev.strata.process
+
+import dev.strata.dslless.submitTo
+import dev.strata.nativebind.posix.signal_h
+import dev.strata.run.ProtocolException
+import dev.strata.run.TaskFailedException
+import dev.strata.run.WorkerDiedException
+import dev.strata.run.WorkerStartException
+import dev.strata.task.TaskArgs
+import dev.strata.task.Target
+import dev.strata.testing.HANG_GUARD
+import dev.strata.worker.Isolation
+import dev.strata.worker.NextLevelChild
+import dev.strata.worker.Worker
+import dev.strata.worker.WorkerConfig
+import io.kotest.assertions.throwables.shouldThrow
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.collections.shouldHaveSize
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.types.shouldBeInstanceOf
+import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.seconds
+
+private fun procWorker(subs: Int = 1, vararg callables: dev.strata.task.TaskCallable, startTimeout: kotlin.time.Duration = 30.seconds) =
+    Worker(
+        WorkerConfig(
+            level = 3, subWorkers = subs, subIsolation = Isolation.PROCESS, callables = callables.toList(),
+            startTimeout = startTimeout, closeTimeout = 2.seconds,
+        ),
+    )
+
+class ProcessFaultSpec : FunSpec({
+    afterEach { assertNoLeftovers() }
+
+    test("an exception in a child fails the run with the child's path, the original class and the whole message") {
+        procWorker().use { w ->
+            val e = shouldThrow<TaskFailedException> { w.run { submitTo(Target.Sub, Throws, name = "boom") } }
+            e.workerPath shouldBe "L3 sub#0"
+            e.taskName shouldBe "boom"
+            e.errorClass shouldBe "java.lang.IllegalStateException"
+            e.errorMessage shouldBe "kernel exploded\non member 0"
+            e.errorStack shouldContain "Throws.call"
+            e.cause.shouldBeInstanceOf<dev.strata.run.RemoteException>()
+            // The child survives its task's exception and takes the next one.
+            w.run { submitTo(Target.Sub, NoOp) }
+        }
+    }
+
+    test("a child that exits mid-task fails the task with WorkerDiedException and its exit code; later tasks fail fast") {
+        procWorker().use { w ->
+            val e = shouldThrow<WorkerDiedException> {
+                w.submit { submitTo(Target.Sub, Exits, TaskArgs.build { scalar(3) }, "crash") }.result(HANG_GUARD)
+            }
+            e.workerPath shouldBe "L3 sub#0"
+            e.exitCode shouldBe 3
+            e.signal shouldBe null
+            e.message!! shouldContain "task #1 'crash'"
+            e.message!! shouldContain "exited with code 3"
+            val again = shouldThrow<Exception> { w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD) }
+            again.message!! shouldContain "died"
+        }
+    }
+
+    test("a child SIGKILLed mid-task fails the run within a bound with WorkerDiedException naming the signal") {
+        procWorker(subs = 2).use { w ->
+            val h = w.submit { submitTo(Target.Sub, Sleeps, TaskArgs.build { scalar(60_000) }, "long") }
+            Thread.sleep(300) // let it start
+            val pid = w.childPids.getValue("L3 sub#0").takeIf { it > 0 }!!
+            val other = w.childPids.getValue("L3 sub#1")
+            // The task went to one of the two subs; kill the one that runs it.
+            val victim = if (ProcessHandle.of(pid).isPresent && w.ping(200.milliseconds)["L3 sub#0"] == null) pid else other
+            java.lang.foreign.Arena.ofConfined().use { a ->
+                signal_h.kill(dev.strata.nativebind.posix.errno_h.allocateCapture(a), victim.toInt(), signal_h.SIGKILL) shouldBe 0
+            }
+            val e = shouldThrow<WorkerDiedException> { h.result(HANG_GUARD) }
+            e.signal shouldBe 9
+            e.message!! shouldContain "SIGKILL"
+            e.message!! shouldContain "'long'"
+        }
+    }
+
+    test("a child that hangs at start-up: one WorkerStartException at the deadline, everything rolled back") {
+        val e = shouldThrow<WorkerStartException> { procWorker(2, HangsAtInit(), startTimeout = 3.seconds) }
+        e.failures shouldHaveSize 2
+        e.failures[0] shouldContain "L3 sub#0: did not report ready within 3s"
+        e.message!! shouldContain "startTimeout"
+    }
+
+    test("a child that fails its start-up: the error names the child and the child's message") {
+        val e = shouldThrow<WorkerStartException> { procWorker(2, BrokenAtInit()) }
+        e.failures shouldHaveSize 2
+        e.failures[1] shouldContain "L3 sub#1: reported INIT_FAILED"
+        e.failures[1] shouldContain "BrokenAtInit refuses to load in L3 sub#1"
+    }
+
+    for ((how, expected) in listOf(1 to "unknown state 77", 2 to "error length", 3 to "magic is 0xbad")) {
+        test("a child that writes garbage ($expected) fails its task with ProtocolException; the parent carries on") {
+            procWorker(subs = 1).use { w ->
+                val e = shouldThrow<ProtocolException> {
+                    w.submit { submitTo(Target.Sub, WritesGarbage, TaskArgs.build { scalar(how.toLong()) }) }.result(HANG_GUARD)
+                }
+                e.message!! shouldContain expected
+                e.mailbox shouldContain "strata-"
+            }
+        }
+    }
+
+    test("close with a child stuck in a task stops it within the close timeout plus a bounded kill") {
+        val w = procWorker()
+        w.submit { submitTo(Target.Sub, Sleeps, TaskArgs.build { scalar(120_000) }) }
+        Thread.sleep(200)
+        val start = System.nanoTime()
+        w.close()
+        val tookMs = (System.nanoTime() - start) / 1_000_000
+        (tookMs < 20_000) shouldBe true // hang guard: close timeout 2 s (runs) + 2 s (children) + kill
+    }
+
+    test("the level-4 → level-3 child JVM → sub JVM error chain keeps both levels' paths and the original error") {
+        val l3 = WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS, closeTimeout = 2.seconds)
+        Worker(
+            WorkerConfig(
+                level = 4, nextLevel = listOf(NextLevelChild.Config(l3)), nextIsolation = Isolation.PROCESS, closeTimeout = 5.seconds,
+            ),
+        ).use { w ->
+            val x = w.hostTensor(dev.strata.tensor.DType.I32, 8)
+            w.run { submitTo(Target.Next(0), NestedAdd, TaskArgs.build { inout(x); scalar(7) }) }
+            x.getInt(3) shouldBe 7
+            val e = shouldThrow<TaskFailedException> { w.run { submitTo(Target.Next(0), NestedFailure, name = "outer") } }
+            e.workerPath shouldBe "L4 node#0 / L3 sub#0"
+            e.taskName shouldBe "inner-kernel"
+            e.errorClass shouldBe "java.lang.IllegalStateException"
+            e.errorMessage shouldBe "kernel exploded\non member 0"
+            e.message!! shouldContain "failed on L4 node#0 / L3 sub#0: java.lang.IllegalStateException: kernel exploded"
+        }
+    }
+})
