@@ -53,7 +53,15 @@ internal object Callables {
     }
 
     /** Gets the callable named [name] in this JVM (the child's side). Throws with the reason if it cannot. */
-    fun resolve(name: String): TaskCallable {
+    fun resolve(name: String): TaskCallable = try {
+        load(name)
+    } catch (e: java.lang.reflect.InvocationTargetException) {
+        throw e.targetException // the constructor's own exception says what is wrong
+    } catch (e: ExceptionInInitializerError) {
+        throw e.exception ?: e
+    }
+
+    private fun load(name: String): TaskCallable {
         val loader = Thread.currentThread().contextClassLoader ?: Callables::class.java.classLoader
         return when {
             name.startsWith(FunctionCallable.PREFIX) -> {

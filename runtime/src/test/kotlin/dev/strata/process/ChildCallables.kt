@@ -109,3 +109,12 @@ object NestedAdd : TaskCallable {
         }
     }
 }
+
+/** Copies the I32 elements of tensor 0 into tensor 1. */
+object CopyInts : TaskCallable {
+    override fun call(context: TaskContext) {
+        val a = context.tensor(0)
+        val b = context.tensor(1)
+        for (i in 0 until a.size(0)) b.setInt(i, a.getInt(i))
+    }
+}

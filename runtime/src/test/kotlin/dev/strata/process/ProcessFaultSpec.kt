@@ -66,10 +66,9 @@ class ProcessFaultSpec : FunSpec({
         procWorker(subs = 2).use { w ->
             val h = w.submit { submitTo(Target.Sub, Sleeps, TaskArgs.build { scalar(60_000) }, "long") }
             Thread.sleep(300) // let it start
-            val pid = w.childPids.getValue("L3 sub#0").takeIf { it > 0 }!!
-            val other = w.childPids.getValue("L3 sub#1")
-            // The task went to one of the two subs; kill the one that runs it.
-            val victim = if (ProcessHandle.of(pid).isPresent && w.ping(200.milliseconds)["L3 sub#0"] == null) pid else other
+            // The busy child cannot answer a ping (it is queued behind the task); the idle one can.
+            val busy = w.ping(500.milliseconds).filterValues { it == null }.keys.single()
+            val victim = w.childPids.getValue(busy)
             java.lang.foreign.Arena.ofConfined().use { a ->
                 signal_h.kill(dev.strata.nativebind.posix.errno_h.allocateCapture(a), victim.toInt(), signal_h.SIGKILL) shouldBe 0
             }

@@ -11,6 +11,7 @@ import dev.strata.worker.WorkerConfig
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.shouldNotBe
+import io.kotest.matchers.string.shouldContain
 
 class ProcessWorkerSpec : FunSpec({
     test("process sub workers run named callables on shared tensors and the parent sees the results") {
@@ -30,3 +31,77 @@ class ProcessWorkerSpec : FunSpec({
         }
     }
 })
+
+class ProcessWorkerApiSpec : FunSpec({
+    afterEach { assertNoLeftovers() }
+
+    test("a capturing lambda is rejected when registered, configured or submitted for a process child, with what to do instead") {
+        val captured = 41
+        val lambda = dev.strata.task.TaskCallable { ctx -> ctx.args.hashCode() + captured }
+        val atConfig = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidCallableException> {
+            Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS, callables = listOf(lambda)))
+        }
+        atConfig.message!! shouldContain "it is a lambda"
+        atConfig.message!! shouldContain "callable(::myKernel)"
+        atConfig.message!! shouldContain "Isolation.THREAD"
+        Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
+            io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidCallableException> { w.register(lambda) }
+            val anon = object : dev.strata.task.TaskCallable {
+                override fun call(context: dev.strata.task.TaskContext) = Unit
+            }
+            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidCallableException> {
+                w.run { submitTo(Target.Sub, anon) }
+            }
+            e.message!! shouldContain "an anonymous object"
+            // The worker is unharmed: a named callable runs.
+            w.run { submitTo(Target.Sub, NoOp) }
+        }
+        // In-process workers take any lambda.
+        Worker(WorkerConfig(level = 3, subWorkers = 1)).use { w -> w.run { submitTo(Target.Sub, lambda) } }
+    }
+
+    test("a tensor in private host memory is rejected for a process child, naming the argument and the fix") {
+        Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
+            val private = dev.strata.tensor.Buffer.host(64, "scratch").tensor(DType.I32, 16)
+            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidSubmitException> {
+                w.run { submitTo(Target.Sub, AddScalar, TaskArgs.build { inout(private); scalar(1) }) }
+            }
+            e.message!! shouldContain "argument 0 is in private host memory (buffer 'scratch')"
+            e.message!! shouldContain "hostTensor()"
+        }
+    }
+
+    test("register loads a callable in every child ahead of use; ping answers from each child") {
+        Worker(WorkerConfig(level = 3, subWorkers = 2, subIsolation = Isolation.PROCESS)).use { w ->
+            w.register(Doubler())
+            val pings = w.ping()
+            pings.keys shouldBe setOf("L3 sub#0", "L3 sub#1")
+            pings.values.all { it != null } shouldBe true
+            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidCallableException> { w.register(BrokenAtInit()) }
+            e.message!! shouldContain "BrokenAtInit refuses to load"
+        }
+    }
+
+    test("alloc'd tensors, groups and plain next-level children work across processes") {
+        Worker(
+            WorkerConfig(
+                level = 3, subWorkers = 3, subIsolation = Isolation.PROCESS,
+                nextLevel = List(2) { dev.strata.worker.NextLevelChild.Plain }, nextIsolation = Isolation.PROCESS,
+            ),
+        ).use { w ->
+            val out = w.hostTensor(DType.I32, 3, 4)
+            w.run {
+                scope {
+                    val tmp = alloc(DType.I32, 3, 4)
+                    submitGroup(List(3) { Target.Sub }, AddScalar, List(3) { i -> TaskArgs.build { inout(tmp.slice(0, i.toLong(), i + 1L).reshapeRow()); scalar(i + 1L) } })
+                    submitTo(Target.Next(1), Doubler(), TaskArgs.build { inout(tmp.reshapeFlat()) })
+                    submitTo(Target.Next(0), CopyInts, TaskArgs.build { input(tmp.reshapeFlat()); output(out.reshapeFlat()) })
+                }
+            }
+            for (i in 0 until 3L) for (j in 0 until 4L) out.getInt(i, j) shouldBe (i.toInt() + 1) * 2
+        }
+    }
+})
+
+private fun dev.strata.tensor.Tensor.reshapeRow(): dev.strata.tensor.Tensor = buffer.view(dtype, byteOffset / dtype.byteSize, longArrayOf(size(1)), longArrayOf(stride(1)))
+private fun dev.strata.tensor.Tensor.reshapeFlat(): dev.strata.tensor.Tensor = buffer.view(dtype, byteOffset / dtype.byteSize, longArrayOf(size(0) * size(1)), longArrayOf(1))
