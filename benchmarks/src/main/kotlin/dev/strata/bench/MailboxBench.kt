@@ -23,8 +23,9 @@ import java.util.concurrent.TimeUnit
  * `rtt_raw_spin_ns` (p50, bare VarHandle acquire/release ping-pong on the mapped segment: the floor),
  * `rtt_spin_ns` (p50, the same through the Mailbox API with both sides spinning: goal <= 2x the floor),
  * `rtt_parked_us` (p50, both sides parked on the futex between messages).
- * Child-worker figures (`run_1task_process_us`, `idle_cpu_pct`, `startup_ms_8_children`) come with the
- * child worker JVMs.
+ * `run_1task_process_us` (p50 `run()` of one no-op task on a child-JVM sub worker: goal <= 10),
+ * `startup_ms_8_children` (a worker with 8 child JVMs, all reported ready: goal <= 1000; median of 3),
+ * `idle_cpu_pct` (CPU of this JVM plus 8 idle children over 5 s, percent of one core: goal <= 1).
  */
 public object MailboxBench : Bench {
     override val name: String = "mailbox"
@@ -44,6 +45,8 @@ public object MailboxBench : Bench {
         val raw = measure("raw", spinRounds)
         val spin = measure("spin", spinRounds)
         val parked = measure("parked", parkedRounds)
+        val oneTask = ChildWorkerBench.runOneTask(if (quick) 200 else 5_000, if (quick) 500 else 20_000)
+        val (startups, idlePct) = ChildWorkerBench.startupAndIdle(if (quick) 1 else 3, if (quick) 2 else 5)
         val fields = linkedMapOf<String, Any>(
             "bench" to "mailbox",
             "rtt_raw_spin_ns" to raw.p50,
@@ -52,6 +55,12 @@ public object MailboxBench : Bench {
             "rtt_spin_p99_ns" to spin.p99,
             "rtt_parked_us" to String.format(Locale.ROOT, "%.2f", parked.p50 / 1000.0).toDouble(),
             "rtt_parked_p99_us" to String.format(Locale.ROOT, "%.2f", parked.p99 / 1000.0).toDouble(),
+            "run_1task_process_us" to String.format(Locale.ROOT, "%.2f", oneTask[0] / 1000.0).toDouble(),
+            "run_1task_process_p99_us" to String.format(Locale.ROOT, "%.2f", oneTask[1] / 1000.0).toDouble(),
+            "run_1task_process_min_us" to String.format(Locale.ROOT, "%.2f", oneTask[2] / 1000.0).toDouble(),
+            "startup_ms_8_children" to startups.sorted()[startups.size / 2],
+            "startup_ms_8_children_all" to startups.joinToString("/"),
+            "idle_cpu_pct" to String.format(Locale.ROOT, "%.3f", idlePct).toDouble(),
             "rounds_spin" to spinRounds,
             "rounds_parked" to parkedRounds,
             "quick" to quick,
