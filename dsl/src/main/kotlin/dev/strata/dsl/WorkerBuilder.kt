@@ -1,6 +1,8 @@
 package dev.strata.dsl
 
 import dev.strata.task.StrataDsl
+import dev.strata.task.TaskCallable
+import dev.strata.worker.Isolation
 import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
@@ -49,9 +51,41 @@ public class WorkerBuilder internal constructor(private val level: Int) {
     /** How long `close` waits for runs in flight (default 10 s). */
     public var closeTimeout: Duration = WorkerConfig().closeTimeout
 
-    /** Adds [count] host sub workers to the pool (one thread each). */
-    public fun subWorkers(count: Int) {
+    /** Where sub workers run: threads of this JVM (default) or child JVMs ([Isolation.PROCESS]). */
+    public var subIsolation: Isolation = Isolation.THREAD
+
+    /** Where next-level children run: threads of this JVM (default) or child JVMs ([Isolation.PROCESS]). */
+    public var nextIsolation: Isolation = Isolation.THREAD
+
+    /** How long start-up waits for every child process to report ready (default 30 s). */
+    public var startTimeout: Duration = WorkerConfig().startTimeout
+
+    /** Extra JVM options of child processes, e.g. `-Xmx512m`. */
+    public val childJvmOptions: MutableList<String> = ArrayList()
+
+    private val callables = ArrayList<TaskCallable>()
+
+    /** Adds [count] host sub workers to the pool (one thread, or with [isolation] PROCESS one child JVM, each). */
+    public fun subWorkers(count: Int, isolation: Isolation = subIsolation) {
         subWorkers = count
+        subIsolation = isolation
+    }
+
+    /**
+     * Callables that child processes load at start-up (others are sent on first use): `object`s,
+     * classes with a no-arg constructor, or `callable(::topLevelFunction)`. A lambda is rejected here.
+     */
+    public fun callables(vararg callable: TaskCallable) {
+        callables += callable
+    }
+
+    /**
+     * Adds a next-level child that is a whole worker one level down, built by this worker from
+     * [configure]: in this JVM, or in its own JVM (driving its own children) when [nextIsolation] is
+     * [Isolation.PROCESS].
+     */
+    public fun nextLevelWorker(configure: WorkerBuilder.() -> Unit) {
+        next += NextLevelChild.Config(WorkerBuilder(level - 1).apply(configure).build())
     }
 
     /** Adds next-level children that are whole workers one level down, owned by this worker. */
@@ -74,5 +108,10 @@ public class WorkerBuilder internal constructor(private val level: Int) {
         spin = spin,
         closeTimeout = closeTimeout,
         name = name ?: "L$level",
+        subIsolation = subIsolation,
+        nextIsolation = nextIsolation,
+        callables = callables.toList(),
+        startTimeout = startTimeout,
+        childJvmOptions = childJvmOptions.toList(),
     )
 }

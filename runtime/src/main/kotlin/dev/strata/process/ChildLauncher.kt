@@ -29,9 +29,15 @@ internal object ChildLauncher {
      * `-XX:+AutoCreateSharedArchive` with one archive per JDK and classpath under `~/.cache/strata/cds`
      * (`STRATA_CDS_DIR` or `-Dstrata.child.cds.dir` to move it, `-Dstrata.child.cds=false` to turn it off).
      * The JDK checks the archive against the classpath and rebuilds a stale one, so this is only a speed-up.
+     *
+     * Only for a classpath of plain jars: the JDK cannot archive classes from directories, and a JVM whose
+     * archive dump fails at exit exits with status 1 whatever it asked for — which would falsify the exit
+     * codes that [dev.strata.run.WorkerDiedException] reports. (Build-tool classpaths, e.g. Surefire's
+     * manifest jar pointing at `target/classes`, therefore start children without an archive.)
      */
     private fun classDataSharing(): List<String> {
         if (System.getProperty("strata.child.cds") == "false") return emptyList()
+        if (!archivableClasspath()) return emptyList()
         return try {
             val dir = (System.getProperty("strata.child.cds.dir") ?: System.getenv("STRATA_CDS_DIR"))?.let { Path.of(it) }
                 ?: Path.of(System.getProperty("user.home"), ".cache", "strata", "cds")
@@ -52,6 +58,15 @@ internal object ChildLauncher {
         } catch (_: Exception) {
             emptyList()
         }
+    }
+
+    private fun archivableClasspath(): Boolean = try {
+        System.getProperty("java.class.path").split(java.io.File.pathSeparatorChar).all { e ->
+            val f = java.io.File(e)
+            f.isFile && e.endsWith(".jar") && java.util.jar.JarFile(f).use { it.manifest?.mainAttributes?.getValue("Class-Path") == null }
+        }
+    } catch (_: Exception) {
+        false
     }
 
     val javaExecutable: String =

@@ -9,7 +9,7 @@ import java.io.File
 
 class MailboxLayoutSpec : FunSpec({
     test("docs/protocol.md's layout table equals the descriptor") {
-        val doc = File("../docs/protocol.md").readText()
+        val doc = section("Layout")
         val rows = doc.lineSequence()
             .map { it.trim() }
             .filter { it.startsWith("|") && !it.startsWith("|---") }
@@ -20,8 +20,19 @@ class MailboxLayoutSpec : FunSpec({
         rows shouldBe MailboxLayout.FIELDS
     }
 
+    test("docs/protocol.md's doorbell table equals the doorbell's offsets") {
+        val rows = section("The doorbell and the reactor").lineSequence()
+            .map { it.trim() }
+            .filter { it.startsWith("|") && !it.startsWith("|---") }
+            .map { line -> line.trim('|').split('|').map { it.trim() } }
+            .filter { it.size == 4 && it[1].toLongOrNull() != null }
+            .map { it[1].toLong() to it[2].toInt() }
+            .toList()
+        rows shouldBe listOf(dev.strata.process.Doorbell.COUNTER to 4, dev.strata.process.Doorbell.PARKED to 4)
+    }
+
     test("docs/protocol.md lists every state with its value and nothing else") {
-        val doc = File("../docs/protocol.md").readText()
+        val doc = section("States")
         val states = Regex("""^\| (\d+) \| ([A-Z_]+) \|""", RegexOption.MULTILINE).findAll(doc)
             .map { it.groupValues[1].toInt() to it.groupValues[2] }.toList()
         states shouldBe MailboxState.entries.map { it.code to it.name }
@@ -54,3 +65,12 @@ class MailboxLayoutSpec : FunSpec({
         problems[4] shouldContain "the segment has only 512 B"
     }
 })
+
+/** The text of docs/protocol.md's `## [title]` section (up to the next `## ` heading). */
+private fun section(title: String): String {
+    val doc = File("../docs/protocol.md").readText()
+    val start = doc.indexOf("\n## $title\n")
+    check(start >= 0) { "docs/protocol.md has no '## $title' section" }
+    val end = doc.indexOf("\n## ", start + 4).let { if (it < 0) doc.length else it }
+    return doc.substring(start, end)
+}
