@@ -61,7 +61,7 @@ class ProcessDslSpec : FunSpec({
                 w.run { submit(node(1), "outer", { scalar(1) }, dev.strata.task.FunctionCallable.of("dev.strata.dsl.ProcessDslSpecKt", "squareKernel")) }
             }
             e.workerPath shouldBe "L4 node#1"
-            e.errorClass shouldBe "java.lang.IndexOutOfBoundsException"
+            e.errorClass shouldBe "java.lang.ArrayIndexOutOfBoundsException"
         }
     }
 })
