@@ -30,6 +30,11 @@ internal class ProcessChildren private constructor(
     private val reactor: Reactor,
     val endpoints: List<ProcessEndpoint>,
 ) {
+    /** Looks at every child's mailbox now (a waiter helping the reactor; see RunHandle). */
+    fun pollAll() {
+        for (e in endpoints) e.poll()
+    }
+
     /** Stops every child: SHUTDOWN to all, then one shared deadline to exit, then SIGKILL; unlinks everything. */
     fun close(timeoutMillis: Long) {
         for (e in endpoints) e.beginShutdown()

@@ -83,13 +83,21 @@ public class RunHandle internal constructor(private val run: Run, private val sp
      */
     private fun spinUntilDone(): Boolean {
         if (future.isDone) return true
+        val help = helper
         val deadline = System.nanoTime() + spinNanos
         while (System.nanoTime() < deadline) {
             if (future.isDone) return true
-            Thread.yield()
+            if (help != null) help() else Thread.yield()
         }
         return future.isDone
     }
+
+    /**
+     * Work the waiter does while it spins instead of yielding: on a worker with child processes it looks
+     * at their mailboxes itself, so the completion that ends the run needs no hand-off from the reactor.
+     */
+    @Volatile
+    internal var helper: (() -> Unit)? = null
 
     internal fun complete(error: Throwable?) {
         if (error == null) future.complete(Unit) else future.completeExceptionally(error)

@@ -222,6 +222,7 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
         }
         return buildLock.withLock {
             val run = Run(runIds.incrementAndGet(), spinNanos) { scheduler.runFailed(it) }
+            processes?.let { p -> run.handle.helper = p::pollAll } // the waiter reads mailboxes itself
             activeRuns += run
             scheduler.admit(run)
             val orchestrator = OrchestratorImpl(this, run)
