@@ -62,6 +62,9 @@ internal class ProcessEndpoint(
     @Volatile
     private var closing = false
 
+    /** Set (under the lock) when the mailbox is unmapped: nobody may touch it after that. */
+    private var unmapped = false
+
     @Volatile
     var process: Process? = null
         private set
@@ -150,6 +153,7 @@ internal class ProcessEndpoint(
         var finished: Dispatch? = null
         var failedDispatch: Dispatch? = null
         synchronized(lock) {
+            if (unmapped) return
             val state = try {
                 val magic = INT.getAcquire(seg, MailboxLayout.MAGIC_OFFSET) as Int
                 if (magic != MailboxLayout.MAGIC) {
@@ -315,10 +319,13 @@ internal class ProcessEndpoint(
     /** Asks the child to stop: the sticky shutdown word, then SHUTDOWN if the mailbox is free. Never blocks. */
     fun beginShutdown() {
         closing = true
-        mailbox.requestShutdown()
-        synchronized(lock) { if (inFlight == null) publish(MailboxState.SHUTDOWN) }
-        // A busy child sees the sticky word after its task; wake it in case it is parked.
-        Futex.wakeAll(mailbox.stateWord)
+        synchronized(lock) {
+            if (unmapped) return
+            mailbox.requestShutdown()
+            if (inFlight == null) publish(MailboxState.SHUTDOWN)
+            // A busy child sees the sticky word after its task; wake it in case it is parked.
+            Futex.wakeAll(mailbox.stateWord)
+        }
     }
 
     /** Waits for the child to exit until [deadlineNanos], then kills it; unlinks the mailbox. Never throws. */
@@ -338,7 +345,7 @@ internal class ProcessEndpoint(
             p?.destroyForcibly()
         } finally {
             if (dead == null) dead = dev.strata.run.WorkerClosedException(path)
-            file.close()
+            unmap()
         }
     }
 
@@ -353,6 +360,12 @@ internal class ProcessEndpoint(
                 Thread.currentThread().interrupt()
             }
         }
+        unmap()
+    }
+
+    private fun unmap() = synchronized(lock) {
+        if (dead == null) dead = dev.strata.run.WorkerClosedException(path)
+        unmapped = true
         file.close()
     }
 
@@ -365,6 +378,7 @@ internal class ProcessEndpoint(
 
     /** State for diagnostics: what is in flight, queued, and what the mailbox says. */
     fun describe(): String = synchronized(lock) {
+        if (unmapped) return "$path (closed)"
         "$path pid=${process?.pid()} alive=${process?.isAlive} dead=${dead?.message} inFlight=${inFlight.describeOp()} " +
             "queue=${queue.map { it.describeOp() }} state=${runCatching { mailbox.state() }.getOrNull()} seq=$seq " +
             "heartbeat=${mailbox.heartbeat} childParked=${INT.getVolatile(seg, MailboxLayout.CHILD_PARKED_OFFSET)}"

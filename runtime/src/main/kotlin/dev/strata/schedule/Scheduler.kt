@@ -7,7 +7,9 @@ import dev.strata.graph.Task
 import dev.strata.graph.TaskState
 import dev.strata.run.InternalStrataException
 import dev.strata.run.Run
+import dev.strata.run.ProtocolException
 import dev.strata.run.TaskFailedException
+import dev.strata.run.WorkerDiedException
 import dev.strata.task.Target
 import io.github.oshai.kotlinlogging.KotlinLogging
 import kotlinx.coroutines.CancellableContinuation
@@ -294,7 +296,10 @@ internal class Scheduler(
             } catch (e: Throwable) {
                 markIdle(ep, sub)
                 dispatchFailed = true
-                memberFailed(t, m, TaskFailedException.of(ep.path, t.id, t.name, e))
+                // A dead or broken child says so itself (WorkerDiedException, ProtocolException); anything else
+                // is wrapped with the endpoint's path and the task.
+                val error = if (e is WorkerDiedException || e is ProtocolException) e else TaskFailedException.of(ep.path, t.id, t.name, e)
+                memberFailed(t, m, error)
                 t.membersTerminal++
             }
         }

@@ -35,6 +35,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.sync.Semaphore
 import kotlinx.coroutines.withTimeoutOrNull
 import kotlin.time.Duration.Companion.nanoseconds
+import kotlin.time.Duration.Companion.seconds
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicBoolean
@@ -112,7 +113,7 @@ public class Worker(config: WorkerConfig) : AutoCloseable {
      * Pings every child process through its mailbox; returns each one's round trip, or null for a child
      * that did not answer within [timeout] (dead, or busy with a long task). Empty without child processes.
      */
-    public fun ping(timeout: kotlin.time.Duration = kotlin.time.Duration.parse("5s")): Map<String, kotlin.time.Duration?> = core.ping(timeout)
+    public fun ping(timeout: kotlin.time.Duration = 5.seconds): Map<String, kotlin.time.Duration?> = core.ping(timeout)
 
     /** Process ids of the child JVMs, by path (diagnostics). Empty without child processes. */
     public val childPids: Map<String, Long>

@@ -57,8 +57,8 @@ class ProcessFaultSpec : FunSpec({
             e.signal shouldBe null
             e.message!! shouldContain "task #1 'crash'"
             e.message!! shouldContain "exited with code 3"
-            val again = shouldThrow<Exception> { w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD) }
-            again.message!! shouldContain "died"
+            val again = shouldThrow<WorkerDiedException> { w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD) }
+            again.exitCode shouldBe 3
         }
     }
 

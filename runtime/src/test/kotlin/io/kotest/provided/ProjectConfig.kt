@@ -1,0 +1,27 @@
+package io.kotest.provided
+
+import dev.strata.process.liveChildren
+import dev.strata.process.ownShmFiles
+import io.kotest.core.config.AbstractProjectConfig
+
+/**
+ * After the whole runtime suite: no child process of this JVM is alive and no shared-memory file it
+ * created is left (issue 3 §8). Specs that start children also check after each test; this catches
+ * what a spec without such a check leaves. Set `-Dstrata.leftovers.selftest=true` to see it fail.
+ */
+class ProjectConfig : AbstractProjectConfig() {
+    override suspend fun afterProject() {
+        if (System.getProperty("strata.leftovers.selftest") == "true") {
+            java.nio.file.Files.createFile(dev.strata.mailbox.SharedMemoryFile.DIRECTORY.resolve("strata-${ProcessHandle.current().pid()}-selftest-0"))
+        }
+        val deadline = System.nanoTime() + 5_000_000_000L
+        while (liveChildren().isNotEmpty() && System.nanoTime() < deadline) Thread.sleep(10)
+        val children = liveChildren()
+        val files = ownShmFiles()
+        if (children.isNotEmpty() || files.isNotEmpty()) {
+            children.forEach { it.destroyForcibly() }
+            files.forEach { java.nio.file.Files.deleteIfExists(dev.strata.mailbox.SharedMemoryFile.DIRECTORY.resolve(it)) }
+            throw AssertionError("the runtime suite left child processes ${children.map { it.pid() }} and shared-memory files $files")
+        }
+    }
+}
