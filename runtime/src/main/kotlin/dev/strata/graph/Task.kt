@@ -61,6 +61,10 @@ internal class Task(
     // --- scheduler-thread state -------------------------------------------------------------
     val memberStates: Array<MemberState> = Array(members.size) { MemberState.NOT_DISPATCHED }
     var membersTerminal: Int = 0
+
+    /** The callable's id among the worker's named callables (child processes), or -1. */
+    var callableId: Int = -1
+
     var firstFailure: Throwable? = null
 
     val isGroup: Boolean get() = members.size > 1

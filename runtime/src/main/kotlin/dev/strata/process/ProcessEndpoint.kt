@@ -111,7 +111,7 @@ internal class ProcessEndpoint(
         when (op) {
             is Dispatch -> {
                 val t = op.task
-                val id = registry.idFor(t.callable!!)
+                val id = t.callableId.takeIf { it >= 0 } ?: registry.idFor(t.callable!!)
                 if (!known[id]) { // first use on this child: load it there, then send the task
                     sendLocked(Control(TaskWire.OP_REGISTER, id, registry.nameOf(id), op))
                     return
@@ -275,7 +275,6 @@ internal class ProcessEndpoint(
     }
 
     private fun exited(p: Process) {
-        if (closing && inFlight == null) return
         poll() // an answer that arrived just before the exit still counts
         val code = p.exitValue()
         val doing = synchronized(lock) { (inFlight as? Dispatch)?.let { "task #${it.task.id} '${it.task.name}'" } }

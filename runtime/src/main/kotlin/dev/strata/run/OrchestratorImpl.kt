@@ -29,9 +29,10 @@ internal interface Engine {
     fun runArrived(run: Run)
     /**
      * Checks that [callable] can run on every target in [targets]: a target in a child process needs a
-     * callable with a stable name. Throws [InvalidCallableException] otherwise.
+     * callable with a stable name. Returns its id among the worker's named callables (-1 when no target
+     * is a child process); throws [InvalidCallableException] when it has no stable name.
      */
-    fun admitCallable(callable: TaskCallable, targets: Array<Target>) = Unit
+    fun admitCallable(callable: TaskCallable, targets: Array<Target>): Int = -1
 }
 
 /**
@@ -61,7 +62,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         checkUsable()
         run.firstError.get()?.let { throw it } // fail fast: the run already failed
         val taskName = name ?: callableName(callable)
-        engine.admitCallable(callable, targets)
+        val callableId = engine.admitCallable(callable, targets)
         engine.validation.validate(targets, members).onLeft { problems ->
             val subject = "task '$taskName' -> " + (if (targets.size == 1) "${targets[0]}" else "group of ${targets.size}")
             throw InvalidSubmitException(subject, problems)
@@ -69,6 +70,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         drainConsumed()
         engine.acquireSlot()
         val t = Task(engine.nextTaskId(), run, taskName, callable, targets, members)
+        t.callableId = callableId
         run.pending.incrementAndGet()
         scopes.last().register(t)
         building = t

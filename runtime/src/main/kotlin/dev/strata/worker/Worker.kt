@@ -290,18 +290,16 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
     override fun skipPoisoned(task: Task) = scheduler.skipPoisoned(task)
     override fun runArrived(run: Run) = scheduler.runArrived(run)
 
-    override fun admitCallable(callable: TaskCallable, targets: Array<Target>) {
-        if (!sharedMemory) return
+    override fun admitCallable(callable: TaskCallable, targets: Array<Target>): Int {
+        if (!sharedMemory) return -1
         for (t in targets) {
             val process = when (t) {
                 Target.Sub -> subsInProcesses
                 is Target.Next -> nextInProcess.getOrElse(t.index) { false }
             }
-            if (process) {
-                callables.idFor(callable)
-                return
-            }
+            if (process) return callables.idFor(callable)
         }
+        return -1
     }
 
     /** A zeroed host buffer; in shared memory (unlinked at close) when the worker has child processes. */
@@ -309,7 +307,13 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
         if (!sharedMemory) return Buffer.host(bytes, label, access)
         val f = SharedMemoryFile.create(maxOf(bytes, 1), "buffer", gcMapped = true)
         sharedFiles += f
-        return Buffer(bytes, AddressSpace.Host, access, label, f.segment, f.path.toString(), 0)
+        val buffer = Buffer(bytes, AddressSpace.Host, access, label, f.segment, f.path.toString(), 0)
+        // Once no view of the buffer is left (no task can use it any more), its file name goes too.
+        CLEANER.register(buffer) {
+            sharedFiles.remove(f)
+            f.close()
+        }
+        return buffer
     }
 
     /** Registers [callable] with every process child now (it would otherwise be sent on first use). */
@@ -371,5 +375,6 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
 
     private companion object {
         const val RUNS_IN_FLIGHT = 2
+        val CLEANER: java.lang.ref.Cleaner = java.lang.ref.Cleaner.create()
     }
 }
