@@ -82,6 +82,18 @@ class ProcessWorkerApiSpec : FunSpec({
         }
     }
 
+    test("a callable that cannot be loaded in the child fails its first task, naming it and the child's reason") {
+        Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
+            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.TaskFailedException> {
+                w.run { submitTo(Target.Sub, BrokenAtInit(), name = "never") }
+            }
+            e.workerPath shouldBe "L3 sub#0"
+            e.errorClass shouldBe "dev.strata.run.InvalidCallableException"
+            e.errorMessage!! shouldContain "BrokenAtInit refuses to load in L3 sub#0"
+            w.run { submitTo(Target.Sub, NoOp) } // the child itself is fine
+        }
+    }
+
     test("alloc'd tensors, groups and plain next-level children work across processes") {
         Worker(
             WorkerConfig(
