@@ -12,14 +12,19 @@ internal fun ownShmFiles(): List<String> = Files.list(SharedMemoryFile.DIRECTORY
     s.map { it.fileName.toString() }.filter { it.startsWith("${SharedMemoryFile.PREFIX}${ProcessHandle.current().pid()}-") }.toList()
 }
 
-/** Fails if a child process or a shared-memory file of this JVM is left (waits briefly for exiting children). */
-internal fun assertNoLeftovers() {
+/**
+ * Fails if a child process or a shared-memory file of this JVM is left (waits briefly for exiting
+ * children), after removing them so one failure does not cascade into the next test. [where] names the
+ * scope in the message.
+ */
+internal fun assertNoLeftovers(where: String = "the test") {
     val deadline = System.nanoTime() + 5_000_000_000L
     while (liveChildren().isNotEmpty() && System.nanoTime() < deadline) Thread.sleep(10)
     val children = liveChildren()
     val files = ownShmFiles()
     if (children.isNotEmpty() || files.isNotEmpty()) {
         children.forEach { it.destroyForcibly() }
-        fail("left behind: child processes ${children.map { it.pid() }}, shared-memory files $files")
+        files.forEach { Files.deleteIfExists(SharedMemoryFile.DIRECTORY.resolve(it)) }
+        fail("$where left child processes ${children.map { it.pid() }} and shared-memory files $files")
     }
 }

@@ -1,7 +1,6 @@
 package io.kotest.provided
 
-import dev.strata.process.liveChildren
-import dev.strata.process.ownShmFiles
+import dev.strata.process.assertNoLeftovers
 import io.kotest.core.config.AbstractProjectConfig
 
 /**
@@ -14,14 +13,6 @@ class ProjectConfig : AbstractProjectConfig() {
         if (System.getProperty("strata.leftovers.selftest") == "true") {
             java.nio.file.Files.createFile(dev.strata.mailbox.SharedMemoryFile.DIRECTORY.resolve("strata-${ProcessHandle.current().pid()}-selftest-0"))
         }
-        val deadline = System.nanoTime() + 5_000_000_000L
-        while (liveChildren().isNotEmpty() && System.nanoTime() < deadline) Thread.sleep(10)
-        val children = liveChildren()
-        val files = ownShmFiles()
-        if (children.isNotEmpty() || files.isNotEmpty()) {
-            children.forEach { it.destroyForcibly() }
-            files.forEach { java.nio.file.Files.deleteIfExists(dev.strata.mailbox.SharedMemoryFile.DIRECTORY.resolve(it)) }
-            throw AssertionError("the runtime suite left child processes ${children.map { it.pid() }} and shared-memory files $files")
-        }
+        assertNoLeftovers("the runtime suite")
     }
 }
