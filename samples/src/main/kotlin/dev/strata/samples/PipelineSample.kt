@@ -5,8 +5,11 @@ import dev.strata.dsl.submit
 import dev.strata.dsl.submitGroup
 import dev.strata.dsl.worker
 import dev.strata.samples.PipelineStages.BANDS
+import dev.strata.task.TaskCallable
+import dev.strata.task.TaskContext
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
+import dev.strata.worker.Isolation
 import java.io.PrintStream
 
 /**
@@ -23,6 +26,9 @@ import java.io.PrintStream
  * up to 9 transposes of the step before), write-after-read (a transpose overwrites bytes that the
  * stencils of the step before read) and write-after-write (every other step writes the same grid).
  * A final group task of 4 members sums row bands of the result.
+ *
+ * The kernels are `object`s that take their coordinates as scalars, so the same program runs on sub
+ * workers that are threads (default) or child JVMs (`--isolation process`).
  */
 public object PipelineSample : Sample {
     override val name: String = "pipeline"
@@ -33,7 +39,7 @@ public object PipelineSample : Sample {
     private const val WORKERS = BANDS
 
     internal const val USAGE: String = "usage: strata run pipeline [--size N (default 512)] [--steps K (default 8)] " +
-        "[--tiles T (tiles per side, default 8)]"
+        "[--tiles T (tiles per side, default 8)] [--isolation thread|process (default thread)]"
 
     override fun run(args: List<String>, out: PrintStream): Int {
         val options = try {
@@ -54,7 +60,7 @@ public object PipelineSample : Sample {
         val n = options.size
         out.println(
             "pipeline: ${n}x$n F32 grid, ${options.steps} steps, ${options.tiles}x${options.tiles} tiles, " +
-                "$WORKERS sub workers",
+                "$WORKERS sub workers (${if (options.isolation == Isolation.PROCESS) "child JVMs" else "threads"})",
         )
         // Run both paths once first: the wall times below are then those of a warm JVM (the first run of
         // each spends most of its time in the interpreter and the JIT compiler).
@@ -95,7 +101,7 @@ public object PipelineSample : Sample {
         val bands = PipelineStages.tiles(n, BANDS, 1)
         // Two temporaries in flight let step k+1's stencils start while step k's transposes finish.
         worker(level = 3) {
-            subWorkers(WORKERS)
+            subWorkers(WORKERS, options.isolation)
             heapRingBytes = maxOf(heapRingBytes, 2 * gridBytes + 4096)
         }.use { w ->
             val a = w.hostTensor(DType.F32, n.toLong(), n.toLong(), label = "grid A")
@@ -113,14 +119,16 @@ public object PipelineSample : Sample {
                         val tmp = alloc(DType.F32, n.toLong(), n.toLong())
                         for (t in tiles) {
                             val halo = t.halo(n)
-                            submit(sub, "stencil s$step $t", { input(halo.of(src)); output(t.of(tmp)) }) { ctx ->
-                                PipelineStages.stencilTile(ctx.tensor(0), halo.row0, halo.col0, ctx.tensor(1), t.row0, t.col0, n)
-                            }
+                            submit(sub, "stencil s$step $t", {
+                                input(halo.of(src)); output(t.of(tmp))
+                                scalar(halo.row0); scalar(halo.col0); scalar(t.row0); scalar(t.col0); scalar(n)
+                            }, StencilKernel)
                         }
                         for (t in tiles) {
-                            submit(sub, "transpose s$step $t", { input(t.of(tmp)); output(t.transposedOf(dst)) }) { ctx ->
-                                PipelineStages.transposeTile(ctx.tensor(0), t.row0, t.col0, ctx.tensor(1), step)
-                            }
+                            submit(sub, "transpose s$step $t", {
+                                input(t.of(tmp)); output(t.transposedOf(dst))
+                                scalar(t.row0); scalar(t.col0); scalar(step)
+                            }, TransposeKernel)
                         }
                     }
                 }
@@ -128,9 +136,8 @@ public object PipelineSample : Sample {
                     sub, BANDS,
                     { m -> input(bands[m].of(result)); output(sums.slice(0, m.toLong(), m + 1L)) },
                     "band sums",
-                ) { ctx ->
-                    ctx.tensor(1).setFloat(0, PipelineStages.bandSum(ctx.tensor(0)))
-                }
+                    BandSumKernel,
+                )
             }
             val built = System.nanoTime() // submit returns once the program has built the whole DAG
             handle.result()
@@ -141,8 +148,37 @@ public object PipelineSample : Sample {
     private fun millis(nanos: Long): String = "%.1f".format(nanos / 1e6)
 }
 
+/** Stencil of one tile: scalars halo row0, halo col0, tile row0, tile col0, grid side. */
+internal object StencilKernel : TaskCallable {
+    override fun call(context: TaskContext) {
+        PipelineStages.stencilTile(
+            context.tensor(0), context.scalar(0).toInt(), context.scalar(1).toInt(),
+            context.tensor(1), context.scalar(2).toInt(), context.scalar(3).toInt(), context.scalar(4).toInt(),
+        )
+    }
+}
+
+/** Transpose of one tile: scalars tile row0, tile col0, step. */
+internal object TransposeKernel : TaskCallable {
+    override fun call(context: TaskContext) {
+        PipelineStages.transposeTile(context.tensor(0), context.scalar(0).toInt(), context.scalar(1).toInt(), context.tensor(1), context.scalar(2).toInt())
+    }
+}
+
+/** Sum of one row band into a one-element output. */
+internal object BandSumKernel : TaskCallable {
+    override fun call(context: TaskContext) {
+        context.tensor(1).setFloat(0, PipelineStages.bandSum(context.tensor(0)))
+    }
+}
+
 /** Command-line options of [PipelineSample]. */
-internal data class PipelineOptions(val size: Int = 512, val steps: Int = 8, val tiles: Int = 8) {
+internal data class PipelineOptions(
+    val size: Int = 512,
+    val steps: Int = 8,
+    val tiles: Int = 8,
+    val isolation: Isolation = Isolation.THREAD,
+) {
     init {
         require(size in PipelineStages.BANDS..MAX_SIZE) { "--size must be in ${PipelineStages.BANDS}..$MAX_SIZE, was $size" }
         require(steps >= 1) { "--steps must be >= 1, was $steps" }
@@ -154,18 +190,25 @@ internal data class PipelineOptions(val size: Int = 512, val steps: Int = 8, val
         const val MAX_SIZE = 4096
 
         /**
-         * Parses `--size N`, `--steps K`, `--tiles T` (also `--name=value`). Returns null for `--help`.
+         * Parses `--size N`, `--steps K`, `--tiles T`, `--isolation thread|process` (also `--name=value`).
+         * Returns null for `--help`.
          * @throws IllegalArgumentException naming the offending argument.
          */
         fun parse(args: List<String>): PipelineOptions? {
             var options = mapOf<String, Int>()
+            var isolation = Isolation.THREAD
             var i = 0
             while (i < args.size) {
                 val arg = args[i++]
                 if (arg == "-h" || arg == "--help") return null
                 val (key, inline) = arg.split('=', limit = 2).let { it[0] to it.getOrNull(1) }
-                require(key in setOf("--size", "--steps", "--tiles")) { "unknown argument '$arg'" }
+                require(key in setOf("--size", "--steps", "--tiles", "--isolation")) { "unknown argument '$arg'" }
                 val text = inline ?: args.getOrNull(i++) ?: throw IllegalArgumentException("$key needs a value")
+                if (key == "--isolation") {
+                    isolation = Isolation.entries.firstOrNull { it.name.equals(text, ignoreCase = true) }
+                        ?: throw IllegalArgumentException("--isolation is thread or process, was '$text'")
+                    continue
+                }
                 val value = text.toIntOrNull() ?: throw IllegalArgumentException("$key needs an integer, was '$text'")
                 options = options + (key to value)
             }
@@ -173,6 +216,7 @@ internal data class PipelineOptions(val size: Int = 512, val steps: Int = 8, val
                 size = options["--size"] ?: 512,
                 steps = options["--steps"] ?: 8,
                 tiles = options["--tiles"] ?: minOf(8, options["--size"] ?: 512),
+                isolation = isolation,
             )
         }
     }

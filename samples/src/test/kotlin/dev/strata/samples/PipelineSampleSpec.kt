@@ -29,6 +29,14 @@ class PipelineSampleSpec : FunSpec({
         out shouldContain "tasks: 385" // 2 stages x 3 steps x 8x8 tiles + the band-sum group
     }
 
+    test("the same pipeline passes on sub workers that are child JVMs") {
+        val (code, out) = capture { PipelineSample.run(listOf("--size", "64", "--steps", "3", "--isolation", "process"), it) }
+        code shouldBe 0
+        out shouldContain "4 sub workers (child JVMs)"
+        out shouldContain "PASS"
+        ProcessHandle.current().children().filter { it.isAlive }.count() shouldBe 0L
+    }
+
     test("uneven tiles and an odd step count pass too") {
         val (code, out) = capture { PipelineSample.run(listOf("--size=37", "--steps=5", "--tiles=6"), it) }
         code shouldBe 0
@@ -68,5 +76,8 @@ class PipelineSampleSpec : FunSpec({
         out shouldContain "--size needs an integer"
         out shouldContain "usage: strata run pipeline"
         capture { PipelineSample.run(listOf("--frobnicate"), it) }.first shouldBe 2
+        val (badIsolation, text) = capture { PipelineSample.run(listOf("--isolation", "fork"), it) }
+        badIsolation shouldBe 2
+        text shouldContain "--isolation is thread or process, was 'fork'"
     }
 })
