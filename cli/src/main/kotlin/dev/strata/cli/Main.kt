@@ -12,6 +12,9 @@ import kotlin.system.exitProcess
 
 /** Entry point of `./strata`: exits with the status [StrataCli.run] returns. */
 public fun main(args: Array<String>) {
+    // kotlin-logging announces itself on stdout the first time something logs; a command's output is
+    // its own (set the property to true to see which logger factory is active).
+    if (System.getProperty("kotlin-logging.logStartupMessage") == null) System.setProperty("kotlin-logging.logStartupMessage", "false")
     exitProcess(StrataCli.run(args.asList(), Console.system()))
 }
 
