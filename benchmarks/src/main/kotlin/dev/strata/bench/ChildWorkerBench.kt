@@ -54,6 +54,7 @@ internal object ChildWorkerBench {
                     repeat(200) { pids.map(::cpu); threadCpu() }
                     Thread.sleep(1_000)
                     val threadsBefore = threadCpu()
+                    val childThreadsBefore = threadCpu(pids[1])
                     val before = pids.map(::cpu)
                     val t0 = System.nanoTime()
                     Thread.sleep(idleSeconds * 1_000)
@@ -62,6 +63,8 @@ internal object ChildWorkerBench {
                     if (System.getProperty("strata.bench.threads") != null) {
                         val threadsAfter = threadCpu()
                         System.err.println(threadsAfter.map { (k, v) -> k to (v - (threadsBefore[k] ?: 0L)) / 1e6 }.sortedByDescending { it.second }.take(8))
+                        val childAfter = threadCpu(pids[1])
+                        System.err.println("child: " + childAfter.map { (k, v) -> k to (v - (childThreadsBefore[k] ?: 0L)) / 1e6 }.sortedByDescending { it.second }.take(8))
                     }
                     val deltas = after.zip(before).map { (a, b) -> a - b }
                     System.err.println("mailbox: idle CPU ms by process (this JVM first): ${deltas.map { String.format(java.util.Locale.ROOT, "%.1f", it / 1e6) }}")
@@ -78,8 +81,8 @@ internal object ChildWorkerBench {
      * (nanosecond resolution; `ProcessHandle` counts 10 ms clock ticks, too coarse for idle processes),
      * else the JDK's figure.
      */
-    private fun threadCpu(): Map<String, Long> =
-        java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/task")).use { tasks ->
+    private fun threadCpu(pid: Long? = null): Map<String, Long> =
+        java.nio.file.Files.list(java.nio.file.Path.of("/proc/${pid ?: "self"}/task")).use { tasks ->
             tasks.toList().associate { t ->
                 (runCatching { java.nio.file.Files.readString(t.resolve("comm")).trim() }.getOrDefault("?") + "/" + t.fileName) to
                     runCatching { java.nio.file.Files.readString(t.resolve("schedstat")).trim().substringBefore(' ').toLong() }.getOrDefault(0L)

@@ -162,7 +162,8 @@ internal class ChildLoop(val spec: ChildSpec) {
     }
 
     private companion object {
-        const val CHECK_NANOS = 1_000_000_000L
+        /** How often an idle child checks its parent pid and the shutdown word (PDEATHSIG is the fast path). */
+        const val CHECK_NANOS = 2_000_000_000L
         const val EXIT_INIT_FAILED = 1
         const val EXIT_ORPHAN = 70
     }
