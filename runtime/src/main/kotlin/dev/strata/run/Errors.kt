@@ -160,3 +160,12 @@ public class RemoteException(
 ) : RuntimeException("$errorClass${remoteMessage?.let { ": $it" } ?: ""}", null, false, false) {
     override fun toString(): String = "RemoteException($errorClass${remoteMessage?.let { ": $it" } ?: ""})"
 }
+
+/**
+ * A communication domain could not complete a collective step: a barrier timed out (a peer is slow,
+ * hung or dead) or the domain was already broken by an earlier failure. Every later step of the domain
+ * fails at once with this error, so no peer waits forever. [domain] names the domain, [rank] the
+ * caller's rank in it.
+ */
+public class CommunicationException(public val domain: String, public val rank: Int, detail: String) :
+    StrataException("communication domain '$domain', rank $rank: $detail")
