@@ -162,7 +162,7 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
         if (config.nextIsolation == Isolation.PROCESS) {
             config.nextLevel.forEachIndexed { i, c ->
                 val spec = (c as? NextLevelChild.Config)?.let { WorkerSpec.of(it.config) }
-                plans += ChildPlan("${config.name} ${WorkerConfig.childKind(config.level)}#$i", i, "next", config.level - 1, spec)
+                plans += ChildPlan(nextPath(i), i, "next", config.level - 1, spec)
             }
         }
         ProcessChildren.start(config.name, plans, callables, spinNanos, config.startTimeout, config.childJvmOptions)
@@ -170,6 +170,9 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
 
     private val subs: Array<Endpoint>
     private val nexts: Array<Endpoint>
+
+    /** Path of next-level child [i] in errors: `L4 node#1`. */
+    private fun nextPath(i: Int) = "${config.name} ${WorkerConfig.childKind(config.level)}#$i"
 
     init {
         try {
@@ -188,7 +191,7 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
                             is NextLevelChild.Config -> Worker(child.config).also { built += it }
                             NextLevelChild.Plain -> null
                         }
-                        ThreadEndpoint("${config.name} ${WorkerConfig.childKind(config.level)}#$i", i, nested, spinNanos)
+                        ThreadEndpoint(nextPath(i), i, nested, spinNanos)
                     }
                 }
             } catch (t: Throwable) {
