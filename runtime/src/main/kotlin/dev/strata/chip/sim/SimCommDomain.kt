@@ -60,6 +60,19 @@ public class SimCommDomain private constructor(
         return seg.asSlice(HEADER_BYTES + r * windowBytes, windowBytes)
     }
 
+    /**
+     * The named buffers of [spec] in rank [r]'s window (its own, or a peer's remote view), by name.
+     * Throws [IllegalArgumentException] if the spec's buffers do not fit this domain's window.
+     */
+    public fun buffers(spec: dev.strata.chip.CommDomainSpec, r: Int = rank): Map<String, MemorySegment> {
+        require(spec.usedBytes <= windowBytes) {
+            "the buffers of domain '${spec.name}' need ${spec.usedBytes} B but its windows have $windowBytes B"
+        }
+        val w = window(r)
+        val offsets = spec.offsets
+        return spec.buffers.associate { b -> b.name to w.asSlice(offsets.getValue(b.name), b.bytes) }
+    }
+
     /** Zeroes this rank's own window (before the ready barrier, so no peer ever sees stale bytes). */
     public fun zeroOwnWindow() {
         window(rank).fill(0)
@@ -189,6 +202,6 @@ public class SimCommDomain private constructor(
         }
 
         /** Ranks a domain can hold (the size of a communicator's rank table on real hardware). */
-        public const val MAX_RANKS: Int = 64
+        public const val MAX_RANKS: Int = dev.strata.chip.CommDomainSpec.MAX_RANKS
     }
 }
