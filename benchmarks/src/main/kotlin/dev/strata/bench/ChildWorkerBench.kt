@@ -93,14 +93,9 @@ internal object ChildWorkerBench {
         get() = runCatching { java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/thread-self")).fileName.toString() }.getOrNull()
 
     private fun cpu(pid: Long): Long = try {
-        val self = pid == ProcessHandle.current().pid()
-        val me = measuringThread
-        java.nio.file.Files.list(java.nio.file.Path.of("/proc/$pid/task")).use { tasks ->
-            // This JVM's measuring thread reads /proc at both ends of the window: that is not idle cost.
-            tasks.filter { !(self && it.fileName.toString() == me) }.mapToLong { t ->
-                runCatching { java.nio.file.Files.readString(t.resolve("schedstat")).trim().substringBefore(' ').toLong() }.getOrDefault(0L)
-            }.sum()
-        }
+        // This JVM's measuring thread reads /proc at both ends of the window: that is not idle cost.
+        val skip = if (pid == ProcessHandle.current().pid()) measuringThread else null
+        threadCpu(pid).filterKeys { skip == null || !it.endsWith("/$skip") }.values.sum()
     } catch (_: Exception) {
         ProcessHandle.of(pid).flatMap { it.info().totalCpuDuration() }.map(Duration::toNanos).orElse(0L)
     }

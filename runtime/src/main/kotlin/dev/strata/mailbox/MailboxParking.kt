@@ -1,8 +1,6 @@
 package dev.strata.mailbox
 
-import dev.strata.nativebind.posix.errno_h
-import dev.strata.nativebind.posix.linux_futex_h
-import java.lang.foreign.Arena
+import dev.strata.process.Futex
 import java.lang.foreign.MemorySegment
 import java.lang.foreign.ValueLayout
 import java.lang.invoke.VarHandle
@@ -21,12 +19,10 @@ public enum class MailboxSide { PARENT, CHILD }
  * consistent), so at least one side sees the other. A state change that lands between the waiter's
  * check and its futex call makes the kernel return at once (the word no longer holds the expected value).
  *
- * One instance per thread and side: it owns the futex call's scratch memory. Close it when done.
+ * One instance per side; [awaitChange] from one thread at a time. Holds no native resources
+ * ([close] is there for symmetry with the mailbox's owners).
  */
 public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : AutoCloseable {
-    private val arena = Arena.ofConfined()
-    private val errno = errno_h.allocateCapture(arena)
-    private val timespec = arena.allocate(linux_futex_h.timespec)
     private val word: MemorySegment = mailbox.stateWord
     private val ownParked: Long
     private val peerParked: Long
@@ -80,10 +76,8 @@ public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : A
                 s = MailboxState.ofCode(INT.getVolatile(mailbox.segment, MailboxLayout.STATE_OFFSET) as Int) ?: mailbox.state()
                 if (s != observed) return s
                 parks.increment()
-                timespec.set(ValueLayout.JAVA_LONG, 0, left / 1_000_000_000)
-                timespec.set(ValueLayout.JAVA_LONG, 8, left % 1_000_000_000)
                 // Returns on a wake, on a timeout, on a signal, or at once if the word changed already.
-                linux_futex_h.futex(errno, word, linux_futex_h.FUTEX_WAIT, observed.code, timespec, MemorySegment.NULL, 0)
+                Futex.wait(word, observed.code, left)
             } finally {
                 INT.setVolatile(mailbox.segment, ownParked, 0)
             }
@@ -94,12 +88,10 @@ public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : A
 
     private fun wake() {
         wakeCalls.increment()
-        linux_futex_h.futex(errno, word, linux_futex_h.FUTEX_WAKE, Int.MAX_VALUE, MemorySegment.NULL, MemorySegment.NULL, 0)
+        Futex.wakeAll(word)
     }
 
-    override fun close() {
-        arena.close()
-    }
+    override fun close(): Unit = Unit
 
     private companion object {
         val INT: VarHandle = ValueLayout.JAVA_INT.varHandle()
