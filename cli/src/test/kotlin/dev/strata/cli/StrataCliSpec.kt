@@ -55,7 +55,7 @@ class StrataCliSpec : FunSpec({
     test("run --help describes the command and lists the samples") {
         val r = strata("run", "--help")
         r.status shouldBe 0
-        r.out shouldContain "Available samples: pipeline"
+        r.out shouldContain "Available samples: allreduce, pipeline"
     }
 
     test("an unknown command is a usage error") {

@@ -13,6 +13,12 @@ public val Orchestrator.sub: Target get() = Target.Sub
 /** The next-level child [index] (a node of a level-4 worker). */
 public fun Orchestrator.node(index: Int): Target = Target.Next(index)
 
+/** Chip [index] of a level-3 worker (its next-level child [index]). */
+public fun Orchestrator.chip(index: Int): Target = Target.Next(index)
+
+/** Core [index] of a chip, in a level-2 program (`ctx.worker.run { submit(core(0), …) }`). */
+public fun Orchestrator.core(index: Int): Target = Target.Next(index)
+
 /** The next-level child [index], whatever its level. */
 public fun Orchestrator.next(index: Int): Target = Target.Next(index)
 

@@ -1,6 +1,11 @@
 package dev.strata.dsl
 
+import dev.strata.chip.ChipConfig
+import dev.strata.chip.CommBufferSpec
+import dev.strata.chip.CommDomainSpec
+import dev.strata.chip.CoreGroup
 import dev.strata.task.StrataDsl
+import dev.strata.tensor.DType
 import dev.strata.task.TaskCallable
 import dev.strata.worker.Isolation
 import dev.strata.worker.NextLevelChild
@@ -64,6 +69,29 @@ public class WorkerBuilder internal constructor(private val level: Int) {
     public val childJvmOptions: MutableList<String> = ArrayList()
 
     private val callables = ArrayList<TaskCallable>()
+    private val domains = ArrayList<CommDomainSpec>()
+
+    /** Where chips run: child JVMs (default, [Isolation.PROCESS]) or threads of this JVM. */
+    public var chipIsolation: Isolation = Isolation.PROCESS
+
+    /** The stall watchdog's budget for a level-2 worker (null: none). Chips take theirs from their config. */
+    public var stallTimeout: Duration? = null
+
+    /**
+     * Adds one chip per device in [devices] (a level-3 worker's next-level children, `chip(i)` in order),
+     * each configured by [configure]: `chips(0..3) { cores("aiv", 4) }`.
+     */
+    public fun chips(devices: Iterable<Int>, configure: ChipBuilder.() -> Unit = {}) {
+        for (d in devices) next += NextLevelChild.Chip(ChipBuilder(d).apply(configure).build())
+    }
+
+    /**
+     * Declares a communication domain among chips [chips] (rank r is `chips[r]`): every member gets a
+     * window of at least [windowBytes], with the named buffers of [buffers] carved from its start.
+     */
+    public fun domain(name: String, chips: Iterable<Int>, windowBytes: Long, buffers: DomainBuilder.() -> Unit = {}) {
+        domains += CommDomainSpec(name, chips.toList(), windowBytes, DomainBuilder().apply(buffers).buffers.toList())
+    }
 
     /** Adds [count] host sub workers to the pool (one thread, or with [isolation] PROCESS one child JVM, each). */
     public fun subWorkers(count: Int, isolation: Isolation = subIsolation) {
@@ -113,5 +141,53 @@ public class WorkerBuilder internal constructor(private val level: Int) {
         callables = callables.toList(),
         startTimeout = startTimeout,
         childJvmOptions = childJvmOptions.toList(),
+        chipIsolation = chipIsolation,
+        domains = domains.toList(),
+        stallTimeout = stallTimeout,
     )
+}
+
+/** Configuration of one chip (see [ChipConfig]). */
+@StrataDsl
+public class ChipBuilder internal constructor(private val deviceId: Int) {
+    private val cores = ArrayList<CoreGroup>()
+
+    /** The driver: `sim` (default) or a [dev.strata.chip.ChipDriverFactory] class name. */
+    public var driver: String = ChipConfig.SIM
+
+    /** Device memory of a simulated chip (default 1 GiB). */
+    public var deviceMemoryBytes: Long = ChipConfig(0).deviceMemoryBytes
+
+    /** How long one chip task may take before `synchronize` gives up (default 60 s). */
+    public var syncTimeout: Duration = ChipConfig(0).syncTimeout
+
+    /** Bound of every communication wait (default 10 s). */
+    public var commTimeout: Duration = ChipConfig(0).commTimeout
+
+    /** The level-2 stall watchdog's budget (default: `STRATA_SCHEDULER_TIMEOUT_MS`, else 10 s). */
+    public var stallTimeout: Duration? = null
+
+    /** Extra start-up time of a simulated chip (for start-up skew tests). */
+    public var simInitDelay: Duration = Duration.ZERO
+
+    /** Adds [count] cores of [type]; without any call a chip has 2 `aiv` cores. */
+    public fun cores(type: String, count: Int) {
+        cores += CoreGroup(type, count)
+    }
+
+    internal fun build(): ChipConfig = ChipConfig(
+        deviceId, driver, cores.ifEmpty { ChipConfig(0).cores }.toList(), deviceMemoryBytes, syncTimeout, commTimeout,
+        stallTimeout, simInitDelay,
+    )
+}
+
+/** The named buffers of a communication domain, carved from every window in order. */
+@StrataDsl
+public class DomainBuilder internal constructor() {
+    internal val buffers = ArrayList<CommBufferSpec>()
+
+    /** A buffer of [count] elements of [dtype] named [name]. */
+    public fun buffer(name: String, dtype: DType, count: Long) {
+        buffers += CommBufferSpec(name, dtype, count)
+    }
 }

@@ -4,8 +4,10 @@ import arrow.core.raise.accumulate
 import arrow.core.raise.either
 import dev.strata.run.InvalidConfigException
 import dev.strata.tensor.DType
+import kotlinx.serialization.Serializable
 
 /** A named buffer in every member's window of a communication domain: [count] elements of [dtype]. */
+@Serializable
 public data class CommBufferSpec(val name: String, val dtype: DType, val count: Long) {
     /** Bytes of the buffer. */
     public val bytes: Long get() = count * dtype.byteSize
@@ -19,6 +21,7 @@ public data class CommBufferSpec(val name: String, val dtype: DType, val count: 
  * [validate] reports every problem at once — before any device work, so a buffer that does not fit
  * never costs a started chip.
  */
+@Serializable
 public data class CommDomainSpec(
     val name: String,
     val chips: List<Int>,

@@ -19,7 +19,30 @@ internal class ThreadEndpoint(
     override val index: Int,
     private val nested: Worker?,
     spinNanos: Long,
+    /** For a chip in this JVM: the chip, which runs the tasks sent to it (launch, synchronize). */
+    private val chip: dev.strata.chip.ChipRuntime? = null,
+    /** For a core of a chip: the chip its kernels see as `ctx.chip`. */
+    private val chipView: dev.strata.chip.ChipView? = null,
+    /** Whether a stall watchdog reads [running] and [lastProgressNanos]. */
+    private val tracked: Boolean = false,
 ) : Endpoint {
+    /** The dispatch being executed (tracked endpoints only). */
+    @Volatile
+    var running: Dispatch? = null
+        private set
+
+    /** When this endpoint last started or finished a task (tracked endpoints only). */
+    @Volatile
+    var lastProgressNanos: Long = System.nanoTime()
+        private set
+
+    /** When the running task started (tracked endpoints only). */
+    @Volatile
+    var runningSinceNanos: Long = 0
+        private set
+
+    private val interruptLock = Any()
+
     private val slot = AtomicReference<Dispatch?>()
     private val parker = Parker(spinNanos)
 
@@ -49,7 +72,20 @@ internal class ThreadEndpoint(
             parker.await(ready = { slot.get() != null }, stop = { closed })
             var d: Dispatch? = slot.get() ?: break // closed and nothing left to run
             while (d != null) {
-                execute(d)
+                if (tracked) {
+                    val now = System.nanoTime()
+                    runningSinceNanos = now
+                    lastProgressNanos = now
+                    running = d
+                    execute(d)
+                    synchronized(interruptLock) {
+                        running = null
+                        Thread.interrupted() // an interrupt meant for the finished task must not reach the next
+                    }
+                    lastProgressNanos = System.nanoTime()
+                } else {
+                    execute(d)
+                }
                 slot.set(null)
                 d = try {
                     onDone(d) // may hand back a successor to run right here
@@ -65,10 +101,21 @@ internal class ThreadEndpoint(
     private fun execute(d: Dispatch) {
         val task = d.task
         try {
-            val ctx = TaskContext(task.members[d.member], d.member, task.members.size, path, nested)
-            task.callable!!.call(ctx)
+            val args = task.members[d.member]
+            if (chip != null) {
+                chip.execute(task.callable!!, chip.resolveArgs(args), d.member, task.members.size)
+            } else {
+                task.callable!!.call(TaskContext(args, d.member, task.members.size, path, nested, chipView))
+            }
         } catch (t: Throwable) {
             d.error = TaskFailedException.of(path, task.id, task.name, t)
+        }
+    }
+
+    /** Interrupts the task [d] if this endpoint is still running it (the stall watchdog's emergency stop). */
+    fun interruptRunning(d: Dispatch) {
+        synchronized(interruptLock) {
+            if (running === d) thread?.interrupt()
         }
     }
 
@@ -82,6 +129,7 @@ internal class ThreadEndpoint(
         }
         try {
             nested?.close()
+            chip?.close()
         } catch (e: Exception) {
             log.warn(e) { "$path: closing the nested worker failed" }
         }

@@ -1,6 +1,7 @@
 package dev.strata.process
 
 import dev.strata.run.InvalidCallableException
+import dev.strata.chip.SingleKernel
 import dev.strata.task.FunctionCallable
 import dev.strata.task.TaskCallable
 import java.lang.reflect.Modifier
@@ -22,8 +23,11 @@ internal object Callables {
     }
 
     /** The stable name of [c], or throws [InvalidCallableException] saying why there is none and what to do. */
-    fun stableName(c: TaskCallable): String =
-        if (c is FunctionCallable) c.stableName else names.get(c.javaClass).getOrThrow()
+    fun stableName(c: TaskCallable): String = when (c) {
+        is FunctionCallable -> c.stableName
+        is SingleKernel -> "$KERNEL${c.coreType ?: ""}:${stableName(c.kernel)}"
+        else -> names.get(c.javaClass).getOrThrow()
+    }
 
     private fun nameOfClass(type: Class<*>): String {
         fun reject(what: String): Nothing = throw InvalidCallableException(
@@ -64,6 +68,10 @@ internal object Callables {
     private fun load(name: String): TaskCallable {
         val loader = Thread.currentThread().contextClassLoader ?: Callables::class.java.classLoader
         return when {
+            name.startsWith(KERNEL) -> {
+                val rest = name.removePrefix(KERNEL)
+                SingleKernel(load(rest.substringAfter(':')), rest.substringBefore(':').ifEmpty { null })
+            }
             name.startsWith(FunctionCallable.PREFIX) -> {
                 val rest = name.removePrefix(FunctionCallable.PREFIX)
                 FunctionCallable.of(rest.substringBefore('#'), rest.substringAfter('#'))
@@ -76,9 +84,12 @@ internal object Callables {
                 val type = Class.forName(name.removePrefix("new:"), true, loader)
                 type.getDeclaredConstructor().also { it.isAccessible = true }.newInstance() as TaskCallable
             }
-            else -> throw IllegalArgumentException("'$name' is not a callable name (obj:, new: or fun:)")
+            else -> throw IllegalArgumentException("'$name' is not a callable name (obj:, new:, fun: or kernel:)")
         }
     }
+
+    /** `kernel:<core type>:<kernel's name>`: a one-kernel chip callable. */
+    private const val KERNEL = "kernel:"
 }
 
 /** The callables of one worker's process children: stable name ↔ small integer id (the mailbox's callable id). */

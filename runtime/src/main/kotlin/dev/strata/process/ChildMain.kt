@@ -16,6 +16,7 @@ import dev.strata.worker.Worker
 import java.lang.foreign.Arena
 import java.nio.file.Paths
 import kotlin.system.exitProcess
+import kotlin.time.Duration.Companion.milliseconds
 
 /**
  * The entry point of a child worker JVM (DESIGN.md §8). Started by the parent with a [ChildSpec]; it
@@ -52,6 +53,7 @@ internal class ChildLoop(val spec: ChildSpec) {
     lateinit var doorbell: Doorbell
         private set
     private var nested: Worker? = null
+    private var chip: dev.strata.chip.ChipRuntime? = null
 
     fun run(): Int {
         if (!tieToParent()) return EXIT_ORPHAN
@@ -65,6 +67,7 @@ internal class ChildLoop(val spec: ChildSpec) {
             try {
                 for (c in spec.callables) callables[c.id] = Callables.resolve(c.name)
                 spec.worker?.let { nested = Worker(it.toConfig()) }
+                spec.chip?.let { c -> chip = dev.strata.chip.ChipRuntime(spec.path, c.index, c.config, c.domains, c.startMillis.milliseconds).start() }
             } catch (t: Throwable) {
                 mailbox.writeError(TaskWire.ERROR_PLAIN, t.javaClass.name, t.message, t.stackTraceToString())
                 answer(parking, MailboxState.INIT_FAILED)
@@ -74,6 +77,7 @@ internal class ChildLoop(val spec: ChildSpec) {
         } finally {
             try {
                 nested?.close()
+                chip?.close()
             } finally {
                 parking.close()
                 mappings.close()
@@ -109,10 +113,15 @@ internal class ChildLoop(val spec: ChildSpec) {
 
     private fun runTask(parking: MailboxParking): MailboxState {
         val outcome = try {
-            val task = TaskWire.decode(mailbox.name, mailbox.readArgs(), mappings)
+            val c = chip
+            val task = TaskWire.decode(mailbox.name, mailbox.readArgs(), mappings, c?.let { it::resolve })
             val id = mailbox.callableId.toInt()
             val callable = callables[id] ?: throw IllegalStateException("callable id $id was never registered in ${spec.path}")
-            callable.call(TaskContext(task.args, task.member, task.groupSize, spec.path, nested))
+            if (c != null) {
+                c.execute(callable, task.args, task.member, task.groupSize)
+            } else {
+                callable.call(TaskContext(task.args, task.member, task.groupSize, spec.path, nested))
+            }
             MailboxState.TASK_DONE
         } catch (t: Throwable) {
             if (t is TaskFailedException) { // a nested run failed: keep its path and coordinates for the parent
@@ -131,16 +140,32 @@ internal class ChildLoop(val spec: ChildSpec) {
 
     private fun control(parking: MailboxParking): MailboxState {
         try {
-            val (op, id, text) = TaskWire.decodeOp(mailbox.name, mailbox.readArgs())
-            when (op) {
+            val op = TaskWire.decodeOp(mailbox.name, mailbox.readArgs())
+            var reply = NO_REPLY
+            when (op.code) {
                 TaskWire.OP_PING -> Unit
-                TaskWire.OP_REGISTER -> callables[id] = Callables.resolve(text)
-                else -> throw IllegalArgumentException("unknown control op $op")
+                TaskWire.OP_REGISTER -> callables[op.id] = Callables.resolve(op.text)
+                else -> reply = chipControl(op)
             }
+            mailbox.writeArgs(reply)
         } catch (t: Throwable) {
             mailbox.writeError(TaskWire.ERROR_PLAIN, t.javaClass.name, t.message, t.stackTraceToString())
         }
         return answer(parking, MailboxState.CONTROL_DONE)
+    }
+
+    /** A chip memory operation or context request; the reply payload. */
+    private fun chipControl(op: TaskWire.Op): ByteArray {
+        val c = chip ?: throw IllegalArgumentException("control op ${op.code} needs a chip, and ${spec.path} is not one")
+        fun staged(): java.lang.foreign.MemorySegment = mappings.buffer(op.text, op.longs[1], op.longs[2], dev.strata.tensor.Access.READ_WRITE).segment!!
+        return when (op.code) {
+            TaskWire.OP_MALLOC -> java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(c.malloc(op.longs[0])).array()
+            TaskWire.OP_FREE -> NO_REPLY.also { c.free(op.longs[0]) }
+            TaskWire.OP_COPY_TO -> NO_REPLY.also { c.copyToDevice(op.longs[0], staged()) }
+            TaskWire.OP_COPY_FROM -> NO_REPLY.also { c.copyFromDevice(staged(), op.longs[0]) }
+            TaskWire.OP_CHIP_CONTEXT -> kotlinx.serialization.json.Json.encodeToString(dev.strata.chip.ChipContextWire.serializer(), c.contextWire()).toByteArray()
+            else -> throw IllegalArgumentException("unknown control op ${op.code}")
+        }
     }
 
     /** Publishes [state] and rings the parent's doorbell. */
@@ -166,5 +191,6 @@ internal class ChildLoop(val spec: ChildSpec) {
         const val CHECK_NANOS = 2_000_000_000L
         const val EXIT_INIT_FAILED = 1
         const val EXIT_ORPHAN = 70
+        val NO_REPLY = ByteArray(0)
     }
 }

@@ -25,6 +25,8 @@ internal data class ChildSpec(
     val callables: List<CallableEntry>,
     /** For a next-level child that is a whole worker: the worker it runs. */
     val worker: WorkerSpec? = null,
+    /** For a chip: which chip, its configuration and its domains. */
+    val chip: ChipChildSpec? = null,
 ) {
     fun encode(): String = Base64.getUrlEncoder().withoutPadding().encodeToString(JSON.encodeToString(serializer(), this).toByteArray())
 
@@ -33,6 +35,16 @@ internal data class ChildSpec(
         fun decode(s: String): ChildSpec = JSON.decodeFromString(serializer(), String(Base64.getUrlDecoder().decode(s)))
     }
 }
+
+/** A chip child: its index among the parent's next-level children, its configuration, its domains. */
+@Serializable
+internal data class ChipChildSpec(
+    val index: Int,
+    val config: dev.strata.chip.ChipConfig,
+    val domains: List<dev.strata.chip.DomainMembership>,
+    /** The parent's start-up deadline, which bounds the domains' bring-up. */
+    val startMillis: Long,
+)
 
 @Serializable
 internal data class CallableEntry(val id: Int, val name: String)
@@ -55,15 +67,23 @@ internal data class WorkerSpec(
     val startMillis: Long,
     val callables: List<String>,
     val childJvmOptions: List<String>,
+    /** One entry per next-level child: its chip configuration when it is a chip. */
+    val chips: List<dev.strata.chip.ChipConfig?> = emptyList(),
+    val chipIsolation: Isolation = Isolation.PROCESS,
+    val domains: List<dev.strata.chip.CommDomainSpec> = emptyList(),
+    val stallMillis: Long? = null,
 ) {
     fun toConfig(): WorkerConfig = WorkerConfig(
         level = level, subWorkers = subWorkers,
-        nextLevel = nextLevel.map { it?.let { w -> NextLevelChild.Config(w.toConfig()) } ?: NextLevelChild.Plain },
+        nextLevel = nextLevel.mapIndexed { i, w ->
+            chips.getOrNull(i)?.let { NextLevelChild.Chip(it) } ?: w?.let { NextLevelChild.Config(it.toConfig()) } ?: NextLevelChild.Plain
+        },
         taskWindow = taskWindow, heapRingBytes = heapRingBytes, backPressureTimeout = backPressureMillis.milliseconds,
         spin = spinNanos.nanoseconds, closeTimeout = closeMillis.milliseconds, name = name,
         subIsolation = subIsolation, nextIsolation = nextIsolation,
         callables = callables.map { Callables.resolve(it) }, startTimeout = startMillis.milliseconds,
-        childJvmOptions = childJvmOptions,
+        childJvmOptions = childJvmOptions, chipIsolation = chipIsolation, domains = domains,
+        stallTimeout = stallMillis?.milliseconds,
     )
 
     companion object {
@@ -72,7 +92,7 @@ internal data class WorkerSpec(
             level = c.level, name = c.name, subWorkers = c.subWorkers, subIsolation = c.subIsolation,
             nextLevel = c.nextLevel.map {
                 when (it) {
-                    NextLevelChild.Plain -> null
+                    NextLevelChild.Plain, is NextLevelChild.Chip -> null
                     is NextLevelChild.Config -> of(it.config)
                     is NextLevelChild.Nested -> throw IllegalArgumentException(
                         "${c.name}: an existing Worker object cannot move into a child JVM; use NextLevelChild.Config",
@@ -83,6 +103,8 @@ internal data class WorkerSpec(
             backPressureMillis = c.backPressureTimeout.inWholeMilliseconds, spinNanos = c.spin.inWholeNanoseconds,
             closeMillis = c.closeTimeout.inWholeMilliseconds, startMillis = c.startTimeout.inWholeMilliseconds,
             callables = c.callables.map { Callables.stableName(it) }, childJvmOptions = c.childJvmOptions,
+            chips = c.nextLevel.map { (it as? NextLevelChild.Chip)?.config }, chipIsolation = c.chipIsolation,
+            domains = c.domains, stallMillis = c.stallTimeout?.inWholeMilliseconds,
         )
     }
 }

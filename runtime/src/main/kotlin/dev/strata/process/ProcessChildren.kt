@@ -17,7 +17,7 @@ import kotlin.time.Duration
 private val log = KotlinLogging.logger {}
 
 /** One child process to start: its path, its index among its kind, and (for next-level children) its worker. */
-internal class ChildPlan(val path: String, val index: Int, val kind: String, val level: Int, val worker: WorkerSpec?)
+internal class ChildPlan(val path: String, val index: Int, val kind: String, val level: Int, val worker: WorkerSpec?, val chip: ChipChildSpec? = null)
 
 /**
  * The child processes of one worker, their doorbell and their reactor. [start] is all-or-nothing
@@ -52,6 +52,7 @@ internal class ProcessChildren private constructor(
             spinNanos: Long,
             startTimeout: Duration,
             jvmOptions: List<String>,
+            onFailure: () -> Unit = {},
         ): ProcessChildren {
             SegmentSweeper.sweep()
             val preload = registry.snapshot().map { (id, name) -> CallableEntry(id, name) }
@@ -62,7 +63,7 @@ internal class ProcessChildren private constructor(
                     val endpoints = plans.map { plan ->
                         saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions) }) { it.kill() }
                     }
-                    awaitReady(workerPath, endpoints, startTimeout)
+                    awaitReady(workerPath, endpoints, startTimeout, onFailure)
                     ProcessChildren(doorbell, reactor, endpoints)
                 }.transact()
             }
@@ -90,7 +91,7 @@ internal class ProcessChildren private constructor(
             val spec = ChildSpec(
                 path = plan.path, kind = plan.kind, level = plan.level, parentPid = ProcessHandle.current().pid(),
                 mailbox = file.path.toString(), doorbell = doorbell.path.toString(), spinNanos = spinNanos,
-                callables = preload, worker = plan.worker,
+                callables = preload, worker = plan.worker, chip = plan.chip,
             )
             try {
                 reactor.add(ep)
@@ -103,18 +104,20 @@ internal class ProcessChildren private constructor(
         }
 
         /** Waits for every child's report under one deadline; throws one error naming each child that failed. */
-        private fun awaitReady(workerPath: String, endpoints: List<ProcessEndpoint>, timeout: Duration) {
+        private fun awaitReady(workerPath: String, endpoints: List<ProcessEndpoint>, timeout: Duration, onFailure: () -> Unit) {
             val started = System.nanoTime()
             try {
                 CompletableFuture.allOf(*endpoints.map { it.init }.toTypedArray()).get(timeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
                 log.debug { "$workerPath: ${endpoints.size} child processes ready in ${(System.nanoTime() - started) / 1_000_000} ms" }
                 return
             } catch (_: ExecutionException) { // someone failed: wait for the others too, so the report is complete
+                onFailure() // e.g. break the domains, so peers waiting for the failed child fail now
                 runCatching {
                     CompletableFuture.allOf(*endpoints.map { it.init.exceptionally { } }.toTypedArray())
                         .get(maxOf(0, timeout.inWholeNanoseconds - (System.nanoTime() - started)), TimeUnit.NANOSECONDS)
                 }
             } catch (_: TimeoutException) {
+                onFailure()
             }
             val failures = endpoints.mapNotNull { ep ->
                 val init = ep.init

@@ -69,9 +69,13 @@ internal class ProcessEndpoint(
     var process: Process? = null
         private set
 
+    /** Called once when the child dies while it is not being closed (e.g. to break its communication domains). */
+    @Volatile
+    var onDied: (() -> Unit)? = null
+
     /** A control request and its reply. [forDispatch] is set for a registration sent before a task. */
-    private class Control(val op: Int, val id: Int, val text: String, val forDispatch: Dispatch?) {
-        val reply = CompletableFuture<Unit>()
+    private class Control(val op: Int, val id: Int, val text: String, val forDispatch: Dispatch?, val longs: LongArray = EMPTY) {
+        val reply = CompletableFuture<ByteArray>()
         val sentAt = System.nanoTime()
     }
 
@@ -97,9 +101,12 @@ internal class ProcessEndpoint(
         }
     }
 
-    /** Sends a control request (ping, register) and returns its reply; queued behind a running task. */
-    fun control(op: Int, id: Int = 0, text: String = ""): CompletableFuture<Unit> {
-        val c = Control(op, id, text, null)
+    /**
+     * Sends a control request (ping, register, chip memory operations) and returns its reply payload;
+     * queued behind a running task.
+     */
+    fun control(op: Int, id: Int = 0, text: String = "", vararg longs: Long): CompletableFuture<ByteArray> {
+        val c = Control(op, id, text, null, longs)
         synchronized(lock) {
             dead?.let { c.reply.completeExceptionally(it); return c.reply }
             if (inFlight != null) queue.addLast(c) else sendLocked(c)
@@ -127,7 +134,7 @@ internal class ProcessEndpoint(
                 mailbox.dispatchSeq = ++seq
             }
             is Control -> {
-                writer.op(op.op, op.id, op.text).writeTo(mailbox)
+                writer.op(op.op, op.id, op.text, op.longs).writeTo(mailbox)
                 mailbox.clearError()
                 mailbox.dispatchSeq = ++seq
             }
@@ -179,8 +186,8 @@ internal class ProcessEndpoint(
                 }
                 MailboxState.CONTROL_DONE -> {
                     val c = inFlight as? Control ?: return
-                    val err = try {
-                        mailbox.readError()
+                    val (err, payload) = try {
+                        mailbox.readError().let { e -> e to (if (e == null) mailbox.readArgs() else EMPTY_BYTES) }
                     } catch (e: ProtocolException) {
                         broken(e)
                         return
@@ -188,10 +195,14 @@ internal class ProcessEndpoint(
                     inFlight = null
                     if (err == null) {
                         if (c.op == TaskWire.OP_REGISTER) known.set(c.id)
-                        c.reply.complete(Unit)
+                        c.reply.complete(payload)
                         c.forDispatch?.let { queue.addFirst(it) }
                     } else {
-                        val e = InvalidCallableException(c.text, "loading it in $path failed: ${err.errorClass}: ${err.message}")
+                        val e = if (c.op == TaskWire.OP_REGISTER) {
+                            InvalidCallableException(c.text, "loading it in $path failed: ${err.errorClass}: ${err.message}")
+                        } else {
+                            RemoteException(err.errorClass, err.message, err.stack)
+                        }
                         c.reply.completeExceptionally(e)
                         c.forDispatch?.let { d ->
                             d.error = TaskFailedException.of(path, d.task.id, d.task.name, e)
@@ -279,6 +290,7 @@ internal class ProcessEndpoint(
         val code = p.exitValue()
         val doing = synchronized(lock) { (inFlight as? Dispatch)?.let { "task #${it.task.id} '${it.task.name}'" } }
         if (closing && doing == null) return
+        if (!closing) runCatching { onDied?.invoke() }.onFailure { log.warn(it) { "$path: the death hook failed" } }
         fail(WorkerDiedException(path, p.pid(), code, doing ?: if (!init.isDone) "its start-up" else null))
     }
 
@@ -393,5 +405,7 @@ internal class ProcessEndpoint(
     private companion object {
         val INT: VarHandle = ValueLayout.JAVA_INT.varHandle()
         const val KILL_WAIT_MS = 5_000L
+        val EMPTY = LongArray(0)
+        val EMPTY_BYTES = ByteArray(0)
     }
 }

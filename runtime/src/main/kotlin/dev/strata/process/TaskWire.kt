@@ -42,13 +42,14 @@ internal object TaskWire {
                 val a = args.arg(i)
                 val t = a.tensor
                 val b = t.buffer
-                val file = b.sharedFile ?: throw IllegalArgumentException(
+                val device = b.addressSpace is AddressSpace.Device
+                val file = if (device) DEVICE else b.sharedFile ?: throw IllegalArgumentException(
                     "argument $i ($t) is in private host memory, which a child process cannot see",
                 )
                 room(64 + t.rank * 16)
                 buf.put(a.tag.ordinal.toByte()).put(t.dtype.ordinal.toByte()).put(b.access.ordinal.toByte())
                 str(file)
-                long(b.sharedOffset); long(b.byteSize); long(t.byteOffset)
+                long(if (device) b.deviceAddress else b.sharedOffset); long(b.byteSize); long(t.byteOffset)
                 val shape = t.shape
                 val strides = t.strides
                 int(shape.size)
@@ -60,9 +61,11 @@ internal object TaskWire {
             return this
         }
 
-        fun op(code: Int, id: Int = 0, text: String = ""): Writer {
+        fun op(code: Int, id: Int = 0, text: String = "", longs: LongArray = LongArray(0)): Writer {
             buf.clear()
             int(code); int(id); str(text)
+            int(longs.size)
+            for (v in longs) long(v)
             return this
         }
 
@@ -86,8 +89,17 @@ internal object TaskWire {
         }
     }
 
-    /** Decodes a task member; throws [ProtocolException] naming [mailbox] for anything malformed. */
-    fun decode(mailbox: String, bytes: ByteArray, mappings: SharedMappings): Decoded = parse(mailbox, bytes) { b ->
+    /**
+     * Decodes a task member; throws [ProtocolException] naming [mailbox] for anything malformed. Device
+     * tensors (file [DEVICE], the offset being the device pointer) go through [device]: the chip's own
+     * resolver; a worker that is not a chip has none and rejects them.
+     */
+    fun decode(
+        mailbox: String,
+        bytes: ByteArray,
+        mappings: SharedMappings,
+        device: ((pointer: Long, bytes: Long, label: String) -> Buffer)? = null,
+    ): Decoded = parse(mailbox, bytes) { b ->
         val taskId = b.long
         val member = b.int
         val groupSize = b.int
@@ -107,7 +119,12 @@ internal object TaskWire {
             if (rank < 0 || rank > 64) throw ProtocolException(mailbox, "tensor rank $rank")
             val shape = LongArray(rank) { b.long }
             val strides = LongArray(rank) { b.long }
-            val buffer = mappings.buffer(file, offset, bytesLen, access)
+            val buffer = if (file == DEVICE) {
+                device?.invoke(offset, bytesLen, "device@0x${offset.toString(16)}")
+                    ?: throw ProtocolException(mailbox, "a device tensor was sent to a worker that is not a chip")
+            } else {
+                mappings.buffer(file, offset, bytesLen, access)
+            }
             builder.add(Tensor(buffer, viewOffset, shape, strides, dtype), tag)
         }
         val scalars = b.int
@@ -116,9 +133,18 @@ internal object TaskWire {
         Decoded(taskId, member, groupSize, name, builder.build())
     }
 
-    /** A control request: op code, an id and a text. */
-    fun decodeOp(mailbox: String, bytes: ByteArray): Triple<Int, Int, String> =
-        parse(mailbox, bytes) { b -> Triple(b.int, b.int, str(mailbox, b)) }
+    /** A decoded control request. */
+    class Op(val code: Int, val id: Int, val text: String, val longs: LongArray)
+
+    /** A control request: op code, an id, a text and 64-bit operands. */
+    fun decodeOp(mailbox: String, bytes: ByteArray): Op = parse(mailbox, bytes) { b ->
+        val code = b.int
+        val id = b.int
+        val text = str(mailbox, b)
+        val n = if (b.remaining() >= 4) b.int else 0
+        if (n < 0 || n > 64) throw ProtocolException(mailbox, "control operand count $n")
+        Op(code, id, text, LongArray(n) { b.long })
+    }
 
     private inline fun <T> parse(mailbox: String, bytes: ByteArray, body: (ByteBuffer) -> T): T {
         val b = ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN)
@@ -139,6 +165,20 @@ internal object TaskWire {
 
     const val OP_PING = 1
     const val OP_REGISTER = 2
+
+    /** Chip memory: `longs = [bytes]`, reply the device pointer (8 bytes, little-endian). */
+    const val OP_MALLOC = 3
+    /** `longs = [pointer]`. */
+    const val OP_FREE = 4
+    /** Host → device: `text` = shared file, `longs = [pointer, file offset, bytes]`. */
+    const val OP_COPY_TO = 5
+    /** Device → host: `text` = shared file, `longs = [pointer, file offset, bytes]`. */
+    const val OP_COPY_FROM = 6
+    /** The chip's context; reply: its JSON. */
+    const val OP_CHIP_CONTEXT = 7
+
+    /** The file name that marks a device tensor in the args wire (its offset is the device pointer). */
+    const val DEVICE = "@device"
 
     /** Error codes in a mailbox's error word. */
     const val ERROR_PLAIN = 1

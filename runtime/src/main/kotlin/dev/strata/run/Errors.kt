@@ -169,3 +169,39 @@ public class RemoteException(
  */
 public class CommunicationException(public val domain: String, public val rank: Int, detail: String) :
     StrataException("communication domain '$domain', rank $rank: $detail")
+
+/**
+ * A chip's driver failed an operation: opening the device, `malloc`, a copy, a launch, `synchronize`
+ * (timed out or failed), communicator bring-up. [chipPath] names the chip (`L3 chip#1`), [operation]
+ * the driver call. After a `synchronize` timeout the chip is unusable: later tasks to it fail at once.
+ */
+public class ChipException(
+    public val chipPath: String,
+    public val operation: String,
+    detail: String,
+    cause: Throwable? = null,
+) : StrataException("chip $chipPath: $operation failed: $detail", cause)
+
+/** How a level-2 stall was classified (seed pr930-935), in priority order. */
+public enum class StallKind(public val label: String, public val meaning: String) {
+    RUNNING_STALLED("running-stalled", "a core has been running one task for the whole budget without finishing it"),
+    READY_BUT_IDLE("ready-but-idle", "tasks are ready but no core is running anything"),
+    DEPENDENCY_DEADLOCK("dependency deadlock", "tasks wait for producers or gates that nothing will complete, and no core is running"),
+    ORCHESTRATOR_STARVATION("orchestrator starvation", "no task is left to run, but the program neither submits more nor returns"),
+}
+
+/**
+ * The level-2 stall watchdog declared that a run made no progress for [budget] (DESIGN.md §9). [kind]
+ * classifies the stall; [detail] names the core and task at fault or the counts of waiting tasks. The
+ * run fails at once with this error (the first declaration wins); tasks that had not started are
+ * skipped, and a core stuck in a task is interrupted.
+ */
+public class SchedulerStallException(
+    public val workerPath: String,
+    public val kind: StallKind,
+    public val budget: Duration,
+    detail: String,
+) : StrataException(
+    "$workerPath: no progress for $budget — ${kind.label}: $detail. Fix the kernel or the program; if the work is " +
+        "just slow, raise the budget (ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS)",
+)

@@ -45,4 +45,28 @@ public interface Orchestrator {
      * references: it never waits for them and never throws their errors.
      */
     public suspend fun <T> scope(block: suspend Orchestrator.() -> T): T
+
+    /**
+     * A dependency that code outside the DAG satisfies: tasks submitted inside [after] wait until
+     * [Gate.open] is called (from any thread — a kernel, a host thread, a callback). The run is not done
+     * while a gate is closed; if the run fails, its closed gates and their waiters are skipped. On a chip's
+     * level-2 engine, a gate that nothing opens is found by the stall watchdog (a dependency deadlock);
+     * elsewhere bound the wait with `RunHandle.result(timeout)` and cancel.
+     */
+    public suspend fun gate(name: String = "gate"): Gate
+
+    /** Runs [block]; every task it submits also waits for [gate] to open. */
+    public suspend fun <T> after(gate: Gate, block: suspend Orchestrator.() -> T): T
+}
+
+/** A dependency opened from outside the DAG (see [Orchestrator.gate]). Thread-safe. */
+public interface Gate {
+    /** The gate's name, for messages. */
+    public val name: String
+
+    /** True once opened (or skipped because its run failed). */
+    public val isOpen: Boolean
+
+    /** Opens the gate: tasks waiting only for it become ready. Idempotent. */
+    public fun open()
 }

@@ -76,6 +76,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         building = t
         try {
             run.tensorMap.infer(t, members, this)
+            for (g in gatesInEffect) dependOn(g.task)
             holdScopeAllocations(t, members)
         } finally {
             building = null
@@ -126,6 +127,52 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         } else if (t.releaseFanin()) {
             engine.publishReady(t)
         }
+    }
+
+    private val gatesInEffect = ArrayList<GateImpl>()
+
+    override suspend fun gate(name: String): Gate {
+        checkUsable()
+        run.firstError.get()?.let { throw it }
+        drainConsumed()
+        engine.acquireSlot()
+        val t = Task(engine.nextTaskId(), run, "gate '$name'", GATE_CALLABLE, emptyArray(), emptyArray())
+        run.pending.incrementAndGet()
+        scopes.last().register(t)
+        synchronized(t) { t.state = TaskState.PENDING } // never published: its build guard stays until open()
+        run.gates += t
+        return GateImpl(name, t, engine)
+    }
+
+    override suspend fun <T> after(gate: Gate, block: suspend Orchestrator.() -> T): T {
+        checkUsable()
+        val g = gate as? GateImpl ?: throw IllegalArgumentException("$gate was not made by Orchestrator.gate")
+        require(g.task.run === run) { "gate '${g.name}' belongs to run #${g.task.run.id}, not to run #${run.id}" }
+        gatesInEffect += g
+        try {
+            return block()
+        } finally {
+            gatesInEffect.removeAt(gatesInEffect.lastIndex)
+        }
+    }
+
+    private class GateImpl(override val name: String, val task: Task, private val engine: Engine) : Gate {
+        override val isOpen: Boolean get() = task.state != TaskState.PENDING
+
+        override fun open() {
+            val consumers: ArrayList<Task>?
+            synchronized(task) {
+                if (task.state != TaskState.PENDING) return
+                task.state = TaskState.COMPLETED
+                consumers = task.fanout
+                task.fanout = null
+            }
+            consumers?.forEach { c -> if (c.releaseFanin()) engine.publishReady(c) }
+            if (task.release()) engine.consume(task)
+            if (task.run.arrive()) engine.runArrived(task.run)
+        }
+
+        override fun toString(): String = "Gate($name, ${if (isOpen) "open" else "closed"})"
     }
 
     override suspend fun alloc(dtype: DType, vararg shape: Long): Tensor {
@@ -195,6 +242,8 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
     }
 
     private companion object {
+        val GATE_CALLABLE = TaskCallable { error("a gate is never dispatched") }
+
         fun callableName(c: TaskCallable): String {
             val n = c.javaClass.name
             return n.substringAfterLast('.').ifEmpty { n }

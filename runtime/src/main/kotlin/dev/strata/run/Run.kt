@@ -29,6 +29,13 @@ internal class Run(val id: Long, spinNanos: Long, private val onCancel: (Run) ->
     val tensorMap = TensorMap()
     val consumed = ConcurrentLinkedQueue<Task>()
 
+    /** The gates of the run ([Orchestrator.gate]): skipped with their waiters if the run fails. */
+    val gates = java.util.concurrent.ConcurrentLinkedQueue<Task>()
+
+    /** The thread running the program while it builds (the stall watchdog interrupts a starved one). */
+    @Volatile
+    var builder: Thread? = null
+
     /** Tasks that became ready while an earlier run was still executing (scheduler thread only). */
     val held = ArrayList<Task>()
 

@@ -41,6 +41,8 @@ internal class Scheduler(
     private val nexts: Array<Endpoint>,
     spinNanos: Long,
     private val hooks: Hooks,
+    /** Keep [readyCount] current (a stall watchdog reads it). */
+    private val countReady: Boolean = false,
 ) {
     /** What the scheduler asks of its worker. */
     interface Hooks {
@@ -152,6 +154,17 @@ internal class Scheduler(
         }
     }
 
+    /** Tasks queued ready for dispatch, refreshed by the scheduler loop (read by the stall watchdog). */
+    @Volatile
+    var readyCount: Int = 0
+        private set
+
+    /**
+     * Ends [run] now with its first error (the stall watchdog's verdict): what has not started is skipped,
+     * its handle completes, and the next run may dispatch. Tasks still running finish (or not) on their own.
+     */
+    fun abandon(run: Run) = post(RunEvent(ABANDONED, run))
+
     fun admit(run: Run) = post(RunEvent(ADMITTED, run))
     fun runFailed(run: Run) = post(RunEvent(FAILED, run))
     fun runArrived(run: Run) = post(RunEvent(FINISHED, run))
@@ -177,6 +190,7 @@ internal class Scheduler(
             } catch (t: Throwable) {
                 internalFailure(t)
             }
+            if (countReady) readyCount = subQueue.size + groupQueue.size + nextQueues.sumOf { it.size }
             if (inbox.isEmpty()) awaitEvent()
         }
     }
@@ -198,6 +212,10 @@ internal class Scheduler(
                     ADMITTED -> runs.addLast(event.run)
                     FINISHED -> finishRun(event.run)
                     FAILED -> purgeHeld(event.run)
+                    ABANDONED -> {
+                        purgeHeld(event.run)
+                        if (event.run in runs) finishRun(event.run)
+                    }
                 }
                 is SkipRequest -> skip(event.task)
                 STOP -> stopping = true
@@ -404,6 +422,7 @@ internal class Scheduler(
     }
 
     private fun purgeHeld(run: Run) {
+        if (run.failed) while (true) skip(run.gates.poll() ?: break) // gates nobody will open now
         if (run.held.isEmpty()) return
         val held = ArrayList(run.held)
         run.held.clear()
@@ -437,6 +456,7 @@ internal class Scheduler(
         const val ADMITTED = 0
         const val FINISHED = 1
         const val FAILED = 2
+        const val ABANDONED = 3
         val STOP = Any()
     }
 }

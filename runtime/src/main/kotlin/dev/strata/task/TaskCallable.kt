@@ -25,12 +25,22 @@ public class TaskContext internal constructor(
     /** The path of the worker running the task, e.g. `L4 node#1`. */
     public val workerPath: String,
     private val nestedWorker: Worker?,
+    private val chipView: dev.strata.chip.ChipView? = null,
 ) {
     /** Tensor argument [index]. */
     public fun tensor(index: Int): dev.strata.tensor.Tensor = args.tensor(index)
 
     /** Scalar argument [index]. */
     public fun scalar(index: Int): Long = args.scalar(index)
+
+    /**
+     * The chip this task runs on: set for tasks sent to a chip (`chip(i)`) and for kernels on its cores.
+     * Throws elsewhere.
+     */
+    public val chip: dev.strata.chip.ChipView
+        get() = chipView ?: throw IllegalStateException(
+            "the task runs on $workerPath, which is not a chip or a core of one; ctx.chip exists for chip tasks and kernels",
+        )
 
     /**
      * The worker one level down that this next-level child is (a level-4 worker's node is a level-3

@@ -43,6 +43,8 @@ public class Buffer internal constructor(
      */
     internal val sharedFile: String? = null,
     internal val sharedOffset: Long = 0,
+    /** For device buffers: the device pointer of the first byte (the chip's driver knows what it means). */
+    internal val deviceAddress: Long = 0,
 ) {
     /** True when child worker processes can address these bytes (the buffer lives in shared memory). */
     public val isShared: Boolean get() = sharedFile != null
@@ -86,8 +88,12 @@ public class Buffer internal constructor(
             return Buffer(byteSize, AddressSpace.Host, access, label, segment)
         }
 
-        /** A buffer in [space] without host-visible memory (device memory handles come with chips). */
+        /** A buffer in [space] without memory behind it (footprint and validation tests). */
         internal fun opaque(byteSize: Long, space: AddressSpace, label: String): Buffer =
             Buffer(byteSize, space, Access.READ_WRITE, label, null)
+
+        /** A buffer in [space] without host-visible memory: device memory at [deviceAddress] of a chip. */
+        internal fun device(byteSize: Long, space: AddressSpace.Device, label: String, deviceAddress: Long): Buffer =
+            Buffer(byteSize, space, Access.READ_WRITE, label, null, deviceAddress = deviceAddress)
     }
 }

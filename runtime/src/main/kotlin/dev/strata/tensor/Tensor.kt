@@ -149,6 +149,16 @@ public class Tensor internal constructor(
         }
     }
 
+    /**
+     * The view's bytes as one [MemorySegment], for kernels that move data in bulk (`MemorySegment.copy`,
+     * vectorised loops). Only for contiguous views of memory this code can address: host buffers, and
+     * device memory inside the chip that owns it. Throws [UnsupportedOperationException] otherwise.
+     */
+    public fun asSegment(): MemorySegment {
+        if (!isContiguous) throw UnsupportedOperationException("$this is not contiguous; asSegment() needs a contiguous view")
+        return mem.asSlice(footprint.lo, elementCount * dtype.byteSize)
+    }
+
     /** Fills every element of the view with the float [value] (F32 views). */
     public fun fill(value: Float) {
         for (k in 0 until elementCount) mem.set(F32, byteOffsetOf(k), value)

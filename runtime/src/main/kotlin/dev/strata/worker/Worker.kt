@@ -30,7 +30,22 @@ import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
+import dev.strata.chip.ChipConfig
+import dev.strata.chip.ChipContext
+import dev.strata.chip.ChipContextWire
+import dev.strata.chip.ChipRuntime
+import dev.strata.chip.ChipView
+import dev.strata.chip.DomainMembership
+import dev.strata.chip.sim.SimCommDomain
+import dev.strata.process.ChipChildSpec
+import dev.strata.run.ChipException
+import dev.strata.run.SchedulerStallException
+import dev.strata.run.WorkerStartException
+import dev.strata.schedule.StallWatchdog
 import io.github.oshai.kotlinlogging.KotlinLogging
+import java.lang.foreign.MemorySegment
+import java.util.concurrent.CompletableFuture
+import kotlinx.serialization.json.Json
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.sync.Semaphore
 import kotlinx.coroutines.withTimeoutOrNull
@@ -60,7 +75,10 @@ private val log = KotlinLogging.logger {}
  *
  * Thread-safe. Close it (it is [AutoCloseable]) to stop its threads and its nested workers.
  */
-public class Worker(config: WorkerConfig) : AutoCloseable {
+public class Worker internal constructor(config: WorkerConfig, chipView: ChipView?) : AutoCloseable {
+    /** Creates and starts a worker from [config] (every child started and ready before this returns). */
+    public constructor(config: WorkerConfig) : this(config, null)
+
     /** The validated configuration. */
     public val config: WorkerConfig = config.validate()
 
@@ -70,7 +88,7 @@ public class Worker(config: WorkerConfig) : AutoCloseable {
     /** Its path in errors, e.g. `L3`. */
     public val path: String get() = config.name
 
-    internal val core = WorkerCore(this.config)
+    internal val core = WorkerCore(this.config, chipView)
 
     /** True once [close] was called. */
     public val isClosed: Boolean get() = core.closed.get()
@@ -115,6 +133,37 @@ public class Worker(config: WorkerConfig) : AutoCloseable {
      */
     public fun ping(timeout: kotlin.time.Duration = 5.seconds): Map<String, kotlin.time.Duration?> = core.ping(timeout)
 
+    /** Number of chips among the next-level children. */
+    public val chipCount: Int get() = config.chipIndices.size
+
+    /**
+     * Chip [chip]'s context: device, cores, and its rank, window and named buffers in each communication
+     * domain (DESIGN.md §9). Ready as soon as the worker is: every chip brought its domains up first.
+     */
+    public fun chipContext(chip: Int): ChipContext = core.chipContext(chip)
+
+    /**
+     * Allocates device memory on chip [chip] and returns a contiguous tensor over it. Device memory is
+     * the chip's own: the host reaches it only through [copyToDevice] / [copyFromDevice], and tasks can use
+     * it only on that chip (a submit to any other target is rejected). Freed by [freeDevice] or when the
+     * worker closes. Throws [dev.strata.run.ChipException] if the driver's malloc fails.
+     */
+    public fun deviceTensor(chip: Int, dtype: DType, vararg shape: Long, label: String = "device"): Tensor =
+        core.deviceTensor(chip, dtype, shape, label)
+
+    /** Frees the device memory of [tensor] (a tensor from [deviceTensor]); tasks can no longer use it. */
+    public fun freeDevice(tensor: Tensor): Unit = core.freeDevice(tensor)
+
+    /**
+     * Copies [host] into [device] (both contiguous, the same number of bytes). Call it between runs: a
+     * copy is not ordered with the tasks of a run in flight (in a child JVM it waits behind the chip's
+     * current task).
+     */
+    public fun copyToDevice(device: Tensor, host: Tensor): Unit = core.copy(device, host, toDevice = true)
+
+    /** Copies [device] into [host] (both contiguous, the same number of bytes); see [copyToDevice]. */
+    public fun copyFromDevice(host: Tensor, device: Tensor): Unit = core.copy(device, host, toDevice = false)
+
     /** Process ids of the child JVMs, by path (diagnostics). Empty without child processes. */
     public val childPids: Map<String, Long>
         get() = core.processes?.endpoints?.associate { it.path to (it.process?.pid() ?: -1L) } ?: emptyMap()
@@ -131,7 +180,7 @@ public class Worker(config: WorkerConfig) : AutoCloseable {
 }
 
 /** The engine behind a [Worker]: rings, admission, scheduler and endpoints. */
-internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.Hooks {
+internal class WorkerCore(private val config: WorkerConfig, private val chipView: ChipView? = null) : Engine, Scheduler.Hooks {
     val closed = AtomicBoolean(false)
     private val spinNanos = config.spin.inWholeNanoseconds
     private val taskIds = AtomicLong()
@@ -147,26 +196,23 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
     /** With child processes, host memory handed out by the worker is shared memory they can map. */
     val sharedMemory: Boolean = config.hasProcessChildren
     private val subsInProcesses = config.subIsolation == Isolation.PROCESS
-    private val nextInProcess = BooleanArray(config.nextLevel.size) { config.nextIsolation == Isolation.PROCESS }
+    private val nextInProcess = BooleanArray(config.nextLevel.size) { config.isProcess(it) }
     private val heapRings = Array(Scope.HEAP_RINGS) { HeapRing(it, config.heapRingBytes, sharedMemory) }
     private val sharedFiles = ConcurrentHashMap.newKeySet<SharedMemoryFile>()
 
     override val validation = SubmitValidation(config.subWorkers, config.nextLevel.size, subsInProcesses, nextInProcess)
 
+    /** Simulated communication domains, one shared file each, created before any chip starts; by name. */
+    private val commFiles = LinkedHashMap<String, SimCommDomain>()
+
+    /** The domains of each chip, by next-level index. */
+    private val memberships = HashMap<Int, MutableList<DomainMembership>>()
+
     /** The worker's child processes, started (all ready) before anything else; null without any. */
-    val processes: ProcessChildren? = if (!sharedMemory) null else {
-        val plans = ArrayList<ChildPlan>()
-        if (subsInProcesses) {
-            for (i in 0 until config.subWorkers) plans += ChildPlan("${config.name} sub#$i", i, "sub", config.level, null)
-        }
-        if (config.nextIsolation == Isolation.PROCESS) {
-            config.nextLevel.forEachIndexed { i, c ->
-                val spec = (c as? NextLevelChild.Config)?.let { WorkerSpec.of(it.config) }
-                plans += ChildPlan(nextPath(i), i, "next", config.level - 1, spec)
-            }
-        }
-        ProcessChildren.start(config.name, plans, callables, spinNanos, config.startTimeout, config.childJvmOptions)
-    }
+    val processes: ProcessChildren?
+
+    /** Chips in this JVM, by next-level index. */
+    private val localChips = arrayOfNulls<ChipRuntime>(config.nextLevel.size)
 
     private val subs: Array<Endpoint>
     private val nexts: Array<Endpoint>
@@ -174,24 +220,37 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
     /** Path of next-level child [i] in errors: `L4 node#1`. */
     private fun nextPath(i: Int) = "${config.name} ${WorkerConfig.childKind(config.level)}#$i"
 
+    /** Chips' contexts, fetched once. */
+    private val contexts = arrayOfNulls<ChipContext>(config.nextLevel.size)
+
+    /** Device buffers handed out by [deviceTensor], by buffer id (to free them). */
+    private val deviceBuffers = ConcurrentHashMap<Long, Buffer>()
+
     init {
+        var started: ProcessChildren? = null
         try {
+            bringUpDomains()
+            started = startProcesses()
+            startLocalChips()
             var k = 0
+            val tracked = config.level == 2 && config.stallTimeout != null
             subs = Array(config.subWorkers) { i ->
-                if (subsInProcesses) processes!!.endpoints[k++] else ThreadEndpoint("${config.name} sub#$i", i, null, spinNanos)
+                if (subsInProcesses) started!!.endpoints[k++] else ThreadEndpoint("${config.name} sub#$i", i, null, spinNanos, null, chipView, tracked)
             }
             val built = ArrayList<Worker>()
             try {
                 nexts = Array(config.nextLevel.size) { i ->
                     if (nextInProcess[i]) {
-                        processes!!.endpoints[k++]
+                        started!!.endpoints[k++].also { ep ->
+                            if (config.nextLevel[i] is NextLevelChild.Chip) ep.onDied = { breakDomainsOf(i) }
+                        }
                     } else {
                         val nested = when (val child = config.nextLevel[i]) {
                             is NextLevelChild.Nested -> child.worker
                             is NextLevelChild.Config -> Worker(child.config).also { built += it }
-                            NextLevelChild.Plain -> null
+                            NextLevelChild.Plain, is NextLevelChild.Chip -> null
                         }
-                        ThreadEndpoint(nextPath(i), i, nested, spinNanos)
+                        ThreadEndpoint(nextPath(i), i, nested, spinNanos, localChips[i], chipView, tracked)
                     }
                 }
             } catch (t: Throwable) {
@@ -199,12 +258,114 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
                 throw t
             }
         } catch (t: Throwable) {
-            processes?.close(config.closeTimeout.inWholeMilliseconds)
+            started?.close(config.closeTimeout.inWholeMilliseconds)
+            localChips.forEach { c -> c?.let { runCatching { it.close() } } }
+            commFiles.values.forEach { it.close() }
             throw t
+        }
+        processes = started
+    }
+
+    /** Creates each domain's rendezvous (a simulated domain's shared file) and every chip's membership. */
+    private fun bringUpDomains() {
+        for (d in config.domains) {
+            val sim = d.chips.all { (config.nextLevel[it] as NextLevelChild.Chip).config.driver == ChipConfig.SIM }
+            val rendezvous = if (sim) {
+                SimCommDomain.create(d.name, d.chips.size, d.windowBytes).also { commFiles[d.name] = it }.path.toString()
+            } else {
+                ""
+            }
+            d.chips.forEachIndexed { rank, chip -> memberships.getOrPut(chip) { ArrayList() } += DomainMembership(d, rank, rendezvous) }
         }
     }
 
-    internal val scheduler = Scheduler(config.name, subs, nexts, spinNanos, this).also { it.start() }
+    /** A chip failed or died: every domain it belongs to breaks, so no peer waits for it until its timeout. */
+    private fun breakDomainsOf(chip: Int) {
+        for (m in memberships[chip].orEmpty()) commFiles[m.spec.name]?.markBroken("${nextPath(chip)} failed or died")
+    }
+
+    private fun startProcesses(): ProcessChildren? {
+        if (!sharedMemory) return null
+        val plans = ArrayList<ChildPlan>()
+        if (subsInProcesses) {
+            for (i in 0 until config.subWorkers) plans += ChildPlan("${config.name} sub#$i", i, "sub", config.level, null)
+        }
+        config.nextLevel.forEachIndexed { i, c ->
+            if (!nextInProcess[i]) return@forEachIndexed
+            plans += when (c) {
+                is NextLevelChild.Chip -> ChildPlan(nextPath(i), i, "chip", 2, null, ChipChildSpec(i, c.config, memberships[i].orEmpty(), config.startTimeout.inWholeMilliseconds))
+                else -> ChildPlan(nextPath(i), i, "next", config.level - 1, (c as? NextLevelChild.Config)?.let { WorkerSpec.of(it.config) })
+            }
+        }
+        return ProcessChildren.start(
+            config.name, plans, callables, spinNanos, config.startTimeout, config.childJvmOptions,
+            onFailure = { commFiles.values.forEach { it.markBroken("a chip failed to start") } },
+        )
+    }
+
+    /**
+     * Starts the chips that live in this JVM, all at once (their domains meet in a barrier), and waits for
+     * every one under the start-up deadline; on any failure stops them all and names each failed chip.
+     */
+    private fun startLocalChips() {
+        val idx = config.nextLevel.indices.filter { config.nextLevel[it] is NextLevelChild.Chip && !nextInProcess[it] }
+        if (idx.isEmpty()) return
+        val futures = idx.associateWith { i ->
+            val c = (config.nextLevel[i] as NextLevelChild.Chip).config
+            CompletableFuture<ChipRuntime>().also { f ->
+                Thread({
+                    try {
+                        f.complete(ChipRuntime(nextPath(i), i, c, memberships[i].orEmpty(), config.startTimeout).start())
+                    } catch (t: Throwable) {
+                        breakDomainsOf(i)
+                        f.completeExceptionally(t)
+                    }
+                }, "strata-${nextPath(i).replace(' ', '-')}-start").apply { isDaemon = true }.start()
+            }
+        }
+        val deadline = System.nanoTime() + config.startTimeout.inWholeNanoseconds
+        for (f in futures.values) runCatching { f.get(maxOf(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS) }
+        val failures = futures.mapNotNull { (i, f) ->
+            when {
+                !f.isDone -> "${nextPath(i)}: did not report ready within ${config.startTimeout}"
+                f.isCompletedExceptionally -> "${nextPath(i)}: " + (runCatching { f.get() }.exceptionOrNull()?.let { it.cause ?: it }?.message)
+                else -> null
+            }
+        }
+        if (failures.isEmpty()) {
+            for ((i, f) in futures) localChips[i] = f.get()
+            return
+        }
+        commFiles.values.forEach { it.markBroken("a chip failed to start") }
+        for (f in futures.values) {
+            if (!f.isDone) f.whenComplete { rt, _ -> rt?.close() } else if (!f.isCompletedExceptionally) f.get().close()
+        }
+        throw WorkerStartException(config.name, failures)
+    }
+
+    private val tracked = config.level == 2 && config.stallTimeout != null
+    internal val scheduler = Scheduler(config.name, subs, nexts, spinNanos, this, countReady = tracked).also { it.start() }
+
+    /** The stall watchdog of a level-2 worker (a chip's engine), over its cores. */
+    private val watchdog: StallWatchdog? = if (!tracked) null else StallWatchdog(
+        config.name, config.stallTimeout!!, (subs + nexts).filterIsInstance<ThreadEndpoint>(),
+        object : StallWatchdog.Hooks {
+            override fun headRun(): Run? = activeRuns.minByOrNull { it.id }
+            override fun submitted(): Long = taskIds.get()
+            override fun readyCount(): Int = scheduler.readyCount
+            override fun declare(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, dev.strata.endpoint.Dispatch>?) =
+                declareStall(run, error, stuck)
+        },
+    )
+
+    /** The watchdog's verdict: the run fails now; a stuck core is interrupted, a starved program too. */
+    private fun declareStall(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, dev.strata.endpoint.Dispatch>?) {
+        log.error { error.message }
+        run.fail(error)
+        stuck?.let { (ep, d) -> ep.interruptRunning(d) }
+        if (run.building) run.builder?.interrupt()
+        scheduler.abandon(run)
+    }
 
     fun submit(program: suspend Orchestrator.() -> Unit): RunHandle {
         if (closed.get()) throw WorkerClosedException(config.name)
@@ -230,16 +391,25 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
             activeRuns += run
             scheduler.admit(run)
             val orchestrator = OrchestratorImpl(this, run)
+            run.builder = Thread.currentThread()
             try {
                 runBlocking { orchestrator.program() }
             } catch (e: Throwable) {
                 // The program itself failed: skip what has not started, let running tasks finish, rethrow.
+                run.builder = null
                 run.fail(e)
                 scheduler.runFailed(run)
                 orchestrator.closeBuild()
                 run.handle.join()
+                val stall = run.firstError.get() as? SchedulerStallException
+                if (stall != null && stall !== e) { // the watchdog interrupted a starved program: its verdict is the error
+                    Thread.interrupted()
+                    stall.addSuppressed(e)
+                    throw stall
+                }
                 throw e
             }
+            run.builder = null
             orchestrator.closeBuild()
             run.handle
         }
@@ -339,6 +509,98 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
             ep.path to if (ok) (System.nanoTime() - start).nanoseconds else null
         }
 
+    // --- chips ----------------------------------------------------------------------------------
+
+    private fun chipConfig(chip: Int): ChipConfig {
+        val c = config.nextLevel.getOrNull(chip) as? NextLevelChild.Chip ?: throw IllegalArgumentException(
+            "${config.name} has no chip $chip; its chips are ${config.chipIndices.ifEmpty { "none" }}",
+        )
+        return c.config
+    }
+
+    /** How long a chip control request (malloc, copy, context) may wait: it queues behind a running task. */
+    private fun controlTimeoutMs(chip: Int) = (chipConfig(chip).syncTimeout + config.startTimeout).inWholeMilliseconds
+
+    /** Sends control [op] to process chip [chip]; turns failures into [ChipException]. */
+    private fun chipControl(chip: Int, what: String, op: Int, text: String = "", vararg longs: Long): ByteArray {
+        val ep = nexts[chip] as ProcessEndpoint
+        val f = ep.control(op, 0, text, *longs)
+        return try {
+            f.get(controlTimeoutMs(chip), TimeUnit.MILLISECONDS)
+        } catch (e: java.util.concurrent.ExecutionException) {
+            val c = e.cause ?: e
+            val m = (c as? dev.strata.run.RemoteException)?.remoteMessage ?: c.message ?: c.javaClass.name
+            throw ChipException(nextPath(chip), what, m.substringAfter(" failed: ", m), c)
+        } catch (e: java.util.concurrent.TimeoutException) {
+            throw ChipException(nextPath(chip), what, "no answer within ${controlTimeoutMs(chip)} ms (the chip is busy or hung)", e)
+        }
+    }
+
+    fun chipContext(chip: Int): ChipContext {
+        val cfg = chipConfig(chip)
+        contexts[chip]?.let { return it }
+        val wire = localChips[chip]?.contextWire() ?: Json.decodeFromString(
+            ChipContextWire.serializer(), String(chipControl(chip, "context", TaskWire.OP_CHIP_CONTEXT)),
+        )
+        val ctx = wire.toContext(chip, nextPath(chip), cfg, config.domains.associateBy { it.name })
+        contexts[chip] = ctx
+        return ctx
+    }
+
+    fun deviceTensor(chip: Int, dtype: DType, shape: LongArray, label: String): Tensor {
+        chipConfig(chip)
+        require(shape.all { it >= 0 }) { "device tensor shape must be >= 0, was ${shape.contentToString()}" }
+        val bytes = maxOf(1, shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n })
+        val ptr = localChips[chip]?.malloc(bytes) ?: java.nio.ByteBuffer.wrap(chipControl(chip, "malloc of $bytes B", TaskWire.OP_MALLOC, "", bytes))
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN).long
+        val buffer = Buffer.device(bytes, AddressSpace.Device(chip), label, ptr)
+        deviceBuffers[buffer.id] = buffer
+        return buffer.tensor(dtype, *shape)
+    }
+
+    fun freeDevice(tensor: Tensor) {
+        val b = tensor.buffer
+        val chip = (b.addressSpace as? AddressSpace.Device)?.worker
+        require(chip != null && deviceBuffers.remove(b.id) != null) {
+            "$tensor is not device memory from deviceTensor() of this worker (or it was freed already)"
+        }
+        b.isReleased = true
+        localChips[chip]?.free(b.deviceAddress) ?: chipControl(chip, "free of 0x${b.deviceAddress.toString(16)}", TaskWire.OP_FREE, "", b.deviceAddress)
+    }
+
+    fun copy(device: Tensor, host: Tensor, toDevice: Boolean) {
+        val db = device.buffer
+        val chip = (db.addressSpace as? AddressSpace.Device)?.worker
+            ?: throw IllegalArgumentException("$device is not device memory (copies go between a host tensor and a device tensor)")
+        chipConfig(chip)
+        require(host.buffer.addressSpace == AddressSpace.Host && host.buffer.segment != null) { "$host is not host memory" }
+        require(device.isContiguous && host.isContiguous) { "copies need contiguous tensors: $device, $host" }
+        val bytes = device.elementCount * device.dtype.byteSize
+        require(host.elementCount * host.dtype.byteSize == bytes) {
+            "$host has ${host.elementCount * host.dtype.byteSize} B and $device has $bytes B; a copy needs the same size"
+        }
+        require(!db.isReleased) { "$device was freed" }
+        val ptr = db.deviceAddress + device.footprint.lo
+        val hostSeg = host.asSegment()
+        val local = localChips[chip]
+        if (local != null) {
+            if (toDevice) local.copyToDevice(ptr, hostSeg) else local.copyFromDevice(hostSeg, ptr)
+            return
+        }
+        val what = if (toDevice) "copy of $bytes B to device" else "copy of $bytes B from device"
+        val op = if (toDevice) TaskWire.OP_COPY_TO else TaskWire.OP_COPY_FROM
+        val hb = host.buffer
+        if (hb.sharedFile != null) { // the chip maps the host buffer's file itself: no staging copy
+            chipControl(chip, what, op, hb.sharedFile, ptr, hb.sharedOffset + host.footprint.lo, bytes)
+            return
+        }
+        SharedMemoryFile.create(maxOf(bytes, 1), "staging").use { staging ->
+            if (toDevice) MemorySegment.copy(hostSeg, 0, staging.segment, 0, bytes)
+            chipControl(chip, what, op, staging.path.toString(), ptr, 0, bytes)
+            if (!toDevice) MemorySegment.copy(staging.segment, 0, hostSeg, 0, bytes)
+        }
+    }
+
     // --- Scheduler.Hooks ------------------------------------------------------------------------
 
     override fun runFinished(run: Run) {
@@ -359,6 +621,7 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
                 log.warn { "${config.name}: tasks still running after cancellation; closing anyway" }
             }
         }
+        watchdog?.close()
         scheduler.stop(1_000)
         // The stopped scheduler can no longer finish runs whose tasks are still running: end them here (a
         // cancelled run keeps its RunCancelledException) so nobody waits forever on their handles.
@@ -369,6 +632,7 @@ internal class WorkerCore(private val config: WorkerConfig) : Engine, Scheduler.
         for (e in subs) if (e !is ProcessEndpoint) e.close(timeoutMs)
         for (e in nexts) if (e !is ProcessEndpoint) e.close(timeoutMs)
         processes?.close(timeoutMs)
+        commFiles.values.forEach { it.close() }
         for (r in heapRings) r.unlink()
         for (f in sharedFiles) f.close()
         sharedFiles.clear()

@@ -24,6 +24,13 @@ public sealed interface NextLevelChild {
      * children) when it is [Isolation.PROCESS]. The parent closes it when it closes.
      */
     public data class Config(public val config: WorkerConfig) : NextLevelChild
+
+    /**
+     * A chip (level-3 workers only), driven through its [dev.strata.chip.ChipDriver]: in a child JVM when
+     * the parent's `chipIsolation` is [Isolation.PROCESS] (the default), else in this JVM. Its cores run
+     * kernels on a level-2 engine; device memory is reached through `Worker.deviceTensor` and copies.
+     */
+    public data class Chip(public val config: dev.strata.chip.ChipConfig) : NextLevelChild
 }
 
 /**
@@ -43,6 +50,10 @@ public sealed interface NextLevelChild {
  * @property callables callables that process-isolated children load at start-up (others are sent on first use).
  * @property startTimeout how long start-up waits for every child process to report ready.
  * @property childJvmOptions extra JVM options for child processes (e.g. `-Xmx512m`).
+ * @property chipIsolation where chips run: child JVMs ([Isolation.PROCESS], the default) or threads of this JVM.
+ * @property domains communication domains among this worker's chips, brought up before the worker is ready.
+ * @property stallTimeout the stall watchdog's no-progress budget (level 2: a chip's engine; null elsewhere
+ *   means no watchdog). Chips set it from their [dev.strata.chip.ChipConfig].
  */
 public data class WorkerConfig(
     val level: Int = 3,
@@ -59,10 +70,20 @@ public data class WorkerConfig(
     val callables: List<dev.strata.task.TaskCallable> = emptyList(),
     val startTimeout: Duration = 30.seconds,
     val childJvmOptions: List<String> = emptyList(),
+    val chipIsolation: Isolation = Isolation.PROCESS,
+    val domains: List<dev.strata.chip.CommDomainSpec> = emptyList(),
+    val stallTimeout: Duration? = null,
 ) {
+    /** Whether next-level child [i] runs in its own JVM. */
+    public fun isProcess(i: Int): Boolean =
+        if (nextLevel[i] is NextLevelChild.Chip) chipIsolation == Isolation.PROCESS else nextIsolation == Isolation.PROCESS
+
+    /** Indices of the chips among the next-level children. */
+    public val chipIndices: List<Int> get() = nextLevel.indices.filter { nextLevel[it] is NextLevelChild.Chip }
+
     /** True when any child of this worker runs in its own JVM. */
     public val hasProcessChildren: Boolean
-        get() = (subIsolation == Isolation.PROCESS && subWorkers > 0) || (nextIsolation == Isolation.PROCESS && nextLevel.isNotEmpty())
+        get() = (subIsolation == Isolation.PROCESS && subWorkers > 0) || nextLevel.indices.any { isProcess(it) }
 
     /** Throws [InvalidConfigException] listing every problem, or returns this config. */
     public fun validate(): WorkerConfig {
@@ -78,6 +99,10 @@ public data class WorkerConfig(
                 ensureOrAccumulate(!closeTimeout.isNegative()) { "closeTimeout must be >= 0, was $closeTimeout" }
                 ensureOrAccumulate(startTimeout.isPositive()) { "startTimeout must be > 0, was $startTimeout" }
                 nextLevel.forEachIndexed { i, c ->
+                    if (c is NextLevelChild.Chip) {
+                        ensureOrAccumulate(level == 3) { "nextLevel[$i] is a chip; chips belong to level-3 workers, this one is level $level" }
+                        c.config.problems("chip $i").forEach { p -> ensureOrAccumulate(false) { p } }
+                    }
                     ensureOrAccumulate(!(c is NextLevelChild.Nested && nextIsolation == Isolation.PROCESS)) {
                         "nextLevel[$i] is an existing Worker object, which cannot move into a child JVM; with " +
                             "nextIsolation = PROCESS describe it with NextLevelChild.Config(config) instead"
@@ -96,6 +121,19 @@ public data class WorkerConfig(
                         }
                         ensureOrAccumulate(!c.worker.isClosed) { "nextLevel[$i] (${c.worker.path}) is already closed" }
                     }
+                }
+                ensureOrAccumulate(stallTimeout == null || stallTimeout.isPositive()) { "stallTimeout must be > 0, was $stallTimeout" }
+                val chips = chipIndices.toSet()
+                val names = domains.groupBy { it.name }.filterValues { it.size > 1 }.keys
+                ensureOrAccumulate(names.isEmpty()) { "communication domain name(s) $names declared more than once" }
+                for (d in domains) {
+                    runCatching { d.validate(nextLevel.size) }.exceptionOrNull()?.let { e ->
+                        (e as? InvalidConfigException)?.problems?.forEach { p -> ensureOrAccumulate(false) { p } }
+                    }
+                    val notChips = d.chips.filter { it in nextLevel.indices && it !in chips }
+                    ensureOrAccumulate(notChips.isEmpty()) { "domain '${d.name}' names next-level children $notChips, which are not chips" }
+                    val drivers = d.chips.filter { it in chips }.map { (nextLevel[it] as NextLevelChild.Chip).config.driver }.toSet()
+                    ensureOrAccumulate(drivers.size <= 1) { "domain '${d.name}' mixes chip drivers $drivers; its members must share one" }
                 }
                 val nested = nextLevel.filterIsInstance<NextLevelChild.Nested>().map { it.worker }
                 ensureOrAccumulate(nested.size == nested.toSet().size) { "the same nested worker appears twice in nextLevel" }

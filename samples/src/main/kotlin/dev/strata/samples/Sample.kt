@@ -17,7 +17,7 @@ public interface Sample {
 /** Every sample the CLI knows, by name. */
 public object Samples {
     /** Every registered sample, in listing order. */
-    public val all: List<Sample> = listOf(PipelineSample)
+    public val all: List<Sample> = listOf(AllreduceSample, PipelineSample)
 
     /** The sample called [name], or null. */
     public fun find(name: String): Sample? = all.firstOrNull { it.name == name }

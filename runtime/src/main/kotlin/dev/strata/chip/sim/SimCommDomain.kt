@@ -128,8 +128,26 @@ public class SimCommDomain private constructor(
         }
     }
 
+    /**
+     * Breaks the domain for every member (a member failed or died; [reason] says how): waiters wake and
+     * every barrier, now or later, fails at once with [CommunicationException].
+     */
+    public fun markBroken(reason: String) {
+        this.reason = reason
+        INT.setVolatile(seg, BROKEN_OFFSET, 1)
+        Futex.wakeAll(generationWord)
+    }
+
+    @Volatile
+    private var reason: String? = null
+
     private fun checkNotBroken() {
-        if (isBroken) throw CommunicationException(name, rank, "the domain is broken: a member timed out in an earlier barrier")
+        if (isBroken) {
+            throw CommunicationException(
+                name, rank,
+                "the domain is broken: a member timed out in a barrier, failed or died${reason?.let { " ($it)" } ?: ""}",
+            )
+        }
     }
 
     /** Unmaps the domain; the creator's handle also removes the file. */

@@ -1,0 +1,150 @@
+package dev.strata.schedule
+
+import dev.strata.endpoint.Dispatch
+import dev.strata.endpoint.ThreadEndpoint
+import dev.strata.run.Run
+import dev.strata.run.SchedulerStallException
+import dev.strata.run.StallKind
+import java.util.concurrent.ScheduledFuture
+import java.util.concurrent.ScheduledThreadPoolExecutor
+import java.util.concurrent.TimeUnit
+import kotlin.time.Duration
+
+/**
+ * The level-2 stall watchdog (DESIGN.md §9, seed pr930-935): a wall-clock no-progress budget with the
+ * seed's ownership rule, checked a few times per budget from one shared timer thread — never by the
+ * cores themselves, and not at all while no run is in flight.
+ *
+ * Simpler's AICPU scheduler threads each own a set of cores; here each core's dispatch loop plays that
+ * part and keeps its own clock, refreshed whenever it starts or finishes a task. When a core's clock
+ * runs past the budget:
+ * - if it owns a RUNNING task, it declares `running-stalled` (first-hand evidence);
+ * - else, if no core owns a RUNNING task and the program has not submitted anything for the budget
+ *   while the run is unfinished, it declares the global stall, classified by what is left: ready tasks
+ *   (`ready-but-idle`), tasks waiting on producers or gates (`dependency deadlock`), or nothing but a
+ *   program that neither submits nor returns (`orchestrator starvation`);
+ * - otherwise a sibling owns the running task (or the program is busy): the clock is refreshed, so an idle
+ *   core never fails a run while a long, healthy kernel runs elsewhere (the false positive the seed fixed).
+ *
+ * The first declaration wins; [Hooks.declare] fails the run at once.
+ */
+internal class StallWatchdog(
+    private val path: String,
+    private val budget: Duration,
+    private val cores: List<ThreadEndpoint>,
+    private val hooks: Hooks,
+) : AutoCloseable {
+    /** What the watchdog reads from its worker. */
+    interface Hooks {
+        /** The oldest run in flight, or null. */
+        fun headRun(): Run?
+
+        /** A number that changes whenever the program submits (the worker's task counter). */
+        fun submitted(): Long
+
+        /** Tasks queued ready for dispatch (approximate, read off the scheduler thread). */
+        fun readyCount(): Int
+
+        /** Fails [run] with [error] at once; [stuck] is the dispatch of the core that owns it, if any. */
+        fun declare(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, Dispatch>?)
+    }
+
+    private val budgetNanos = budget.inWholeNanoseconds
+    private val clocks = LongArray(cores.size)
+    private var orchestratorClock = 0L
+    private var lastSubmitted = Long.MIN_VALUE
+    private var lastRun: Run? = null
+    private var declared: Run? = null
+    private val future: ScheduledFuture<*>
+
+    init {
+        val period = (budgetNanos / 8).coerceIn(MIN_PERIOD_NANOS, MAX_PERIOD_NANOS)
+        future = TIMER.scheduleAtFixedRate(::tickSafely, period, period, TimeUnit.NANOSECONDS)
+    }
+
+    private fun tickSafely() {
+        try {
+            tick(System.nanoTime())
+        } catch (t: Throwable) {
+            io.github.oshai.kotlinlogging.KotlinLogging.logger {}.error(t) { "$path: the stall watchdog failed" }
+        }
+    }
+
+    /** One check at time [now]. Runs on the timer thread (tests call it directly). */
+    @Synchronized
+    fun tick(now: Long) {
+        val run = hooks.headRun()
+        if (run == null || run === declared) {
+            lastRun = null
+            return
+        }
+        if (run !== lastRun) { // a new run: every clock starts now
+            lastRun = run
+            clocks.fill(now)
+            orchestratorClock = now
+            lastSubmitted = hooks.submitted()
+        }
+        val submitted = hooks.submitted()
+        if (submitted != lastSubmitted) {
+            lastSubmitted = submitted
+            orchestratorClock = now
+        }
+        var anyRunning = false
+        for (c in cores.indices) {
+            val p = cores[c].lastProgressNanos
+            if (p - clocks[c] > 0) clocks[c] = p
+            if (cores[c].running != null) anyRunning = true
+        }
+        for (c in cores.indices) {
+            if (now - clocks[c] <= budgetNanos) continue
+            val core = cores[c]
+            val d = core.running
+            if (d != null) {
+                val ms = (now - core.runningSinceNanos) / 1_000_000
+                val old = if (d.task.run !== run) " (of an earlier run that was abandoned)" else ""
+                declare(run, StallKind.RUNNING_STALLED, "${core.path} has been running task #${d.task.id} '${d.task.name}'$old for $ms ms", core to d)
+                return
+            }
+            if (!anyRunning && now - orchestratorClock > budgetNanos) {
+                declare(run, classify(run), null)
+                return
+            }
+            clocks[c] = now // a sibling owns the running task, or the program is busy: no evidence here
+        }
+        if (cores.isEmpty() && now - orchestratorClock > budgetNanos) declare(run, classify(run), null)
+    }
+
+    private fun classify(run: Run): Pair<StallKind, String> {
+        val remaining = run.pending.get() - (if (run.building) 1 else 0)
+        val ready = hooks.readyCount()
+        return when {
+            ready > 0 -> StallKind.READY_BUT_IDLE to "$ready task(s) are ready but no core is running anything"
+            remaining > 0 -> StallKind.DEPENDENCY_DEADLOCK to
+                "$remaining task(s) wait for producers or gates that nothing will complete, and no core is running"
+            else -> StallKind.ORCHESTRATOR_STARVATION to
+                "every submitted task finished, but the program has neither submitted more nor returned"
+        }
+    }
+
+    private fun declare(run: Run, kind: Pair<StallKind, String>, stuck: Pair<ThreadEndpoint, Dispatch>?) =
+        declare(run, kind.first, kind.second, stuck)
+
+    private fun declare(run: Run, kind: StallKind, detail: String, stuck: Pair<ThreadEndpoint, Dispatch>?) {
+        declared = run
+        hooks.declare(run, SchedulerStallException(path, kind, budget, detail), stuck)
+    }
+
+    override fun close() {
+        future.cancel(false)
+    }
+
+    private companion object {
+        const val MIN_PERIOD_NANOS = 5_000_000L
+        const val MAX_PERIOD_NANOS = 500_000_000L
+
+        /** One daemon thread checks every watchdog of the JVM. */
+        val TIMER = ScheduledThreadPoolExecutor(1) { r -> Thread(r, "strata-stall-watchdog").apply { isDaemon = true } }.apply {
+            removeOnCancelPolicy = true
+        }
+    }
+}

@@ -1,0 +1,35 @@
+package dev.strata.chip
+
+import dev.strata.process.assertNoLeftovers
+import dev.strata.run.WorkerDiedException
+import dev.strata.task.TaskArgs
+import dev.strata.task.Target
+import dev.strata.testing.HANG_GUARD
+import dev.strata.testing.waitUntil
+import dev.strata.worker.Isolation
+import io.kotest.assertions.throwables.shouldThrow
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import kotlin.time.Duration.Companion.seconds
+
+class ChipFaultSpec : FunSpec({
+    afterEach { assertNoLeftovers() }
+
+    test("a chip SIGKILLed mid-collective fails the run with WorkerDiedException, and its peers stop waiting at once") {
+        // The comm bound is 30 s, longer than the hang guard: the run can only end in time because the
+        // parent breaks the dead chip's domain and wakes the peers waiting in the barrier.
+        chipWorker(3, Isolation.PROCESS, chip = { ChipConfig(it, commTimeout = 30.seconds, stallTimeout = 30.seconds) }).use { w ->
+            val pid = w.childPids.getValue("L3 chip#1")
+            val handle = w.submit { submitGroup(List(3) { Target.Next(it) }, kernel(SlowPeerBarrier), List(3) { TaskArgs.EMPTY }, "collective") }
+            Thread.sleep(500) // let every rank enter its kernel
+            ProcessHandle.of(pid).get().destroyForcibly()
+            val started = System.nanoTime()
+            waitUntil("the run fails", HANG_GUARD) { handle.isDone }
+            val e = shouldThrow<WorkerDiedException> { handle.result() }
+            e.workerPath shouldBe "L3 chip#1"
+            e.message shouldContain "SIGKILL"
+            ((System.nanoTime() - started) / 1e9 < HANG_GUARD.inWholeSeconds) shouldBe true
+        }
+    }
+})

@@ -1,0 +1,161 @@
+package dev.strata.samples
+
+import dev.strata.dsl.chip
+import dev.strata.dsl.submitGroup
+import dev.strata.dsl.worker
+import dev.strata.tensor.DType
+import dev.strata.tensor.Tensor
+import dev.strata.worker.Isolation
+import dev.strata.worker.Worker
+import java.io.PrintStream
+import java.util.Locale
+
+/**
+ * `allreduce`: N simulated chips (2–16) sum their inputs through a communication domain. Rank r's
+ * input is `i + 100·r`; every rank must end with `n·i + 100·n(n−1)/2`, read back from device memory with
+ * `copyFromDevice`. Prints a summary, the algorithm bandwidth, and PASS (exit 0) or the first wrong
+ * element (exit 1).
+ */
+public object AllreduceSample : Sample {
+    override val name: String = "allreduce"
+    override val description: String =
+        "N simulated chips sum their buffers through remote views of a communication domain (Strata's main job)"
+
+    internal const val USAGE: String = "usage: strata run allreduce [--chips N (2..16, default 4)] " +
+        "[--elements M (default 1048576)] [--cores C (per chip, default 2)] [--iterations K (default 5)] " +
+        "[--isolation process|thread (default process)]"
+
+    override fun run(args: List<String>, out: PrintStream): Int {
+        val o = try {
+            AllreduceOptions.parse(args) ?: return 0.also { out.println(USAGE) }
+        } catch (e: IllegalArgumentException) {
+            out.println("allreduce: ${e.message}")
+            out.println(USAGE)
+            return 2
+        }
+        return run(o, out)
+    }
+
+    /** Runs the allreduce with [o]; [tamper] may alter rank 0's result before the check (tests prove a wrong result is reported). */
+    internal fun run(o: AllreduceOptions, out: PrintStream, tamper: (Tensor) -> Unit = {}): Int {
+        val n = o.chips
+        val m = o.elements
+        out.println(
+            "allreduce: $n chips (${if (o.isolation == Isolation.PROCESS) "child JVMs" else "threads"}), ${o.cores} cores each, " +
+                "$m I32 elements (${fmtBytes(m * 4)} per rank)",
+        )
+        val started = System.nanoTime()
+        open(o).use { w ->
+            val startupMs = (System.nanoTime() - started) / 1e6
+            out.println(String.format(Locale.ROOT, "  start-up: %.0f ms (every chip ready, domain windows zeroed)", startupMs))
+            val job = AllreduceJob(w, n, m)
+            val times = DoubleArray(o.iterations) { job.iterate() }
+            val best = times.min()
+            val median = times.sorted()[times.size / 2]
+            val results = job.readBack()
+            tamper(results[0])
+            out.println(
+                String.format(
+                    Locale.ROOT, "  runs: %d, median %.2f ms, best %.2f ms; algorithm bandwidth %.2f GB/s (best %.2f GB/s)",
+                    times.size, median * 1e3, best * 1e3, m * 4 / median / 1e9, m * 4 / best / 1e9,
+                ),
+            )
+            val wrong = AllreduceJob.firstWrong(results, n)
+            if (wrong != null) {
+                out.println("FAIL: $wrong")
+                return 1
+            }
+            out.println("PASS: every rank holds n·i + 100·n(n−1)/2 for all $m elements")
+            return 0
+        }
+    }
+
+    /** The level-3 worker of the allreduce. */
+    internal fun open(o: AllreduceOptions): Worker = worker(level = 3) {
+        chipIsolation = o.isolation
+        chips(0 until o.chips) { cores("aiv", o.cores) }
+        domain(AllreduceProgram.DOMAIN, 0 until o.chips, windowBytes = o.elements * 4) {
+            buffer(AllreduceProgram.BUFFER, DType.I32, o.elements)
+        }
+    }
+
+    private fun fmtBytes(b: Long): String = if (b >= 1 shl 20) String.format(Locale.ROOT, "%.1f MiB", b / 1048576.0) else "$b B"
+}
+
+/** One allreduce set up on [w]: inputs, device outputs, the domain's buffers. */
+internal class AllreduceJob(private val w: Worker, private val n: Int, private val m: Long) {
+    private val inputs = List(n) { r -> w.hostTensor(DType.I32, m, label = "input#$r").also { t -> for (i in 0 until m) t.setInt(i, (i + 100 * r).toInt()) } }
+    private val outputs = List(n) { r -> w.deviceTensor(r, DType.I32, m, label = "output#$r") }
+    private val data = List(n) { r -> w.chipContext(r).domain(AllreduceProgram.DOMAIN).buffer(AllreduceProgram.BUFFER) }
+
+    /** Copies the inputs in (untimed), runs the allreduce once; returns its seconds. */
+    fun iterate(): Double {
+        for (r in 0 until n) w.copyToDevice(data[r], inputs[r])
+        val t0 = System.nanoTime()
+        w.run {
+            submitGroup((0 until n).map { chip(it) }, { r -> outputExisting(outputs[r]); inout(data[r]); scalar(m) }, "allreduce", AllreduceProgram)
+        }
+        return (System.nanoTime() - t0) / 1e9
+    }
+
+    /** Every rank's output, copied back to the host. */
+    fun readBack(): List<Tensor> = List(n) { r -> w.hostTensor(DType.I32, m, label = "result#$r").also { w.copyFromDevice(it, outputs[r]) } }
+
+    companion object {
+        /** The first element of [results] that is not `n·i + 100·n(n−1)/2`, described; null if all are right. */
+        fun firstWrong(results: List<Tensor>, n: Int): String? {
+            val offset = 100L * n * (n - 1) / 2
+            for ((r, t) in results.withIndex()) {
+                for (i in 0 until t.elementCount) {
+                    val want = (n * i + offset).toInt()
+                    val got = t.getInt(i)
+                    if (got != want) return "rank $r element $i is $got, expected $want (= $n·$i + $offset)"
+                }
+            }
+            return null
+        }
+    }
+}
+
+/** Command-line options of the allreduce sample. */
+internal data class AllreduceOptions(
+    val chips: Int = 4,
+    val elements: Long = 1L shl 20,
+    val cores: Int = 2,
+    val iterations: Int = 5,
+    val isolation: Isolation = Isolation.PROCESS,
+) {
+    companion object {
+        /** Parses [args]; null for `--help`; throws [IllegalArgumentException] naming the bad option. */
+        fun parse(args: List<String>): AllreduceOptions? {
+            var o = AllreduceOptions()
+            var i = 0
+            fun value(name: String): String = args.getOrNull(++i) ?: throw IllegalArgumentException("$name needs a value")
+            fun int(name: String, range: IntRange): Int {
+                val v = value(name).toIntOrNull() ?: throw IllegalArgumentException("$name needs a whole number")
+                require(v in range) { "$name must be in $range, was $v" }
+                return v
+            }
+            while (i < args.size) {
+                when (val a = args[i]) {
+                    "--help", "-h" -> return null
+                    "--chips" -> o = o.copy(chips = int(a, 2..16))
+                    "--elements" -> o = o.copy(elements = int(a, 1..(64 shl 20)).toLong())
+                    "--cores" -> o = o.copy(cores = int(a, 1..16))
+                    "--iterations" -> o = o.copy(iterations = int(a, 1..1000))
+                    "--isolation" -> o = o.copy(
+                        isolation = when (value(a)) {
+                            "process" -> Isolation.PROCESS
+                            "thread" -> Isolation.THREAD
+                            else -> throw IllegalArgumentException("--isolation is process or thread")
+                        },
+                    )
+                    else -> throw IllegalArgumentException("unknown option '$a'")
+                }
+                i++
+            }
+            require(o.elements >= o.chips) { "--elements must be at least --chips (${o.chips})" }
+            return o
+        }
+    }
+}
