@@ -65,3 +65,30 @@ class ProcessDslSpec : FunSpec({
         }
     }
 })
+
+/** Chip kernel: tensor 0 (I64) = 7 at every element. */
+object FillSevens : TaskCallable {
+    override fun call(context: TaskContext) {
+        val t = context.tensor(0)
+        for (i in 0 until t.size(0)) t.setLong(i, 7)
+    }
+}
+
+class ChipDslSpec : FunSpec({
+    test("chips(…), domain(…), chip(i) and kernel(…): a device tensor filled on a chip and read back") {
+        worker(level = 3) {
+            chipIsolation = Isolation.THREAD
+            chips(0..1) { cores("aiv", 2); cores("aic", 1) }
+            domain("pair", 0..1, windowBytes = 4096) { buffer("x", DType.I64, 16) }
+        }.use { w ->
+            w.chipCount shouldBe 2
+            w.chipContext(1).cores.map { it.type } shouldBe listOf("aiv", "aic")
+            w.chipContext(1).domain("pair").buffer("x").elementCount shouldBe 16
+            val d = w.deviceTensor(1, DType.I64, 4)
+            w.run { submit(chip(1), "fill", { output(d) }, dev.strata.chip.kernel(FillSevens, coreType = "aic")) }
+            val back = w.hostTensor(DType.I64, 4)
+            w.copyFromDevice(back, d)
+            back.getLong(3) shouldBe 7
+        }
+    }
+})

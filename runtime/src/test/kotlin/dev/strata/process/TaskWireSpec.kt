@@ -16,6 +16,33 @@ import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 
 class TaskWireSpec : FunSpec({
+    test("device tensors travel as (device pointer, size, view) and are resolved by the chip; other workers reject them") {
+        val device = Buffer.device(4096, AddressSpace.Device(2), "dev", 0x1234_0000L)
+        val args = TaskArgs.build { add(device.view(DType.F32, 8, longArrayOf(16), longArrayOf(1)), Tag.INOUT) }
+        val box = Mailbox.create("test", java.lang.foreign.Arena.ofAuto().allocate(MailboxLayout.totalSize(4096, 4096), 64), 4096, 4096)
+        TaskWire.Writer().encode(1, 0, 1, "k", args).writeTo(box)
+        SharedMappings().use { maps ->
+            val local = Buffer.host(4096, "chip-side")
+            var asked: Pair<Long, Long>? = null
+            val d = TaskWire.decode("test", box.readArgs(), maps) { ptr, bytes, _ -> asked = ptr to bytes; local }
+            asked shouldBe (0x1234_0000L to 4096L)
+            d.args.tensor(0).buffer shouldBe local
+            d.args.tensor(0).byteOffset shouldBe 32
+            d.args.arg(0).tag shouldBe Tag.INOUT
+            shouldThrow<ProtocolException> { TaskWire.decode("test", box.readArgs(), maps) }.message shouldContain "not a chip"
+        }
+    }
+
+    test("control requests carry an id, a text and 64-bit operands") {
+        val box = Mailbox.create("test", java.lang.foreign.Arena.ofAuto().allocate(MailboxLayout.totalSize(4096, 4096), 64), 4096, 4096)
+        TaskWire.Writer().op(TaskWire.OP_COPY_TO, 3, "/dev/shm/x", longArrayOf(0x10_0000_0000L, 64, -1)).writeTo(box)
+        val op = TaskWire.decodeOp("test", box.readArgs())
+        op.code shouldBe TaskWire.OP_COPY_TO
+        op.id shouldBe 3
+        op.text shouldBe "/dev/shm/x"
+        op.longs.toList() shouldBe listOf(0x10_0000_0000L, 64L, -1L)
+    }
+
     test("a task's arguments survive the wire: views of shared files, tags, scalars, names") {
         SharedMemoryFile.create(4096, "buffer").use { f ->
             val buffer = Buffer(1024, AddressSpace.Host, Access.READ_ONLY, "w", f.segment.asSlice(512, 1024), f.path.toString(), 512)

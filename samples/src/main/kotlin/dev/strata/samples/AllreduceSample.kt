@@ -74,7 +74,7 @@ public object AllreduceSample : Sample {
     internal fun open(o: AllreduceOptions): Worker = worker(level = 3) {
         chipIsolation = o.isolation
         chips(0 until o.chips) { cores("aiv", o.cores) }
-        domain(AllreduceProgram.DOMAIN, 0 until o.chips, windowBytes = o.elements * 4) {
+        domain(AllreduceProgram.DOMAIN, 0 until o.chips, windowBytes = (o.elements * 4 + 63) / 64 * 64) {
             buffer(AllreduceProgram.BUFFER, DType.I32, o.elements)
         }
     }

@@ -1,0 +1,62 @@
+package dev.strata.samples
+
+import dev.strata.worker.Isolation
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import java.io.ByteArrayOutputStream
+import java.io.PrintStream
+import java.nio.file.Files
+import java.nio.file.Paths
+
+private fun capture(block: (PrintStream) -> Int): Pair<Int, String> {
+    val bytes = ByteArrayOutputStream()
+    val code = PrintStream(bytes, true, Charsets.UTF_8).use(block)
+    return code to bytes.toString(Charsets.UTF_8)
+}
+
+private fun noLeftovers() {
+    val deadline = System.nanoTime() + 5_000_000_000L
+    while (ProcessHandle.current().children().anyMatch { it.isAlive } && System.nanoTime() < deadline) Thread.sleep(10)
+    ProcessHandle.current().children().filter { it.isAlive }.count() shouldBe 0L
+    val mine = "strata-${ProcessHandle.current().pid()}-"
+    Files.list(Paths.get("/dev/shm")).use { s -> s.filter { it.fileName.toString().startsWith(mine) }.count() } shouldBe 0L
+}
+
+class AllreduceSampleSpec : FunSpec({
+    afterEach { noLeftovers() }
+
+    test("is registered as 'allreduce', first in the listing") {
+        Samples.find("allreduce") shouldBe AllreduceSample
+        Samples.all.first() shouldBe AllreduceSample
+    }
+
+    for (iso in listOf(Isolation.THREAD, Isolation.PROCESS)) {
+        for (chips in listOf(2, 4, 8)) {
+            test("$chips chips ($iso) sum every rank's buffer: PASS") {
+                val (code, out) = capture {
+                    AllreduceSample.run(AllreduceOptions(chips = chips, elements = 4099, iterations = 2, isolation = iso), it)
+                }
+                out shouldContain "PASS"
+                out shouldContain "$chips chips"
+                out shouldContain "GB/s"
+                code shouldBe 0
+            }
+        }
+    }
+
+    test("a wrong element is reported with its rank, index and expected value, and exits 1") {
+        val (code, out) = capture {
+            AllreduceSample.run(AllreduceOptions(chips = 2, elements = 64, iterations = 1, isolation = Isolation.THREAD), it) { t -> t.setInt(5, -1) }
+        }
+        code shouldBe 1
+        out shouldContain "FAIL: rank 0 element 5 is -1, expected 110 (= 2·5 + 100)"
+    }
+
+    test("bad options are usage errors") {
+        val (code, out) = capture { AllreduceSample.run(listOf("--chips", "17"), it) }
+        code shouldBe 2
+        out shouldContain "--chips must be in 2..16"
+        capture { AllreduceSample.run(listOf("--help"), it) }.second shouldContain "usage: strata run allreduce"
+    }
+})
