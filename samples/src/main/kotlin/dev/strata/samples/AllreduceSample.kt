@@ -79,6 +79,25 @@ public object AllreduceSample : Sample {
         }
     }
 
+    /** What [measure] found. Times in seconds; [correct] says whether every rank's result was right. */
+    public class Measurement(public val startupMillis: Double, public val seconds: List<Double>, public val correct: Boolean)
+
+    /**
+     * Starts a worker with [chips] chips ([isolation]), runs the allreduce of [elements] I32 per rank
+     * [warmup] + [iterations] times, and checks the last result: the benchmark's entry point.
+     */
+    public fun measure(chips: Int, elements: Long, iterations: Int, warmup: Int, isolation: Isolation): Measurement {
+        val o = AllreduceOptions(chips, elements, iterations = iterations, isolation = isolation)
+        val started = System.nanoTime()
+        open(o).use { w ->
+            val startup = (System.nanoTime() - started) / 1e6
+            val job = AllreduceJob(w, chips, elements)
+            repeat(warmup) { job.iterate() }
+            val times = List(iterations) { job.iterate() }
+            return Measurement(startup, times, AllreduceJob.firstWrong(job.readBack(), chips) == null)
+        }
+    }
+
     private fun fmtBytes(b: Long): String = if (b >= 1 shl 20) String.format(Locale.ROOT, "%.1f MiB", b / 1048576.0) else "$b B"
 }
 

@@ -1,0 +1,87 @@
+package dev.strata.bench
+
+import dev.strata.samples.AllreduceSample
+import dev.strata.worker.Isolation
+import java.io.PrintStream
+import java.lang.foreign.Arena
+import java.lang.foreign.MemorySegment
+import java.util.Locale
+
+/**
+ * `./strata bench allreduce`: the allreduce sample on 4 and 16 simulated chips (child JVMs by default).
+ * One JSON line per configuration:
+ * `chips`, `bytes_per_rank`, `gbps` (algorithm bandwidth, bytes per rank / median run time),
+ * `gbps_best`, `memcpy_gbps` (one thread copying `bytes_per_rank` between two native buffers, best of
+ * 20, measured in the same run: the floor to compare with), `ratio` (`gbps / memcpy_gbps`; goal >= 0.5)
+ * and `startup_ms` (a worker with every chip ready and the domain up; goal <= 3000 for 16 chips).
+ */
+public object AllreduceBench : Bench {
+    override val name: String = "allreduce"
+    override val description: String = "N-chip allreduce through a communication domain: algorithm bandwidth vs memcpy, start-up"
+
+    private const val USAGE = "usage: strata bench allreduce [--quick] [--chips a,b (default 4,16)] [--elements M (default 1048576)] " +
+        "[--iterations K (default 20)] [--isolation process|thread (default process)]"
+
+    override fun run(args: List<String>, out: PrintStream): Int {
+        var quick = false
+        var chips = listOf(4, 16)
+        var elements = 1L shl 20
+        var iterations = 20
+        var isolation = Isolation.PROCESS
+        var i = 0
+        try {
+            while (i < args.size) {
+                when (args[i]) {
+                    "--quick" -> quick = true
+                    "--chips" -> chips = args[++i].split(',').map { it.trim().toInt().also { n -> require(n in 2..16) { "chips are 2..16" } } }
+                    "--elements" -> elements = args[++i].toLong().also { require(it >= 16) { "--elements must be >= 16" } }
+                    "--iterations" -> iterations = args[++i].toInt().also { require(it >= 1) { "--iterations must be >= 1" } }
+                    "--isolation" -> isolation = Isolation.valueOf(args[++i].uppercase())
+                    else -> throw IllegalArgumentException("unknown option '${args[i]}'")
+                }
+                i++
+            }
+        } catch (e: RuntimeException) {
+            System.err.println("allreduce: ${e.message ?: e}; $USAGE")
+            return 2
+        }
+        if (quick) {
+            elements = minOf(elements, 1L shl 14)
+            iterations = minOf(iterations, 2)
+        }
+        val bytes = elements * 4
+        val memcpy = memcpyGbps(bytes, if (quick) 3 else 20)
+        for (n in chips) {
+            System.err.println("allreduce: $n chips ($isolation), $bytes B per rank, ${if (quick) 1 else 10} warm-up + $iterations runs…")
+            val m = AllreduceSample.measure(n, elements, iterations, if (quick) 1 else 10, isolation)
+            if (!m.correct) {
+                System.err.println("allreduce: $n chips produced a wrong result")
+                return 1
+            }
+            val median = m.seconds.sorted()[m.seconds.size / 2]
+            val gbps = bytes / median / 1e9
+            val fields = linkedMapOf<String, Any>(
+                "bench" to "allreduce", "chips" to n, "isolation" to isolation.name.lowercase(), "bytes_per_rank" to bytes,
+                "gbps" to fmt(gbps), "gbps_best" to fmt(bytes / m.seconds.min() / 1e9), "memcpy_gbps" to fmt(memcpy),
+                "ratio" to fmt(gbps / memcpy), "run_ms" to fmt(median * 1e3), "startup_ms" to fmt(m.startupMillis),
+            )
+            out.println(fields.entries.joinToString(",", "{", "}") { (k, v) -> "\"$k\":" + if (v is String) "\"$v\"" else "$v" })
+        }
+        return 0
+    }
+
+    /** Single-thread copy bandwidth of [bytes] between two native buffers: bytes / best time, in GB/s. */
+    internal fun memcpyGbps(bytes: Long, rounds: Int): Double = Arena.ofConfined().use { a ->
+        val src = a.allocate(bytes, 64).fill(1)
+        val dst = a.allocate(bytes, 64)
+        var best = Long.MAX_VALUE
+        repeat(rounds + 2) {
+            val t0 = System.nanoTime()
+            MemorySegment.copy(src, 0, dst, 0, bytes)
+            best = minOf(best, System.nanoTime() - t0)
+        }
+        bytes / (best / 1e9) / 1e9
+    }
+
+    private fun fmt(v: Double): Double = String.format(Locale.ROOT, "%.3f", v).toDouble()
+}
