@@ -76,7 +76,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         building = t
         try {
             run.tensorMap.infer(t, members, this)
-            for (g in gatesInEffect) dependOn(g.task)
+            if (gatesInEffect.isNotEmpty()) for (g in gatesInEffect) dependOn(g.task)
             holdScopeAllocations(t, members)
         } finally {
             building = null

@@ -226,6 +226,9 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
     /** Device buffers handed out by [deviceTensor], by buffer id (to free them). */
     private val deviceBuffers = ConcurrentHashMap<Long, Buffer>()
 
+    /** A level-2 engine with a stall budget: its cores report progress to a [StallWatchdog]. */
+    private val tracked = config.level == 2 && config.stallTimeout != null
+
     init {
         var started: ProcessChildren? = null
         try {
@@ -233,7 +236,6 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             started = startProcesses()
             startLocalChips()
             var k = 0
-            val tracked = config.level == 2 && config.stallTimeout != null
             subs = Array(config.subWorkers) { i ->
                 if (subsInProcesses) started!!.endpoints[k++] else ThreadEndpoint("${config.name} sub#$i", i, null, spinNanos, null, chipView, tracked)
             }
@@ -343,7 +345,6 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
         throw WorkerStartException(config.name, failures)
     }
 
-    private val tracked = config.level == 2 && config.stallTimeout != null
     internal val scheduler = Scheduler(config.name, subs, nexts, spinNanos, this, countReady = tracked).also { it.start() }
 
     /** The stall watchdog of a level-2 worker (a chip's engine), over its cores. */
@@ -363,7 +364,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
         log.error { error.message }
         run.fail(error)
         stuck?.let { (ep, d) -> ep.interruptRunning(d) }
-        if (run.building) run.builder?.interrupt()
+        synchronized(run) { if (run.building) run.builder?.interrupt() }
         scheduler.abandon(run)
     }
 
@@ -396,23 +397,28 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
                 runBlocking { orchestrator.program() }
             } catch (e: Throwable) {
                 // The program itself failed: skip what has not started, let running tasks finish, rethrow.
-                run.builder = null
+                endBuilding(run)
                 run.fail(e)
                 scheduler.runFailed(run)
                 orchestrator.closeBuild()
                 run.handle.join()
                 val stall = run.firstError.get() as? SchedulerStallException
                 if (stall != null && stall !== e) { // the watchdog interrupted a starved program: its verdict is the error
-                    Thread.interrupted()
                     stall.addSuppressed(e)
                     throw stall
                 }
                 throw e
             }
-            run.builder = null
+            endBuilding(run)
             orchestrator.closeBuild()
             run.handle
         }
+    }
+
+    /** The program's thread stops being [run]'s builder; an interrupt the watchdog sent it is cleared. */
+    private fun endBuilding(run: Run) {
+        synchronized(run) { run.builder = null }
+        if (run.firstError.get() is SchedulerStallException) Thread.interrupted()
     }
 
     // --- Engine ---------------------------------------------------------------------------------
