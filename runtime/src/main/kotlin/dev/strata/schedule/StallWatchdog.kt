@@ -13,7 +13,7 @@ import kotlin.time.Duration
 /**
  * The level-2 stall watchdog (DESIGN.md §9, seed pr930-935): a wall-clock no-progress budget with the
  * seed's ownership rule, checked a few times per budget from one shared timer thread — never by the
- * cores themselves, and not at all while no run is in flight.
+ * cores themselves, and not at all while no run is in flight ([arm] / [disarmIfIdle]).
  *
  * Simpler's AICPU scheduler threads each own a set of cores; here each core's dispatch loop plays that
  * part and keeps its own clock, refreshed whenever it starts or finishes a task. When a core's clock
@@ -55,11 +55,22 @@ internal class StallWatchdog(
     private var lastSubmitted = Long.MIN_VALUE
     private var lastRun: Run? = null
     private var declared: Run? = null
-    private val future: ScheduledFuture<*>
+    private var future: ScheduledFuture<*>? = null
+    private val period = (budgetNanos / 8).coerceIn(MIN_PERIOD_NANOS, MAX_PERIOD_NANOS)
 
-    init {
-        val period = (budgetNanos / 8).coerceIn(MIN_PERIOD_NANOS, MAX_PERIOD_NANOS)
-        future = TIMER.scheduleAtFixedRate(::tickSafely, period, period, TimeUnit.NANOSECONDS)
+    /** Starts the periodic checks (a run was admitted); no-op while they run. */
+    @Synchronized
+    fun arm() {
+        if (future == null) future = TIMER.scheduleAtFixedRate(::tickSafely, period, period, TimeUnit.NANOSECONDS)
+    }
+
+    /** Stops the periodic checks if [idle] still holds (checked under the same lock as [arm]): an idle engine costs no wake-ups. */
+    @Synchronized
+    fun disarmIfIdle(idle: () -> Boolean) {
+        if (!idle()) return
+        future?.cancel(false)
+        future = null
+        lastRun = null
     }
 
     private fun tickSafely() {
@@ -134,8 +145,10 @@ internal class StallWatchdog(
         hooks.declare(run, SchedulerStallException(path, kind, budget, detail), stuck)
     }
 
+    @Synchronized
     override fun close() {
-        future.cancel(false)
+        future?.cancel(false)
+        future = null
     }
 
     private companion object {

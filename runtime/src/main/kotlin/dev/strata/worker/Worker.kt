@@ -390,6 +390,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             val run = Run(runIds.incrementAndGet(), spinNanos) { scheduler.runFailed(it) }
             processes?.let { p -> run.handle.helper = p::pollAll } // the waiter reads mailboxes itself
             activeRuns += run
+            watchdog?.arm()
             scheduler.admit(run)
             val orchestrator = OrchestratorImpl(this, run)
             run.builder = Thread.currentThread()
@@ -612,6 +613,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
     override fun runFinished(run: Run) {
         if (!run.markFinished()) return // the scheduler and close() may both get here
         activeRuns -= run
+        watchdog?.disarmIfIdle { activeRuns.isEmpty() }
         run.building = false
         run.handle.complete(if (run.failed) run.firstError.get() else null)
         admission.release()

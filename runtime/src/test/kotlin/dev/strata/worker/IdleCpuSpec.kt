@@ -39,4 +39,26 @@ class IdleCpuSpec : FunSpec({
             TimeUnit.NANOSECONDS.toMillis(processNanos) shouldBeLessThan 100L
         }
     }
+
+    test("an idle worker with 4 chips in child JVMs (cores, engines, watchdogs) uses < 5% of a core over 2 s, children included") {
+        val os = ManagementFactory.getOperatingSystemMXBean() as SunOperatingSystemMXBean
+        val chips = List(4) { NextLevelChild.Chip(dev.strata.chip.ChipConfig(it)) }
+        Worker(WorkerConfig(level = 3, nextLevel = chips, chipIsolation = Isolation.PROCESS, name = "IdleC")).use { w ->
+            repeat(20) { w.run { for (c in 0 until 4) submit(Target.Next(c), dev.strata.chip.kernel(dev.strata.process.NoOp), TaskArgs.EMPTY) } }
+            val children = ProcessHandle.current().children().toList()
+            children shouldHaveSize 4
+            fun childrenCpuNanos(): Long = children.sumOf { it.info().totalCpuDuration().map { d -> d.toNanos() }.orElse(0L) }
+
+            Thread.sleep(1_000) // settle: spins end, the children's JIT and GC work of the warm-up drains
+            val process0 = os.processCpuTime
+            val children0 = childrenCpuNanos()
+            Thread.sleep(2_000)
+            val processNanos = os.processCpuTime - process0
+            val childNanos = childrenCpuNanos() - children0
+
+            println("IdleCpuSpec: parent ${processNanos / 1_000_000} ms, 4 chip JVMs ${childNanos / 1_000_000} ms over 2 s idle")
+            TimeUnit.NANOSECONDS.toMillis(processNanos + childNanos) shouldBeLessThan 100L
+        }
+        dev.strata.process.assertNoLeftovers("the idle chips test")
+    }
 })
