@@ -18,7 +18,9 @@ import java.util.Locale
  * `exec_tasks_per_s_<workload>` (the same tasks executed once the gate opens: scheduler, dispatch and
  * completion only). Workloads: `independent_noargs`, `independent` (each task writes its own 1-byte
  * buffer), `independent_slices` (each task writes its own 1-byte slice of ONE buffer: the tiling
- * pattern, which stresses dependency inference; fewer tasks per round), `chain`, `deps2`.
+ * pattern, which stresses dependency inference; fewer tasks per round), `chain`, `deps2`, and
+ * `graph_replay_tasks_per_s`: the deps2 DAG recorded once as a `TaskGraph` over one parameter and
+ * replayed with the parameter bound each run (no inference, no per-task validation; goal >= 3x deps2).
  *
  * Options: `--workers N` sub workers (default 4), `--quick` (few iterations: for tests, not numbers),
  * `--rounds N` throughput rounds (median reported), `--tasks N` tasks per throughput round,
@@ -48,7 +50,7 @@ public object DispatchBench : Bench {
     private class Workload(
         val label: String,
         val body: (Int) -> Int,
-        val kind: Kind,
+        val kind: Kind?,
         val maxTasksPerRound: Int = Int.MAX_VALUE,
     )
 
@@ -76,6 +78,7 @@ public object DispatchBench : Bench {
                 Workload("independent_slices", w::independentSlices, Kind.INDEPENDENT_SLICES, if (o.quick) 2_000 else 20_000),
                 Workload("chain", w::chain, Kind.CHAIN),
                 Workload("deps2", w::deps2, Kind.DEPS2),
+                Workload("graph_replay", w::graphReplay, null),
             ).filter { o.wants(it.label) }
             fun Workload.tasks(n: Int) = minOf(n, maxTasksPerRound)
 
@@ -89,7 +92,7 @@ public object DispatchBench : Bench {
             for (wl in workloads) {
                 err.println("dispatch: warm-up, ${wl.tasks(warmTasks)} ${wl.label} tasks")
                 wl.body(wl.tasks(warmTasks))
-                repeat(if (o.quick) 1 else 3) { w.split(wl.kind, wl.tasks(splitTasks)) }
+                wl.kind?.let { k -> repeat(if (o.quick) 1 else 3) { w.split(k, wl.tasks(splitTasks)) } }
             }
 
             // --- one-task run latency -------------------------------------------------------------
@@ -120,11 +123,12 @@ public object DispatchBench : Bench {
                     done * 1e9 / (System.nanoTime() - t0)
                 }
                 err.println("dispatch: ${wl.label} ${rates.joinToString { fmt(it, 0) }} tasks/s ($n tasks per round)")
-                fields["tasks_per_s_${wl.label}"] = median(rates).toLong()
+                fields[if (wl.kind == null) "${wl.label}_tasks_per_s" else "tasks_per_s_${wl.label}"] = median(rates).toLong()
             }
             for (wl in workloads) {
+                if (wl.kind == null) continue
                 val n = wl.tasks(splitTasks)
-                val parts = List(o.rounds) { w.split(wl.kind, n) }
+                val parts = List(o.rounds) { w.split(wl.kind!!, n) }
                 val submitNs = median(DoubleArray(parts.size) { parts[it][0].toDouble() / n })
                 val execRate = median(DoubleArray(parts.size) { n * 1e9 / parts[it][1] })
                 err.println("dispatch: ${wl.label} split: submit ${fmt(submitNs, 0)} ns/task, execute ${fmt(execRate, 0)} tasks/s")
@@ -194,7 +198,7 @@ public object DispatchBench : Bench {
         )
     }
 
-    private val WORKLOADS = linkedSetOf("latency", "independent_noargs", "independent", "independent_slices", "chain", "deps2")
+    private val WORKLOADS = linkedSetOf("latency", "independent_noargs", "independent", "independent_slices", "chain", "deps2", "graph_replay")
 
     internal fun percentile(sorted: LongArray, p: Double): Long {
         if (sorted.isEmpty()) return 0

@@ -6,6 +6,7 @@ import dev.strata.task.TaskCallable
 import dev.strata.task.Target
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
+import dev.strata.graph.TaskGraph
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
 import java.util.concurrent.CountDownLatch
@@ -65,6 +66,32 @@ public class DispatchWorkloads @JvmOverloads constructor(
             output(cells[i])
         }
     }
+
+    /** One buffer of [batch] bytes a graph replay binds as its parameter `cells`. */
+    private val replayCells: Tensor = worker.hostTensor(DType.U8, batch.toLong(), label = "replay-cells")
+
+    /** The deps2 DAG (task `i` reads bytes `i-1`, `i-2` and writes byte `i` of parameter `cells`), recorded once per size. */
+    private val deps2Graphs = HashMap<Int, TaskGraph>()
+
+    private fun deps2Graph(n: Int): TaskGraph = deps2Graphs.getOrPut(n) {
+        TaskGraph.record("deps2") {
+            val cells = parameter("cells", DType.U8, batch.toLong())
+            for (i in 0 until n) {
+                val args = TaskArgs.build {
+                    if (i >= 1) input(cells.slice(0, i - 1L, i.toLong()))
+                    if (i >= 2) input(cells.slice(0, i - 2L, i - 1L))
+                    output(cells.slice(0, i.toLong(), i + 1L))
+                }
+                submit(Target.Sub, NOOP, args, "deps2")
+            }
+        }
+    }
+
+    /**
+     * [tasks] no-op tasks of the deps2 shape, replayed from a recorded [TaskGraph] with its parameter bound
+     * anew each run: no dependency inference, no per-task validation.
+     */
+    public fun graphReplay(tasks: Int): Int = batches(tasks) { n -> worker.submit(deps2Graph(n), mapOf("cells" to replayCells)) }
 
     /** `worker.run {}` of one no-op sub task without arguments: the one-task run latency. */
     public fun runOneTask() {

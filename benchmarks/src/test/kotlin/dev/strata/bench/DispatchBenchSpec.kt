@@ -38,7 +38,7 @@ class DispatchBenchSpec : FunSpec({
             "run_1task_us", "run_1task_p90_us", "run_1task_p99_us",
             "tasks_per_s_independent", "tasks_per_s_independent_noargs", "tasks_per_s_independent_slices",
             "tasks_per_s_chain", "tasks_per_s_deps2", "submit_ns_chain", "exec_tasks_per_s_chain",
-            "submit_ns_deps2", "exec_tasks_per_s_deps2", "cores",
+            "submit_ns_deps2", "exec_tasks_per_s_deps2", "graph_replay_tasks_per_s", "cores",
         )) {
             number(json, field).shouldNotBeNull() shouldBeGreaterThan 0.0
         }

@@ -205,3 +205,11 @@ public class SchedulerStallException(
     "$workerPath: no progress for $budget — ${kind.label}: $detail. Fix the kernel or the program; if the work is " +
         "just slow, raise the budget (ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS)",
 )
+
+/**
+ * A graph replay was refused before anything was dispatched: [problems] lists every binding that is
+ * missing, unknown, of the wrong dtype or shape, overlapping another, or unusable on this worker.
+ */
+public class GraphBindingException(public val graph: String, public val problems: List<String>) : StrataException(
+    "graph '$graph' cannot be replayed with these bindings: " + problems.joinToString(separator = "\n  - ", prefix = "\n  - "),
+)

@@ -129,6 +129,35 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         }
     }
 
+    /**
+     * Submits [replay]'s graph: one task per node, each following the recorded producers — no validation
+     * per task (the replay checked its bindings once) and no dependency inference.
+     */
+    suspend fun replay(replay: GraphReplay) {
+        checkUsable()
+        val nodes = replay.graph.nodes
+        val tasks = arrayOfNulls<Task>(nodes.size)
+        val ids = java.util.IdentityHashMap<TaskCallable, Int>()
+        for (node in nodes) {
+            run.firstError.get()?.let { throw it }
+            val members = if (node.usesParameters) Array(node.members.size) { replay.bind(node.members[it]) } else node.members
+            val callableId = ids[node.callable] ?: engine.admitCallable(node.callable, node.targets).also { if (it >= 0) ids[node.callable] = it }
+            engine.acquireSlot()
+            val t = Task(engine.nextTaskId(), run, node.name, node.callable, node.targets, members)
+            t.callableId = callableId
+            run.pending.incrementAndGet()
+            scopes.last().register(t)
+            building = t
+            try {
+                for (p in node.producers) dependOn(tasks[p]!!)
+            } finally {
+                building = null
+            }
+            tasks[node.index] = t
+            publish(t)
+        }
+    }
+
     private val gatesInEffect = ArrayList<GateImpl>()
 
     override suspend fun gate(name: String): Gate {

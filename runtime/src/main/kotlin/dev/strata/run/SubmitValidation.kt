@@ -7,6 +7,7 @@ import arrow.core.raise.either
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.AddressSpace
+import dev.strata.tensor.Buffer
 import dev.strata.tensor.Tensor
 
 /**
@@ -27,6 +28,24 @@ internal class SubmitValidation(
         is Target.Next -> nextInProcess.getOrElse(t.index) { false }
     }
 
+
+    /** Why [target] cannot be used here, or null. */
+    fun targetProblem(target: Target): String? = when (target) {
+        Target.Sub -> if (subWorkers > 0) null else "target sub does not exist on this worker (it has no sub workers)"
+        is Target.Next -> if (target.index in 0 until nextWorkers) null else "target $target does not exist on this worker (next-level children are 0 until $nextWorkers)"
+    }
+
+    /** Why [target] cannot address [buffer] (device memory of another worker, private memory for a child process), or null. */
+    fun addressProblem(buffer: Buffer, target: Target): String? {
+        val space = buffer.addressSpace
+        if (space is AddressSpace.Device && !(target is Target.Next && target.index == space.worker)) {
+            return "buffer '${buffer.label}' lives in $space, which $target cannot address"
+        }
+        if (space is AddressSpace.Host && !buffer.isShared && inProcess(target)) {
+            return "buffer '${buffer.label}' is private host memory, which $target, a child process, cannot see; use worker.hostTensor()"
+        }
+        return null
+    }
 
     /**
      * Every problem of the submit, or `Right(Unit)`. A valid single task is recognised by an

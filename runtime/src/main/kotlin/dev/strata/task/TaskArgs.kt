@@ -34,6 +34,10 @@ public class TaskArgs private constructor(
     /** The scalar at position [index]. */
     public fun scalar(index: Int): Long = scalarValues[index]
 
+    /** The same arguments with each tensor replaced by [f] of it (tags and scalars kept). */
+    internal fun mapTensors(f: (Tensor) -> Tensor): TaskArgs =
+        TaskArgs(Array(tensorArgs.size) { TensorArg(f(tensorArgs[it].tensor), tensorArgs[it].tag) }, scalarValues)
+
     override fun toString(): String =
         "TaskArgs(${tensorArgs.joinToString()}${if (scalarValues.isEmpty()) "" else ", scalars=" + scalarValues.contentToString()})"
 

@@ -35,6 +35,9 @@ public class Tensor internal constructor(
     /** A copy of the strides, in elements. */
     public val strides: LongArray get() = stridesArr.copyOf()
 
+    /** The same view of [buffer] at [byteOffset] more (shape and strides shared, not copied): a graph replay's rebinding. */
+    internal fun rebased(buffer: Buffer, extraOffset: Long): Tensor = Tensor(buffer, byteOffset + extraOffset, shapeArr, stridesArr, dtype)
+
     /** Size of dimension [dim]. */
     public fun size(dim: Int): Long = shapeArr[dim]
 

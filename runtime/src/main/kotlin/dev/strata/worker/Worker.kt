@@ -3,6 +3,8 @@ package dev.strata.worker
 import dev.strata.endpoint.Endpoint
 import dev.strata.endpoint.ThreadEndpoint
 import dev.strata.graph.HeapRing
+import dev.strata.graph.TaskGraph
+import dev.strata.run.GraphReplay
 import dev.strata.graph.Scope
 import dev.strata.graph.Task
 import dev.strata.graph.TaskState
@@ -112,6 +114,22 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
     /** [submit] then wait: returns when every task finished; throws the run's first error. */
     public fun run(program: suspend Orchestrator.() -> Unit) {
         submit(program).result()
+    }
+
+    /**
+     * Starts a replay of [graph] as a run (issue 5 §2): every parameter bound to the tensor of the same
+     * name in [bindings], the recorded tasks submitted again without inferring their dependencies.
+     * Bindings are checked first, all at once: a missing, unknown, mistyped, misshapen or overlapping
+     * binding, or one a target cannot address, throws [dev.strata.run.GraphBindingException] and nothing runs.
+     */
+    public fun submit(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()): RunHandle {
+        val replay = GraphReplay.of(graph, bindings, core.validation)
+        return submit { (this as OrchestratorImpl).replay(replay) }
+    }
+
+    /** [submit] of [graph] then wait: returns when every task finished; throws the run's first error. */
+    public fun run(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()) {
+        submit(graph, bindings).result()
     }
 
     /** A zeroed host tensor owned by the caller (not by a scope), usable by every run of this worker. */

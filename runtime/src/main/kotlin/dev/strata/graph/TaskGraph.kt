@@ -1,0 +1,265 @@
+package dev.strata.graph
+
+import dev.strata.run.Gate
+import dev.strata.run.InvalidSubmitException
+import dev.strata.run.Orchestrator
+import dev.strata.run.Run
+import dev.strata.run.SubmitValidation
+import dev.strata.task.TaskArgs
+import dev.strata.task.TaskCallable
+import dev.strata.task.Target
+import dev.strata.tensor.Access
+import dev.strata.tensor.AddressSpace
+import dev.strata.tensor.Buffer
+import dev.strata.tensor.DType
+import dev.strata.tensor.Tensor
+import kotlinx.coroutines.runBlocking
+import kotlinx.serialization.Serializable
+import kotlinx.serialization.json.Json
+
+/**
+ * A program recorded once into an immutable DAG (issue 5 §2): its tasks in submission order, each
+ * with its arguments and the earlier tasks it must follow — inferred once, at recording. Replay it with
+ * `Worker.run(graph, bindings)`: every [parameter][GraphBuilder.parameter] is bound to a real tensor of
+ * the same dtype and shape, and the tasks are submitted again without inferring anything.
+ *
+ * Guarantees: a replay leaves memory exactly as running the recorded program on the bound tensors would
+ * (bindings may not overlap one another or the graph's other tensors: that is checked before anything
+ * is dispatched, as are dtypes, shapes and what each target can address). Thread-safe; replay it as
+ * often as you like, on any worker that has the targets it names.
+ */
+public class TaskGraph internal constructor(
+    /** The graph's name (in exports and errors). */
+    public val name: String,
+    internal val nodes: List<Node>,
+    internal val parameters: List<Parameter>,
+    /** Every buffer the graph's tasks use, with how: checked against each replay's worker. */
+    internal val usages: List<Usage>,
+    /** Scratch allocations made while recording (`alloc`): such a graph can be exported, not replayed. */
+    internal val allocations: Int,
+) {
+    /** Number of tasks. */
+    public val size: Int get() = nodes.size
+
+    /** Every target a task of the graph names (a replay's worker must have each). */
+    internal val targets: Set<Target> = nodes.flatMapTo(LinkedHashSet()) { it.targets.asList() }
+
+    /** Number of dependency edges. */
+    public val edgeCount: Int get() = nodes.sumOf { it.producers.size }
+
+    /** The parameters a replay binds, by name, in declaration order. */
+    public val parameterNames: List<String> get() = parameters.map { it.name }
+
+    /** One recorded task: [producers] are indices of earlier nodes it must follow. */
+    internal class Node(
+        val index: Int,
+        val name: String,
+        val callable: TaskCallable,
+        val targets: Array<Target>,
+        val members: Array<TaskArgs>,
+        val producers: IntArray,
+        /** Whether any argument is a view of a parameter (only those are rebuilt at replay). */
+        val usesParameters: Boolean,
+    )
+
+    internal class Parameter(val name: String, val dtype: DType, val shape: LongArray, val placeholder: Buffer)
+
+    /** [buffer] is used by tasks on [targets]; [writes] if any of them writes it. */
+    internal class Usage(val buffer: Buffer, val targets: Set<Target>, val writes: Boolean)
+
+    /** Graphviz DOT: one box per task (`#i name`, target), one edge per dependency. */
+    public fun toDot(): String = buildString {
+        append("digraph \"").append(esc(name)).append("\" {\n")
+        append("  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n")
+        for (n in nodes) {
+            val where = if (n.targets.size == 1) "${n.targets[0]}" else "group: ${n.targets.joinToString(", ")}"
+            append("  n").append(n.index).append(" [label=\"#").append(n.index).append(' ').append(esc(n.name))
+                .append("\\n").append(esc(where)).append("\"];\n")
+        }
+        for (n in nodes) for (p in n.producers) append("  n").append(p).append(" -> n").append(n.index).append(";\n")
+        append("}\n")
+    }
+
+    /** JSON (kotlinx-serialization): parameters, tasks with their arguments, and edges. */
+    public fun toJson(): String = JSON.encodeToString(GraphJson.serializer(), toExport())
+
+    private fun toExport(): GraphJson {
+        val params = parameters.associateBy { it.placeholder.id }
+        fun tensor(tag: String, t: Tensor) = GraphJson.TensorJson(
+            tag, params[t.buffer.id]?.name, if (params.containsKey(t.buffer.id)) null else t.buffer.label,
+            t.buffer.addressSpace.toString(), t.dtype.name, t.byteOffset, t.shape.toList(), t.strides.toList(),
+        )
+        return GraphJson(
+            name,
+            parameters.map { GraphJson.ParameterJson(it.name, it.dtype.name, it.shape.toList()) },
+            nodes.map { n ->
+                GraphJson.NodeJson(
+                    n.index, n.name, n.callable.javaClass.name, n.targets.map { it.toString() },
+                    n.members.map { m ->
+                        GraphJson.MemberJson(
+                            (0 until m.tensorCount).map { tensor(m.arg(it).tag.name, m.tensor(it)) },
+                            (0 until m.scalarCount).map { m.scalar(it) },
+                        )
+                    },
+                    n.producers.toList(),
+                )
+            },
+        )
+    }
+
+    override fun toString(): String = "TaskGraph($name, $size tasks, $edgeCount edges, parameters $parameterNames)"
+
+    public companion object {
+        private val JSON = Json { prettyPrint = true }
+
+        private fun esc(s: String) = s.replace("\\", "\\\\").replace("\"", "\\\"")
+
+        /**
+         * Records [program] into a graph without running anything. The program uses the same calls as a
+         * run's (`submit`, `submitGroup`, `scope`, the DSL) plus [GraphBuilder.parameter] for the tensors
+         * a replay binds; other tensors it uses are the graph's own and are used by every replay.
+         * `alloc` is recorded for export only (such a graph cannot be replayed); gates cannot be recorded.
+         *
+         * @throws InvalidSubmitException for a malformed submit, as a run would.
+         */
+        @JvmStatic
+        public fun record(name: String = "graph", program: suspend GraphBuilder.() -> Unit): TaskGraph {
+            val b = GraphBuilder(name)
+            runBlocking { b.program() }
+            return b.build()
+        }
+    }
+}
+
+/**
+ * The receiver of a recorded program ([TaskGraph.record], `taskGraph { }` in the DSL): an
+ * [Orchestrator] whose submits are recorded, plus [parameter]. Single-threaded, valid only inside the
+ * recording.
+ */
+public class GraphBuilder internal constructor(private val name: String) : Orchestrator {
+    private val run = Run(0, 0) { }
+    private val map = TensorMap()
+    private val nodes = ArrayList<TaskGraph.Node>()
+    private val tasks = ArrayList<Task>()
+    private val params = ArrayList<TaskGraph.Parameter>()
+    private val paramIds = HashSet<Long>()
+    private val usages = LinkedHashMap<Long, Triple<Buffer, MutableSet<Target>, BooleanArray>>()
+    private val validation = SubmitValidation(Int.MAX_VALUE, Int.MAX_VALUE, false, BooleanArray(0))
+    private var producers: ArrayList<Int>? = null
+    private var current: Task? = null
+    private var allocations = 0
+
+    override val runId: Long get() = 0
+
+    /**
+     * A tensor the replay binds: [dtype] and [shape] here; at replay, a contiguous row-major tensor of the
+     * same dtype and shape under [name]. Views of it (slices, tiles) are recorded relative to it.
+     */
+    public fun parameter(name: String, dtype: DType, vararg shape: Long): Tensor {
+        require(params.none { it.name == name }) { "parameter '$name' is declared twice in graph '${this.name}'" }
+        require(shape.all { it >= 0 }) { "parameter '$name' has a negative size: ${shape.contentToString()}" }
+        val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
+        val placeholder = Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, "parameter '$name'", null)
+        params += TaskGraph.Parameter(name, dtype, shape.copyOf(), placeholder)
+        paramIds += placeholder.id
+        return placeholder.tensor(dtype, *shape)
+    }
+
+    override suspend fun submit(target: Target, callable: TaskCallable, args: TaskArgs, name: String?) {
+        add(arrayOf(target), arrayOf(args), callable, name)
+    }
+
+    override suspend fun submitGroup(targets: List<Target>, callable: TaskCallable, members: List<TaskArgs>, name: String?) {
+        require(targets.size == members.size) { "a group needs one target per member: ${targets.size} targets for ${members.size} members" }
+        add(targets.toTypedArray(), members.toTypedArray(), callable, name)
+    }
+
+    private fun add(targets: Array<Target>, members: Array<TaskArgs>, callable: TaskCallable, name: String?) {
+        val taskName = name ?: callable.javaClass.name.substringAfterLast('.').ifEmpty { callable.javaClass.name }
+        validation.validate(targets, members).onLeft { problems ->
+            val subject = "graph '${this.name}': task '$taskName' -> " + (if (targets.size == 1) "${targets[0]}" else "group of ${targets.size}")
+            throw InvalidSubmitException(subject, problems)
+        }
+        val index = nodes.size
+        val t = Task(index.toLong(), run, taskName, callable, targets, members)
+        val deps = ArrayList<Int>(2)
+        producers = deps
+        current = t
+        map.infer(t, members, sink)
+        current = null
+        var usesParams = false
+        for ((k, m) in members.withIndex()) {
+            for (i in 0 until m.tensorCount) {
+                val a = m.arg(i)
+                val b = a.tensor.buffer
+                if (b.id in paramIds) usesParams = true
+                val u = usages.getOrPut(b.id) { Triple(b, HashSet(), BooleanArray(1)) }
+                u.second += targets[k]
+                if (a.tag.writes) u.third[0] = true
+            }
+        }
+        tasks += t
+        nodes += TaskGraph.Node(index, taskName, callable, targets, members, deps.sorted().toIntArray(), usesParams)
+    }
+
+    private val sink = TensorMap.DependencySink { producer ->
+        val consumer = current!!
+        if (producer.lastConsumerId != consumer.id) {
+            producer.lastConsumerId = consumer.id
+            producers!! += producer.id.toInt()
+        }
+    }
+
+    /** Recorded for export (a scratch buffer of the scope); a graph with allocations cannot be replayed. */
+    override suspend fun alloc(dtype: DType, vararg shape: Long): Tensor {
+        val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
+        allocations++
+        return Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, "alloc#$allocations", null).tensor(dtype, *shape)
+    }
+
+    override suspend fun <T> scope(block: suspend Orchestrator.() -> T): T = block()
+
+    override suspend fun gate(name: String): Gate =
+        throw UnsupportedOperationException("graph '${this.name}': gates cannot be recorded; submit gated work in a run")
+
+    override suspend fun <T> after(gate: Gate, block: suspend Orchestrator.() -> T): T =
+        throw UnsupportedOperationException("graph '${this.name}': gates cannot be recorded; submit gated work in a run")
+
+    internal fun build(): TaskGraph = TaskGraph(
+        name, nodes.toList(), params.toList(),
+        usages.values.map { (b, ts, w) -> TaskGraph.Usage(b, ts.toSet(), w[0]) }, allocations,
+    )
+}
+
+/** The JSON export of a [TaskGraph]. */
+@Serializable
+internal data class GraphJson(val name: String, val parameters: List<ParameterJson>, val tasks: List<NodeJson>) {
+    @Serializable
+    data class ParameterJson(val name: String, val dtype: String, val shape: List<Long>)
+
+    @Serializable
+    data class NodeJson(
+        val id: Int,
+        val name: String,
+        val callable: String,
+        val targets: List<String>,
+        val members: List<MemberJson>,
+        val after: List<Int>,
+    )
+
+    @Serializable
+    data class MemberJson(val tensors: List<TensorJson>, val scalars: List<Long>)
+
+    /** A tensor argument: a view of [parameter], or of the graph's own buffer [buffer]. */
+    @Serializable
+    data class TensorJson(
+        val tag: String,
+        val parameter: String?,
+        val buffer: String?,
+        val space: String,
+        val dtype: String,
+        val byteOffset: Long,
+        val shape: List<Long>,
+        val strides: List<Long>,
+    )
+}

@@ -1,0 +1,156 @@
+package dev.strata.graph
+
+import dev.strata.process.assertNoLeftovers
+import dev.strata.run.GraphBindingException
+import dev.strata.task.TaskArgs
+import dev.strata.task.TaskCallable
+import dev.strata.task.TaskContext
+import dev.strata.task.Target
+import dev.strata.tensor.Buffer
+import dev.strata.tensor.DType
+import dev.strata.tensor.Tensor
+import dev.strata.worker.Isolation
+import dev.strata.worker.Worker
+import dev.strata.worker.WorkerConfig
+import io.kotest.assertions.throwables.shouldThrow
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import io.kotest.property.Arb
+import io.kotest.property.arbitrary.int
+import io.kotest.property.arbitrary.list
+import io.kotest.property.checkAll
+import java.util.concurrent.atomic.AtomicInteger
+
+/** Writes `scalar(0) + sum(tensor 0)` into every element of tensor 1 (I64). */
+internal object SumInto : TaskCallable {
+    override fun call(context: TaskContext) {
+        val r = context.tensor(0)
+        val w = context.tensor(1)
+        var s = context.scalar(0)
+        for (i in 0 until r.elementCount) s += r.getLong(i)
+        for (i in 0 until w.elementCount) w.setLong(i, s)
+    }
+}
+
+/** One task of a random program: reads `[r0, r1)`, writes `[w0, w1)` of one I64 parameter. */
+private data class Op(val r0: Long, val r1: Long, val w0: Long, val w1: Long)
+
+private const val N = 16L
+
+private fun ops(seeds: List<Int>): List<Op> = seeds.chunked(4).filter { it.size == 4 }.map { (a, b, c, d) ->
+    val r0 = (a % N + N) % N
+    val w0 = (c % N + N) % N
+    Op(r0, minOf(N, r0 + 1 + (b % 4 + 4) % 4), w0, minOf(N, w0 + 1 + (d % 4 + 4) % 4))
+}
+
+/** The program of [ops] over [x] (a task's read and write ranges may overlap). */
+private suspend fun dev.strata.run.Orchestrator.program(x: Tensor, ops: List<Op>) {
+    for ((k, op) in ops.withIndex()) {
+        val r = x.slice(0, op.r0, op.r1)
+        val w = x.slice(0, op.w0, op.w1)
+        submit(Target.Sub, SumInto, TaskArgs.build { input(r); output(w); scalar(k.toLong()) }, "op$k")
+    }
+}
+
+class TaskGraphSpec : FunSpec({
+    afterEach { assertNoLeftovers() }
+
+    test("property: a replay on fresh bindings leaves memory exactly as running the program one task at a time") {
+        Worker(WorkerConfig(subWorkers = 4)).use { w ->
+            checkAll(60, Arb.list(Arb.int(-1000, 1000), 8..120)) { seeds ->
+                val ops = ops(seeds)
+                val graph = TaskGraph.record("random") { program(parameter("x", DType.I64, N), ops) }
+                graph.size shouldBe ops.size
+                repeat(2) { round ->
+                    val x = w.hostTensor(DType.I64, N).also { t -> for (i in 0 until N) t.setLong(i, i * 7 + round) }
+                    val oracle = Buffer.host(N * 8).tensor(DType.I64, N).also { t -> for (i in 0 until N) t.setLong(i, i * 7 + round) }
+                    w.run(graph, mapOf("x" to x))
+                    for ((k, op) in ops.withIndex()) { // sequential reference
+                        SumInto.call(dev.strata.task.TaskContext(
+                            TaskArgs.build { input(oracle.slice(0, op.r0, op.r1)); output(oracle.slice(0, op.w0, op.w1)); scalar(k.toLong()) },
+                            0, 1, "oracle", null,
+                        ))
+                    }
+                    for (i in 0 until N) x.getLong(i) shouldBe oracle.getLong(i)
+                }
+            }
+        }
+    }
+
+    test("a replay on a worker with process children runs the same graph in child JVMs") {
+        val ops = ops(List(40) { it * 37 - 500 })
+        val graph = TaskGraph.record("on-processes") { program(parameter("x", DType.I64, N), ops) }
+        Worker(WorkerConfig(subWorkers = 2, subIsolation = Isolation.PROCESS)).use { w ->
+            val x = w.hostTensor(DType.I64, N)
+            w.run(graph, mapOf("x" to x))
+            val y = Buffer.host(N * 8).tensor(DType.I64, N)
+            Worker(WorkerConfig(subWorkers = 2)).use { t -> t.run { program(y, ops) } }
+            for (i in 0 until N) x.getLong(i) shouldBe y.getLong(i)
+            // Private host memory cannot be bound for child processes.
+            shouldThrow<GraphBindingException> { w.run(graph, mapOf("x" to Buffer.host(N * 8).tensor(DType.I64, N))) }
+                .message shouldContain "a child process, cannot see"
+        }
+    }
+
+    test("wrong, missing, unknown and overlapping bindings are all reported before anything runs") {
+        val ran = AtomicInteger()
+        val count = TaskCallable { ran.incrementAndGet() }
+        val graph = TaskGraph.record("checked") {
+            val a = parameter("a", DType.F32, 4, 4)
+            val b = parameter("b", DType.I64, 8)
+            val c = parameter("c", DType.I64, 8)
+            submit(Target.Sub, count, TaskArgs.build { output(a) })
+            submit(Target.Sub, count, TaskArgs.build { input(b); output(c) })
+        }
+        graph.parameterNames shouldBe listOf("a", "b", "c")
+        graph.edgeCount shouldBe 0
+        Worker(WorkerConfig(subWorkers = 2)).use { w ->
+            val e = shouldThrow<GraphBindingException> {
+                w.run(graph, mapOf("a" to w.hostTensor(DType.F32, 16), "b" to w.hostTensor(DType.I32, 8), "z" to w.hostTensor(DType.I64, 1)))
+            }
+            e.problems.size shouldBe 4
+            e.message shouldContain "parameter 'a' is F32[4, 4], bound to F32[16]"
+            e.message shouldContain "parameter 'b' is I64[8], bound to I32[8]"
+            e.message shouldContain "parameter 'c' (I64[8]) is not bound"
+            e.message shouldContain "'z' is not a parameter"
+            val shared = w.hostTensor(DType.I64, 12)
+            shouldThrow<GraphBindingException> {
+                w.run(graph, mapOf("a" to w.hostTensor(DType.F32, 4, 4), "b" to shared.slice(0, 0, 8), "c" to shared.slice(0, 4, 12)))
+            }.message shouldContain "parameters 'b' and 'c' are bound to overlapping bytes"
+            ran.get() shouldBe 0
+            w.run(graph, mapOf("a" to w.hostTensor(DType.F32, 4, 4), "b" to shared.slice(0, 0, 8), "c" to w.hostTensor(DType.I64, 8)))
+            ran.get() shouldBe 2
+        }
+    }
+
+    test("a target the worker does not have is a binding-time error; a recorded alloc exports but does not replay") {
+        val graph = TaskGraph.record("far") { submit(Target.Next(3), TaskCallable { }, TaskArgs.EMPTY) }
+        Worker(WorkerConfig(subWorkers = 1)).use { w ->
+            shouldThrow<GraphBindingException> { w.run(graph) }.message shouldContain "next#3 does not exist"
+            val scratch = TaskGraph.record("scratch") {
+                scope { val t = alloc(DType.F32, 4); submit(Target.Sub, TaskCallable { }, TaskArgs.build { output(t) }) }
+            }
+            scratch.toDot() shouldContain "#0"
+            shouldThrow<GraphBindingException> { w.run(scratch) }.message shouldContain "alloc"
+        }
+    }
+
+    test("toDot and toJson show tasks, targets, parameters and edges") {
+        val graph = TaskGraph.record("export") {
+            val x = parameter("x", DType.I64, 4)
+            submit(Target.Sub, SumInto, TaskArgs.build { input(x.slice(0, 0, 2)); output(x.slice(0, 2, 4)); scalar(1) }, "first")
+            submitGroup(listOf(Target.Sub, Target.Sub), SumInto, List(2) { TaskArgs.build { input(x.slice(0, 2, 4)); output(x.slice(0, it.toLong(), it + 1L)); scalar(2) } }, "pair")
+        }
+        graph.edgeCount shouldBe 1
+        val dot = graph.toDot()
+        dot shouldContain "digraph \"export\""
+        dot shouldContain "n0 [label=\"#0 first\\nsub\"]"
+        dot shouldContain "n0 -> n1;"
+        val json = graph.toJson()
+        json shouldContain "\"parameters\""
+        json shouldContain "\"name\": \"x\""
+        json shouldContain "\"after\": [\n                0\n            ]"
+        json shouldContain "\"parameter\": \"x\""
+    }
+})
