@@ -19,10 +19,11 @@ public fun main(args: Array<String>) {
 }
 
 /**
- * The `strata` command line: `run <sample> [args…]`, `bench <name> [args…]`, `doctor`.
+ * The `strata` command line: `run <sample> [args…]`, `bench <name> [args…]`, `graph <sample> [--format …]`, `doctor`.
  *
  * Exit status: what the sample or bench returned; 0 when `doctor` found every required check passing
- * and 1 otherwise; 2 for an unknown sample or bench name; Clikt's status (1) for other usage errors.
+ * and 1 otherwise; 2 for an unknown sample or bench name (and for `graph` usage errors), 3 when `graph
+ * --format svg` finds no Graphviz; Clikt's status (1) for other usage errors.
  */
 public object StrataCli {
     /** Exit status for a name that is not in the registry. */
@@ -39,6 +40,7 @@ public object StrataCli {
                 "bench", "bench", "benches", console,
                 Benches.all.map { b -> Launchable(b.name, b.description) { args, out -> b.run(args, out) } },
             ),
+            GraphCommand(console, Samples.all.associate { s -> s.name to s::graph }),
             DoctorCommand(console, Doctor()),
         )
         return try {

@@ -3,6 +3,7 @@ package dev.strata.samples
 import dev.strata.dsl.chip
 import dev.strata.dsl.submitGroup
 import dev.strata.dsl.worker
+import dev.strata.graph.TaskGraph
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 import dev.strata.worker.Isolation
@@ -76,6 +77,16 @@ public object AllreduceSample : Sample {
         chips(0 until o.chips) { cores("aiv", o.cores) }
         domain(AllreduceProgram.DOMAIN, 0 until o.chips, windowBytes = (o.elements * 4 + 63) / 64 * 64) {
             buffer(AllreduceProgram.BUFFER, DType.I32, o.elements)
+        }
+    }
+
+    /** The level-3 program: one group task over every chip, each rank's output and `data` buffer as parameters. */
+    override fun graph(args: List<String>): TaskGraph {
+        val o = AllreduceOptions.parse(args) ?: AllreduceOptions()
+        return TaskGraph.record("allreduce") {
+            val outs = List(o.chips) { parameter("output#$it", DType.I32, o.elements) }
+            val data = List(o.chips) { parameter("data#$it", DType.I32, o.elements) }
+            submitGroup((0 until o.chips).map { chip(it) }, { r -> outputExisting(outs[r]); inout(data[r]); scalar(o.elements) }, "allreduce", AllreduceProgram)
         }
     }
 

@@ -5,6 +5,8 @@ import dev.strata.dsl.submit
 import dev.strata.dsl.submitGroup
 import dev.strata.dsl.worker
 import dev.strata.samples.PipelineStages.BANDS
+import dev.strata.graph.TaskGraph
+import dev.strata.run.Orchestrator
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
 import dev.strata.tensor.DType
@@ -111,37 +113,56 @@ public object PipelineSample : Sample {
             val result = if (options.steps % 2 == 0) a else b
 
             val start = System.nanoTime()
-            val handle = w.submit {
-                for (step in 0 until options.steps) {
-                    val src = if (step % 2 == 0) a else b
-                    val dst = if (step % 2 == 0) b else a
-                    scope {
-                        val tmp = alloc(DType.F32, n.toLong(), n.toLong())
-                        for (t in tiles) {
-                            val halo = t.halo(n)
-                            submit(sub, "stencil s$step $t", {
-                                input(halo.of(src)); output(t.of(tmp))
-                                scalar(halo.row0); scalar(halo.col0); scalar(t.row0); scalar(t.col0); scalar(n)
-                            }, StencilKernel)
-                        }
-                        for (t in tiles) {
-                            submit(sub, "transpose s$step $t", {
-                                input(t.of(tmp)); output(t.transposedOf(dst))
-                                scalar(t.row0); scalar(t.col0); scalar(step)
-                            }, TransposeKernel)
-                        }
-                    }
-                }
-                submitGroup(
-                    sub, BANDS,
-                    { m -> input(bands[m].of(result)); output(sums.slice(0, m.toLong(), m + 1L)) },
-                    "band sums",
-                    BandSumKernel,
-                )
-            }
+            val handle = w.submit { program(options, a, b, sums) }
             val built = System.nanoTime() // submit returns once the program has built the whole DAG
             handle.result()
             return EngineResult(result, sums, System.nanoTime() - start, built - start)
+        }
+    }
+
+    /**
+     * The pipeline's program over grids [a], [b] and the band sums: what a run executes and what
+     * `./strata graph pipeline` records (its temporaries come from `alloc`, so the graph is for looking
+     * at, not for replay).
+     */
+    internal suspend fun Orchestrator.program(options: PipelineOptions, a: Tensor, b: Tensor, sums: Tensor) {
+        val n = options.size
+        val tiles = PipelineStages.tiles(n, options.tiles, options.tiles)
+        val bands = PipelineStages.tiles(n, BANDS, 1)
+        val result = if (options.steps % 2 == 0) a else b
+        for (step in 0 until options.steps) {
+            val src = if (step % 2 == 0) a else b
+            val dst = if (step % 2 == 0) b else a
+            scope {
+                val tmp = alloc(DType.F32, n.toLong(), n.toLong())
+                for (t in tiles) {
+                    val halo = t.halo(n)
+                    submit(sub, "stencil s$step $t", {
+                        input(halo.of(src)); output(t.of(tmp))
+                        scalar(halo.row0); scalar(halo.col0); scalar(t.row0); scalar(t.col0); scalar(n)
+                    }, StencilKernel)
+                }
+                for (t in tiles) {
+                    submit(sub, "transpose s$step $t", {
+                        input(t.of(tmp)); output(t.transposedOf(dst))
+                        scalar(t.row0); scalar(t.col0); scalar(step)
+                    }, TransposeKernel)
+                }
+            }
+        }
+        submitGroup(
+            sub, BANDS,
+            { m -> input(bands[m].of(result)); output(sums.slice(0, m.toLong(), m + 1L)) },
+            "band sums",
+            BandSumKernel,
+        )
+    }
+
+    override fun graph(args: List<String>): TaskGraph {
+        val o = PipelineOptions.parse(args) ?: PipelineOptions()
+        val n = o.size.toLong()
+        return TaskGraph.record("pipeline") {
+            program(o, parameter("grid A", DType.F32, n, n), parameter("grid B", DType.F32, n, n), parameter("band sums", DType.F32, BANDS.toLong()))
         }
     }
 

@@ -12,6 +12,12 @@ public interface Sample {
 
     /** Runs the sample, printing to [out]; returns the process exit code (0 = PASS). */
     public fun run(args: List<String>, out: PrintStream): Int
+
+    /**
+     * The sample's main program recorded as a [dev.strata.graph.TaskGraph] for `./strata graph`, with the
+     * same [args] as [run]; null if the sample has none. Throws [IllegalArgumentException] for bad args.
+     */
+    public fun graph(args: List<String>): dev.strata.graph.TaskGraph? = null
 }
 
 /** Every sample the CLI knows, by name. */
