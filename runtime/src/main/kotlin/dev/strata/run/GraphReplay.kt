@@ -2,15 +2,16 @@ package dev.strata.run
 
 import dev.strata.graph.TaskGraph
 import dev.strata.task.TaskArgs
+import dev.strata.tensor.Buffer
 import dev.strata.tensor.Tensor
 
 /**
  * Checks a replay's bindings against a [TaskGraph] and the worker's [SubmitValidation], all at once and
  * before anything is dispatched, and rebinds the graph's arguments.
  */
-internal class GraphReplay private constructor(val graph: TaskGraph, private val bound: Map<Long, Tensor>) {
-    /** [args] with every view of a parameter moved onto its binding. */
-    fun bind(args: TaskArgs): TaskArgs = args.mapTensors { t -> bound[t.buffer.id]?.let { b -> t.rebased(b.buffer, b.byteOffset) } ?: t }
+internal class GraphReplay private constructor(val graph: TaskGraph, private val bound: java.util.IdentityHashMap<Buffer, Tensor>) {
+    /** [args] with every view of a parameter moved onto its binding (placeholder buffers by identity: no boxing). */
+    fun bind(args: TaskArgs): TaskArgs = args.mapTensors { t -> bound[t.buffer]?.let { b -> t.rebased(b.buffer, b.byteOffset) } ?: t }
 
     companion object {
         /** The replay, or [GraphBindingException] listing every problem. */
@@ -63,7 +64,9 @@ internal class GraphReplay private constructor(val graph: TaskGraph, private val
                 if (param == null && buffer.isReleased) problems += "$what: its buffer was given back"
             }
             if (problems.isNotEmpty()) throw GraphBindingException(graph.name, problems.distinct())
-            return GraphReplay(graph, bound)
+            val byPlaceholder = java.util.IdentityHashMap<Buffer, Tensor>()
+            for (p in graph.parameters) bound[p.placeholder.id]?.let { byPlaceholder[p.placeholder] = it }
+            return GraphReplay(graph, byPlaceholder)
         }
 
         private fun rowMajor(shape: LongArray): LongArray {
