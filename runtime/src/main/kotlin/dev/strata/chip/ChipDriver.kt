@@ -1,6 +1,7 @@
 package dev.strata.chip
 
 import dev.strata.chip.sim.SimChipDriver
+import dev.strata.process.Callables
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
 import java.lang.foreign.MemorySegment
@@ -106,8 +107,7 @@ internal object ChipDrivers {
         } catch (e: ClassNotFoundException) {
             throw IllegalArgumentException("chip driver '$name' is neither 'sim' nor a class on the classpath", e)
         }
-        val instance = runCatching { type.getDeclaredField("INSTANCE").also { it.isAccessible = true }.get(null) }.getOrNull()
-            ?: type.getDeclaredConstructor().also { it.isAccessible = true }.newInstance()
+        val instance = runCatching { Callables.objectOf(type) }.getOrNull() ?: Callables.newInstanceOf(type)
         val factory = instance as? ChipDriverFactory
             ?: throw IllegalArgumentException("chip driver '$name' is not a ChipDriverFactory")
         return factory.create()

@@ -76,17 +76,17 @@ internal object Callables {
                 val rest = name.removePrefix(FunctionCallable.PREFIX)
                 FunctionCallable.of(rest.substringBefore('#'), rest.substringAfter('#'))
             }
-            name.startsWith("obj:") -> {
-                val type = Class.forName(name.removePrefix("obj:"), true, loader)
-                type.getDeclaredField("INSTANCE").also { it.isAccessible = true }.get(null) as TaskCallable
-            }
-            name.startsWith("new:") -> {
-                val type = Class.forName(name.removePrefix("new:"), true, loader)
-                type.getDeclaredConstructor().also { it.isAccessible = true }.newInstance() as TaskCallable
-            }
+            name.startsWith("obj:") -> objectOf(Class.forName(name.removePrefix("obj:"), true, loader)) as TaskCallable
+            name.startsWith("new:") -> newInstanceOf(Class.forName(name.removePrefix("new:"), true, loader)) as TaskCallable
             else -> throw IllegalArgumentException("'$name' is not a callable name (obj:, new:, fun: or kernel:)")
         }
     }
+
+    /** The `INSTANCE` of Kotlin `object` [type]. */
+    fun objectOf(type: Class<*>): Any = type.getDeclaredField("INSTANCE").also { it.isAccessible = true }.get(null)
+
+    /** A new instance of [type] through its no-arg constructor. */
+    fun newInstanceOf(type: Class<*>): Any = type.getDeclaredConstructor().also { it.isAccessible = true }.newInstance()
 
     /** `kernel:<core type>:<kernel's name>`: a one-kernel chip callable. */
     private const val KERNEL = "kernel:"

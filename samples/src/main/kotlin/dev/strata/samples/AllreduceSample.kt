@@ -26,16 +26,8 @@ public object AllreduceSample : Sample {
         "[--elements M (default 1048576)] [--cores C (per chip, default 2)] [--iterations K (default 5)] " +
         "[--isolation process|thread (default process)]"
 
-    override fun run(args: List<String>, out: PrintStream): Int {
-        val o = try {
-            AllreduceOptions.parse(args) ?: return 0.also { out.println(USAGE) }
-        } catch (e: IllegalArgumentException) {
-            out.println("allreduce: ${e.message}")
-            out.println(USAGE)
-            return 2
-        }
-        return run(o, out)
-    }
+    override fun run(args: List<String>, out: PrintStream): Int =
+        runWithOptions(name, USAGE, args, out, AllreduceOptions::parse) { run(it, out) }
 
     /** Runs the allreduce with [o]; [tamper] may alter rank 0's result before the check (tests prove a wrong result is reported). */
     internal fun run(o: AllreduceOptions, out: PrintStream, tamper: (Tensor) -> Unit = {}): Int {

@@ -43,16 +43,8 @@ public object PipelineSample : Sample {
     internal const val USAGE: String = "usage: strata run pipeline [--size N (default 512)] [--steps K (default 8)] " +
         "[--tiles T (tiles per side, default 8)] [--isolation thread|process (default thread)]"
 
-    override fun run(args: List<String>, out: PrintStream): Int {
-        val options = try {
-            PipelineOptions.parse(args) ?: return 0.also { out.println(USAGE) }
-        } catch (e: IllegalArgumentException) {
-            out.println("pipeline: ${e.message}")
-            out.println(USAGE)
-            return 2
-        }
-        return run(options, out)
-    }
+    override fun run(args: List<String>, out: PrintStream): Int =
+        runWithOptions(name, USAGE, args, out, PipelineOptions::parse) { run(it, out) }
 
     /**
      * Runs the pipeline with [options]; [tamper] may alter the engine's final grid before the comparison

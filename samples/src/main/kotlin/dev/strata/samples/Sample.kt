@@ -28,3 +28,25 @@ public object Samples {
     /** The sample called [name], or null. */
     public fun find(name: String): Sample? = all.firstOrNull { it.name == name }
 }
+
+/**
+ * Parses [args] with [parse] and runs [body]: `--help` (parse returns null) prints [usage] and exits 0;
+ * a bad option ([IllegalArgumentException]) prints what is wrong and [usage] and exits 2.
+ */
+internal inline fun <O : Any> runWithOptions(
+    sample: String,
+    usage: String,
+    args: List<String>,
+    out: PrintStream,
+    parse: (List<String>) -> O?,
+    body: (O) -> Int,
+): Int {
+    val options = try {
+        parse(args) ?: return 0.also { out.println(usage) }
+    } catch (e: IllegalArgumentException) {
+        out.println("$sample: ${e.message}")
+        out.println(usage)
+        return 2
+    }
+    return body(options)
+}
