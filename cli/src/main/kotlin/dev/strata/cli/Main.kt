@@ -19,11 +19,13 @@ public fun main(args: Array<String>) {
 }
 
 /**
- * The `strata` command line: `run <sample> [args…]`, `bench <name> [args…]`, `graph <sample> [--format …]`, `doctor`.
+ * The `strata` command line: `run <sample> [args…]`, `bench <name> [args…]`, `graph <sample> [--format …]`,
+ * `script <file.main.kts> [args…]`, `doctor`.
  *
  * Exit status: what the sample or bench returned; 0 when `doctor` found every required check passing
  * and 1 otherwise; 2 for an unknown sample or bench name (and for `graph` usage errors), 3 when `graph
- * --format svg` finds no Graphviz; Clikt's status (1) for other usage errors.
+ * --format svg` finds no Graphviz; for `script`, 1 when the script threw and 3 when it does not compile;
+ * Clikt's status (1) for other usage errors.
  */
 public object StrataCli {
     /** Exit status for a name that is not in the registry. */
@@ -41,6 +43,7 @@ public object StrataCli {
                 Benches.all.map { b -> Launchable(b.name, b.description) { args, out -> b.run(args, out) } },
             ),
             GraphCommand(console, Samples.all.associate { s -> s.name to s::graph }),
+            ScriptCommand(console),
             DoctorCommand(console, Doctor()),
         )
         return try {

@@ -21,9 +21,24 @@ internal object ChildLauncher {
      * wake), no perf-data file in /tmp, and an application class-data archive that the JDK creates on the
      * first start and maps on every later one (about halves a child's start-up; docs/performance.md).
      */
-    private val BASE_OPTIONS: List<String> by lazy {
-        listOf("--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xss4m") + classDataSharing()
+    private val BASE_OPTIONS: List<String> = listOf("--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xss4m")
+
+    /** The class-data options for each child classpath seen (one archive per classpath). */
+    private val sharingByClasspath = java.util.concurrent.ConcurrentHashMap<String, List<String>>()
+
+    /**
+     * The classpath of a child: this JVM's, then the entries of the system property [EXTRA_CLASSPATH]
+     * (path-separated) — how `strata script` hands children the jar of a compiled script, so callables
+     * declared in the script can be found there by name.
+     */
+    fun childClasspath(): String {
+        val own = System.getProperty("java.class.path")
+        val extra = System.getProperty(EXTRA_CLASSPATH)?.takeIf { it.isNotBlank() } ?: return own
+        return own + java.io.File.pathSeparator + extra
     }
+
+    /** System property naming extra classpath entries of child JVMs (see [childClasspath]). */
+    const val EXTRA_CLASSPATH: String = "strata.child.classpath"
 
     /**
      * `-XX:+AutoCreateSharedArchive` with one archive per JDK and classpath under `~/.cache/strata/cds`
@@ -35,14 +50,12 @@ internal object ChildLauncher {
      * codes that [dev.strata.run.WorkerDiedException] reports. (Build-tool classpaths, e.g. Surefire's
      * manifest jar pointing at `target/classes`, therefore start children without an archive.)
      */
-    private fun classDataSharing(): List<String> {
-        if (System.getProperty("strata.child.cds") == "false") return emptyList()
-        if (!archivableClasspath()) return emptyList()
-        return try {
+    private fun classDataSharing(cp: String): List<String> = sharingByClasspath.computeIfAbsent(cp) {
+        if (System.getProperty("strata.child.cds") == "false" || !archivableClasspath(cp)) return@computeIfAbsent emptyList()
+        try {
             val dir = (System.getProperty("strata.child.cds.dir") ?: System.getenv("STRATA_CDS_DIR"))?.let { Path.of(it) }
                 ?: Path.of(System.getProperty("user.home"), ".cache", "strata", "cds")
             java.nio.file.Files.createDirectories(dir)
-            val cp = System.getProperty("java.class.path")
             val key = buildString {
                 append(System.getProperty("java.home")).append('|').append(Runtime.version()).append('|').append(cp)
                 for (e in cp.split(java.io.File.pathSeparatorChar)) {
@@ -60,24 +73,34 @@ internal object ChildLauncher {
         }
     }
 
-    private fun archivableClasspath(): Boolean = try {
-        System.getProperty("java.class.path").split(java.io.File.pathSeparatorChar).all { e ->
-            val f = java.io.File(e)
-            f.isFile && e.endsWith(".jar") && java.util.jar.JarFile(f).use { it.manifest?.mainAttributes?.getValue("Class-Path") == null }
-        }
+    /** Plain jars only, whose manifest `Class-Path` (a compiled script's names the CLI jar) names plain jars too. */
+    private fun archivableClasspath(cp: String): Boolean = try {
+        cp.split(java.io.File.pathSeparatorChar).all { e -> plainJar(java.io.File(e), depth = 0) }
     } catch (_: Exception) {
         false
+    }
+
+    private fun plainJar(f: java.io.File, depth: Int): Boolean {
+        if (!f.isFile || !f.name.endsWith(".jar")) return false
+        val refs = java.util.jar.JarFile(f).use { it.manifest?.mainAttributes?.getValue("Class-Path") } ?: return true
+        if (depth > 0) return false
+        return refs.split(' ').filter { it.isNotBlank() }.all { ref ->
+            val uri = f.toURI().resolve(ref)
+            uri.scheme == "file" && plainJar(java.io.File(uri), depth + 1)
+        }
     }
 
     val javaExecutable: String =
         Path.of(System.getProperty("java.home"), "bin", "java").toString()
 
     fun command(spec: ChildSpec, extraOptions: List<String>): List<String> = buildList {
+        val cp = childClasspath()
         add(javaExecutable)
         addAll(BASE_OPTIONS)
+        addAll(classDataSharing(cp))
         addAll(extraOptions)
         add("-cp")
-        add(System.getProperty("java.class.path"))
+        add(cp)
         add(ChildMain::class.java.name)
         add(spec.encode())
     }
