@@ -105,3 +105,31 @@ public suspend fun Orchestrator.submitGroup(
 ) {
     submitGroup(targets, callable, List(targets.size) { i -> argsOf { args(i) } }, name)
 }
+
+/**
+ * Submits one call of a typed kernel to [target]: `submit(sub, Saxpy(x, y, 2f))`. The call's arguments
+ * carry the tags the kernel declares, so dependencies are inferred as for any task. [name] overrides the
+ * task's name (the kernel's by default).
+ */
+public suspend fun Orchestrator.submit(target: Target, call: KernelCall, name: String? = null) {
+    submit(target, call.callable, call.args, name ?: call.name)
+}
+
+/**
+ * Submits a group task with one member per target in [targets] (distinct next-level children), member
+ * `m` running [member]`(m)`: `submitGroup(chips) { r -> AllreduceStep(out[r], data[r], m) }`. Every member
+ * must call the same kernel.
+ */
+public suspend fun Orchestrator.submitGroup(targets: List<Target>, name: String? = null, member: (m: Int) -> KernelCall) {
+    val calls = List(targets.size) { member(it) }
+    val callable = calls.first().callable
+    require(calls.all { it.callable == callable }) {
+        "a group runs one kernel on every member, but the members call ${calls.map { it.callable }.distinct().joinToString()}"
+    }
+    submitGroup(targets, callable, calls.map { it.args }, name ?: calls.first().name)
+}
+
+/** Submits a group task of [size] members on distinct sub workers ([target] is `sub`), member `m` running [member]`(m)`. */
+public suspend fun Orchestrator.submitGroup(target: Target, size: Int, name: String? = null, member: (m: Int) -> KernelCall) {
+    submitGroup(List(size) { target }, name, member)
+}
