@@ -14,6 +14,7 @@ import kotlin.script.experimental.api.ScriptDiagnostic
 import kotlin.script.experimental.api.constructorArgs
 import kotlin.script.experimental.host.toScriptSource
 import kotlin.script.experimental.jvm.baseClassLoader
+import kotlin.script.experimental.jvm.jvmTarget
 import kotlin.script.experimental.jvm.updateClasspath
 import kotlin.script.experimental.jvm.impl.KJvmCompiledScript
 import kotlin.script.experimental.jvm.jvm
@@ -97,7 +98,11 @@ internal class ScriptHost(
 
     private fun compile(script: File): ResultWithDiagnostics<Compiled> {
         val compilation = createJvmCompilationConfigurationFromTemplate<MainKtsScript> {
-            jvm { updateClasspath(compileClasspath().map(::File)) }
+            jvm {
+                updateClasspath(compileClasspath().map(::File))
+                // Strata's inline functions are JVM 25 bytecode, which a script can inline only at the same target.
+                jvmTarget(Runtime.version().feature().coerceIn(22, MAX_JVM_TARGET).toString())
+            }
         }
         val text = script.readText()
         val jar = File(cacheDir, "${script.name.removeSuffix(".kts").replace('.', '_')}-${cacheKey(text)}.jar")
@@ -156,6 +161,7 @@ internal class ScriptHost(
         private const val MAIN_KTS_CACHE_PROPERTY = "kotlin.main.kts.compiled.scripts.cache.dir"
         private const val CHILD_CLASSPATH_PROPERTY = "strata.child.classpath"
         private const val CACHE_VERSION = 1
+        private const val MAX_JVM_TARGET = 25 // the newest target this Kotlin compiler knows
 
         /** `-Dstrata.script.cache.dir`, else `STRATA_SCRIPT_CACHE_DIR`, else `~/.cache/strata/scripts`. */
         fun defaultCacheDir(): File = (System.getProperty("strata.script.cache.dir") ?: System.getenv("STRATA_SCRIPT_CACHE_DIR"))?.let(::File)

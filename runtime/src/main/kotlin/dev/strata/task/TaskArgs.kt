@@ -42,6 +42,7 @@ public class TaskArgs private constructor(
         "TaskArgs(${tensorArgs.joinToString()}${if (scalarValues.isEmpty()) "" else ", scalars=" + scalarValues.contentToString()})"
 
     /** Collects tensor and scalar arguments in order. Not thread-safe. */
+    @StrataDsl
     public class Builder {
         private val tensors = ArrayList<TensorArg>(4)
         private var scalars = LongArray(0)

@@ -1,0 +1,124 @@
+package dev.strata.cli
+
+import io.kotest.assertions.withClue
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.engine.spec.tempdir
+import io.kotest.matchers.collections.shouldNotBeEmpty
+import io.kotest.matchers.shouldBe
+import java.io.ByteArrayOutputStream
+import java.io.File
+import java.io.PrintStream
+import java.nio.file.Files
+import java.nio.file.Paths
+import kotlin.time.Duration.Companion.minutes
+
+/** The repository root (tests run in a module directory). */
+private val root: File = generateSequence(File("").absoluteFile) { it.parentFile }.first { File(it, "docs/user-guide.md").isFile }
+
+/**
+ * The imports every documentation snippet may assume (the user guide lists them once at its top);
+ * a snippet's own imports come first.
+ */
+internal val SNIPPET_IMPORTS: List<String> = listOf(
+    "dev.strata.dsl.*", "dev.strata.task.*", "dev.strata.tensor.*", "dev.strata.worker.*", "dev.strata.chip.*",
+    "dev.strata.run.*", "dev.strata.graph.*", "kotlin.time.Duration.Companion.seconds",
+).map { "import $it" }
+
+/** One runnable program of the docs: where it starts, and its code. */
+internal class Snippet(val where: String, val code: String) {
+    override fun toString(): String = where
+}
+
+/**
+ * Kotlin snippets of a Markdown file: every ```kotlin block is a program, except that a block right after
+ * a `<!-- continued -->` line extends the one before it (the two run as one script).
+ */
+internal fun markdownSnippets(file: File): List<Snippet> {
+    val chains = ArrayList<Pair<Int, MutableList<String>>>()
+    val lines = file.readLines()
+    var i = 0
+    var continued = false
+    while (i < lines.size) {
+        val line = lines[i].trim()
+        when {
+            line == "<!-- continued -->" -> continued = true
+            line.startsWith("```kotlin") -> {
+                val body = ArrayList<String>()
+                val start = i + 1
+                i++
+                while (i < lines.size && lines[i].trim() != "```") body += lines[i++]
+                if (continued && chains.isNotEmpty()) chains.last().second += body else chains += start to body
+                continued = false
+            }
+            line.isNotEmpty() -> continued = false
+        }
+        i++
+    }
+    return chains.map { (start, body) -> Snippet("${file.relativeTo(root)}:$start", body.joinToString("\n")) }
+}
+
+/** The ``` blocks of KDoc comments in [dir]'s Kotlin sources: every one is a runnable example. */
+internal fun kdocSnippets(dir: File): List<Snippet> = dir.walkTopDown().filter { it.extension == "kt" }.sorted().flatMap { f ->
+    val lines = f.readLines()
+    buildList {
+        var i = 0
+        while (i < lines.size) {
+            if (lines[i].trim() == "* ```") {
+                val start = i + 1
+                val body = ArrayList<String>()
+                i++
+                while (i < lines.size && lines[i].trim() != "* ```") body += lines[i++].trim().removePrefix("*").removePrefix(" ")
+                add(Snippet("${f.relativeTo(root)}:$start", body.joinToString("\n")))
+            }
+            i++
+        }
+    }
+}.toList()
+
+/** [snippet] as a script: its imports, the shared ones, then its code. */
+private fun script(snippet: Snippet): String {
+    val (imports, code) = snippet.code.lines().partition { it.startsWith("import ") }
+    return (imports + SNIPPET_IMPORTS).distinct().joinToString("\n") + "\n\n" + code.joinToString("\n") + "\n"
+}
+
+private fun noLeftovers() {
+    val deadline = System.nanoTime() + 5_000_000_000L
+    while (ProcessHandle.current().children().anyMatch { it.isAlive } && System.nanoTime() < deadline) Thread.sleep(10)
+    ProcessHandle.current().children().filter { it.isAlive }.count() shouldBe 0L
+    val mine = "strata-${ProcessHandle.current().pid()}-"
+    Files.list(Paths.get("/dev/shm")).use { s -> s.filter { it.fileName.toString().startsWith(mine) }.count() } shouldBe 0L
+}
+
+/**
+ * Every Kotlin snippet of the user guide and the README, and every example in the DSL's KDoc, compiles
+ * and runs to its end (snippets check their own results with `check`).
+ */
+class DocSnippetsSpec : FunSpec({
+    val dir = tempdir("strata-snippets")
+    val saved = System.getProperty("strata.script.cache.dir")
+    beforeSpec { System.setProperty("strata.script.cache.dir", dir.path) }
+    afterSpec { if (saved == null) System.clearProperty("strata.script.cache.dir") else System.setProperty("strata.script.cache.dir", saved) }
+    afterEach { noLeftovers() }
+
+    val guide = markdownSnippets(File(root, "docs/user-guide.md"))
+    val readme = markdownSnippets(File(root, "README.md"))
+    val kdoc = kdocSnippets(File(root, "dsl/src/main/kotlin"))
+
+    test("the docs have snippets to run") {
+        guide.shouldNotBeEmpty()
+        readme.shouldNotBeEmpty()
+        kdoc.shouldNotBeEmpty()
+    }
+
+    for ((n, snippet) in (guide + readme + kdoc).withIndex()) {
+        // blockingTest: a snippet that hangs is interrupted at the timeout and fails, instead of holding up the build
+        test("runs: $snippet").config(timeout = 3.minutes, blockingTest = true) {
+            val file = File(dir, "snippet$n.main.kts").apply { writeText(script(snippet)) }
+            val out = ByteArrayOutputStream()
+            val outcome = ScriptHost().run(file, emptyList(), PrintStream(out, true, Charsets.UTF_8))
+            withClue("$snippet, as ${file.path}:\n${file.readText()}\noutput:\n${out.toString(Charsets.UTF_8)}") {
+                outcome shouldBe ScriptHost.Outcome.Completed
+            }
+        }
+    }
+})
