@@ -10,8 +10,10 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.strata.graph.TaskGraph;
 import dev.strata.mailbox.SharedMemoryFile;
 import dev.strata.run.BackPressureTimeoutException;
+import dev.strata.run.Gate;
 import dev.strata.run.GraphBindingException;
 import dev.strata.run.InvalidCallableException;
+import dev.strata.run.InvalidSubmitException;
 import dev.strata.run.TaskFailedException;
 import dev.strata.run.WorkerClosedException;
 import dev.strata.task.TaskCallable;
@@ -187,6 +189,40 @@ class JavaFacadeTest {
     }
 
     @Test
+    void scopesWithAllocAGroupTaskAndAGateOpenedByTheHost() throws Exception {
+        try (JavaWorker w = Strata.worker(3).subWorkers(3).start()) {
+            Tensor parts = w.hostTensor(DType.I64, 3);
+            Tensor flag = w.hostTensor(DType.I64, 1);
+            AtomicReference<Long> seenByGated = new AtomicReference<>();
+            Thread opener = null;
+            try {
+                AtomicReference<Gate> gate = new AtomicReference<>();
+                CompletableFuture<Void> f = w.submit(p -> {
+                    p.scope(s -> {
+                        Tensor tmp = s.alloc(DType.I64, 3); // scratch memory of this scope
+                        s.submit(s.sub(), "fill tmp", Args.of().output(tmp), new FillOneUp());
+                        // Member m gets the arguments built for m (its scalar says so, or the result is off by 1000).
+                        s.submitGroup(s.sub(), 3, "times ten", m -> Args.of().input(tmp.slice(0, m, m + 1, 1)).output(parts.slice(0, m, m + 1, 1)).scalar(m),
+                                ctx -> ctx.tensor(1).setLong(0, 10 * ctx.tensor(0).getLong(0) + (ctx.scalar(0) == ctx.getMemberIndex() ? 0 : 1000)));
+                    });
+                    Gate g = p.gate("host flag");
+                    gate.set(g);
+                    p.after(g, q -> q.submit(q.sub(), "gated", ctx -> seenByGated.set(flag.getLong(0))));
+                });
+                assertFalse(f.isDone(), "the run waits for its gate");
+                flag.setLong(0, 99);
+                opener = new Thread(() -> gate.get().open(), "gate opener");
+                opener.start();
+                f.get(30, TimeUnit.SECONDS);
+            } finally {
+                if (opener != null) opener.join(10_000);
+            }
+            assertEquals(List.of(10L, 20L, 30L), List.of(parts.getLong(0), parts.getLong(1), parts.getLong(2)));
+            assertEquals(99L, seenByGated.get(), "the gated task ran only after the host opened the gate");
+        }
+    }
+
+    @Test
     void theSameChainOnProcessSubWorkersRunsNamedCallablesInChildJvms() {
         try (JavaWorker w = Strata.worker(3)
                 .subIsolation(Isolation.PROCESS)
@@ -231,6 +267,11 @@ class JavaFacadeTest {
             assertTrue(e.getMessage().contains("boom on purpose"), e.getMessage());
             assertTrue(f.isCompletedExceptionally());
             assertFalse(dependentRan.get(), "a task depending on the failed one was skipped");
+
+            // What the program itself throws (here an invalid submit) is thrown by submit, naming the task.
+            InvalidSubmitException invalid = assertThrows(InvalidSubmitException.class,
+                    () -> w.submit(p -> p.submit(p.sub(), "writes twice", Args.of().output(x).output(x), ctx -> { })));
+            assertTrue(invalid.getMessage().contains("'writes twice'"), invalid.getMessage());
 
             // run() throws the same error directly; the next run is unaffected.
             TaskFailedException direct = assertThrows(TaskFailedException.class,
