@@ -22,8 +22,8 @@ public interface Sample {
 
 /** Every sample the CLI knows, by name. */
 public object Samples {
-    /** Every registered sample, in listing order. */
-    public val all: List<Sample> = listOf(AllreduceSample, PipelineSample)
+    /** Every registered sample, in listing order (`java-pipeline` is written in Java, through `dev.strata.java`). */
+    public val all: List<Sample> = listOf(AllreduceSample, PipelineSample, dev.strata.samples.java.JavaPipelineSample.INSTANCE)
 
     /** The sample called [name], or null. */
     public fun find(name: String): Sample? = all.firstOrNull { it.name == name }

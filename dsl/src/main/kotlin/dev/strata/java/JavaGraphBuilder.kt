@@ -1,0 +1,24 @@
+package dev.strata.java
+
+import dev.strata.graph.GraphBuilder
+import dev.strata.tensor.DType
+import dev.strata.tensor.Tensor
+
+/**
+ * What the `Consumer` given to [Strata.taskGraph] receives: a [JavaProgram] whose submits are recorded
+ * into a [dev.strata.graph.TaskGraph] instead of run, plus [parameter] for the tensors each replay binds.
+ * Dependencies are inferred once, while recording. `alloc` is recorded for export only (a graph with
+ * allocations cannot be replayed) and gates cannot be recorded. Valid only inside the recording, on its
+ * thread.
+ */
+public class JavaGraphBuilder internal constructor(private val graph: GraphBuilder) : JavaProgram(graph) {
+    /**
+     * A tensor that each replay binds by [name] (`worker.run(graph, Map.of(name, tensor))`): of [dtype] and
+     * [shape] here, a contiguous tensor of the same dtype and shape at replay. Views of it (slices, tiles)
+     * are recorded relative to it. Throws [IllegalArgumentException] if [name] is declared twice.
+     */
+    public fun parameter(name: String, dtype: DType, vararg shape: Long): Tensor {
+        checkUsable()
+        return graph.parameter(name, dtype, *shape)
+    }
+}
