@@ -124,20 +124,6 @@ internal class ScriptHost(
         return ResultWithDiagnostics.Success(Compiled(compiled, jar), result.reports)
     }
 
-    /**
-     * This JVM's classpath, with the jars that a manifest `Class-Path` adds (a test runner's classpath is
-     * one such jar pointing at the real entries).
-     */
-    private fun compileClasspath(): List<String> = System.getProperty("java.class.path").split(File.pathSeparatorChar)
-        .filter { it.isNotBlank() }
-        .flatMap { e ->
-            val f = File(e)
-            val refs = if (f.isFile && e.endsWith(".jar")) runCatching { java.util.jar.JarFile(f).use { it.manifest?.mainAttributes?.getValue("Class-Path") } }.getOrNull() else null
-            listOf(e) + refs.orEmpty().split(' ').filter { it.isNotBlank() }.mapNotNull { ref ->
-                runCatching { f.toURI().resolve(ref).takeIf { it.scheme == "file" }?.let { File(it).path } }.getOrNull()
-            }
-        }
-        .distinct()
 
     /** What a compiled script depends on: its text, the classpath (entries, sizes, times) and the JDK. */
     private fun cacheKey(text: String): String {
@@ -168,3 +154,18 @@ internal class ScriptHost(
             ?: File(System.getProperty("user.home"), ".cache/strata/scripts")
     }
 }
+
+/**
+ * This JVM's classpath, with the jars that a manifest `Class-Path` adds (a test runner's classpath is one
+ * such jar pointing at the real entries): what scripts, and Java compiled at run time, compile against.
+ */
+internal fun compileClasspath(): List<String> = System.getProperty("java.class.path").split(File.pathSeparatorChar)
+    .filter { it.isNotBlank() }
+    .flatMap { e ->
+        val f = File(e)
+        val refs = if (f.isFile && e.endsWith(".jar")) runCatching { java.util.jar.JarFile(f).use { it.manifest?.mainAttributes?.getValue("Class-Path") } }.getOrNull() else null
+        listOf(e) + refs.orEmpty().split(' ').filter { it.isNotBlank() }.mapNotNull { ref ->
+            runCatching { f.toURI().resolve(ref).takeIf { it.scheme == "file" }?.let { File(it).path } }.getOrNull()
+        }
+    }
+    .distinct()

@@ -57,6 +57,40 @@ internal fun markdownSnippets(file: File): List<Snippet> {
     return chains.map { (start, body) -> Snippet("${file.relativeTo(root)}:$start", body.joinToString("\n")) }
 }
 
+/** The ```java blocks of a Markdown file: every one is a complete class with a `main`. */
+internal fun javaSnippets(file: File): List<Snippet> {
+    val lines = file.readLines()
+    return lines.indices.filter { lines[it].trim() == "```java" }.map { start ->
+        val end = (start + 1 until lines.size).first { lines[it].trim() == "```" }
+        Snippet("${file.relativeTo(root)}:${start + 1}", lines.subList(start + 1, end).joinToString("\n"))
+    }
+}
+
+/** Compiles [snippet] (a Java class) with javac against this classpath and runs its `main`; child JVMs see its classes. */
+private fun compileAndRunJava(snippet: Snippet, dir: File) {
+    val name = Regex("""public\s+class\s+(\w+)""").find(snippet.code)?.groupValues?.get(1)
+        ?: error("$snippet: a Java snippet must be a complete public class")
+    val src = File(dir, "src/$name.java").apply { parentFile.mkdirs(); writeText(snippet.code) }
+    val classes = File(dir, "classes").apply { mkdirs() }
+    val diagnostics = ByteArrayOutputStream()
+    val status = javax.tools.ToolProvider.getSystemJavaCompiler()
+        .run(null, diagnostics, diagnostics, "-d", classes.path, "-cp", compileClasspath().joinToString(File.pathSeparator), src.path)
+    withClue("javac $snippet:\n$diagnostics") { status shouldBe 0 }
+    val saved = System.getProperty("strata.child.classpath")
+    System.setProperty("strata.child.classpath", classes.path)
+    try {
+        java.net.URLClassLoader(arrayOf(classes.toURI().toURL()), DocSnippetsSpec::class.java.classLoader).use { loader ->
+            try {
+                loader.loadClass(name).getMethod("main", Array<String>::class.java).invoke(null, arrayOf<String>())
+            } catch (e: java.lang.reflect.InvocationTargetException) {
+                throw AssertionError("$snippet threw ${e.targetException}", e.targetException)
+            }
+        }
+    } finally {
+        if (saved == null) System.clearProperty("strata.child.classpath") else System.setProperty("strata.child.classpath", saved)
+    }
+}
+
 /** The ``` blocks of KDoc comments in [dir]'s Kotlin sources: every one is a runnable example. */
 internal fun kdocSnippets(dir: File): List<Snippet> = dir.walkTopDown().filter { it.extension == "kt" }.sorted().flatMap { f ->
     val lines = f.readLines()
@@ -91,7 +125,8 @@ private fun noLeftovers() {
 
 /**
  * Every Kotlin snippet of the user guide and the README, and every example in the DSL's KDoc, compiles
- * and runs to its end (snippets check their own results with `check`).
+ * and runs to its end as a script (snippets check their own results with `check`); every Java snippet of
+ * the guide compiles with javac and its `main` runs.
  */
 class DocSnippetsSpec : FunSpec({
     val dir = tempdir("strata-snippets")
@@ -102,12 +137,20 @@ class DocSnippetsSpec : FunSpec({
 
     val guide = markdownSnippets(File(root, "docs/user-guide.md"))
     val readme = markdownSnippets(File(root, "README.md"))
-    val kdoc = kdocSnippets(File(root, "dsl/src/main/kotlin"))
+    val kdoc = kdocSnippets(File(root, "dsl/src/main/kotlin/dev/strata/dsl"))
+    val java = javaSnippets(File(root, "docs/user-guide.md"))
 
     test("the docs have snippets to run") {
         guide.shouldNotBeEmpty()
         readme.shouldNotBeEmpty()
         kdoc.shouldNotBeEmpty()
+        java.shouldNotBeEmpty()
+    }
+
+    for (snippet in java) {
+        test("compiles with javac and runs: $snippet").config(timeout = 3.minutes, blockingTest = true) {
+            compileAndRunJava(snippet, tempdir("strata-java-snippet"))
+        }
     }
 
     for ((n, snippet) in (guide + readme + kdoc).withIndex()) {

@@ -11,9 +11,16 @@ import dev.strata.graph.TaskGraph
  * val step = taskGraph("step") {
  *     val x = parameter("x", DType.F32, 1024)
  *     val y = parameter("y", DType.F32, 1024)
- *     submit(sub, "scale", { input(x); output(y) }, Scale)
+ *     submit(sub, "scale", { input(x); output(y) }) { ctx ->
+ *         for (i in 0L until 1024) ctx.tensor(1).setFloat(i, 2 * ctx.tensor(0).getFloat(i))
+ *     }
  * }
- * worker.run(step, mapOf("x" to a, "y" to b))     // dependencies were inferred once, when recording
+ * worker { subWorkers(2) }.use { w ->
+ *     val a = w.hostTensor(DType.F32, 1024).also { it.fill(1f) }
+ *     val b = w.hostTensor(DType.F32, 1024)
+ *     w.run(step, mapOf("x" to a, "y" to b))     // dependencies were inferred once, when recording
+ *     check(b.getFloat(1023) == 2f)
+ * }
  * ```
  */
 public fun taskGraph(name: String = "graph", program: suspend GraphBuilder.() -> Unit): TaskGraph = TaskGraph.record(name, program)

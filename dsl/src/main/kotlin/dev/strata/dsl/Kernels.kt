@@ -15,12 +15,16 @@ import dev.strata.tensor.Tensor
  *
  * ```
  * object Saxpy : Kernel3<Tensor, Tensor, Float>(Param.input, Param.inout, Param.float) {
- *     override fun run(ctx: TaskContext, x: Tensor, y: Tensor, a: Float) {
- *         for (i in 0L until y.elementCount) y.setFloat(i, a * x.getFloat(i) + y.getFloat(i))
+ *     override fun run(ctx: TaskContext, a: Tensor, b: Tensor, c: Float) {
+ *         for (i in 0L until b.elementCount) b.setFloat(i, c * a.getFloat(i) + b.getFloat(i))
  *     }
  * }
- * // submit(sub, Saxpy(x, y, 2f))      compiles
- * // submit(sub, Saxpy(x, 2f, y))      does not: a Float where a Tensor belongs
+ * worker { subWorkers(2) }.use { w ->
+ *     val x = w.hostTensor(DType.F32, 8).also { it.fill(1f) }
+ *     val y = w.hostTensor(DType.F32, 8)
+ *     w.run { submit(sub, Saxpy(x, y, 2f)) }    // Saxpy(x, 2f, y) would not compile: a Float where a Tensor belongs
+ *     check(y.getFloat(7) == 2f)
+ * }
  * ```
  */
 public sealed class Param<T> {
@@ -143,7 +147,21 @@ public class KernelCall internal constructor(
 
     /**
      * The same call as a chip task that runs the kernel on one core of the chip (of [coreType], else the
-     * first): `submit(chip(0), Scale(x, 2f).onOneCore())`.
+     * first):
+     *
+     * ```
+     * object Negate : Kernel1<Tensor>(Param.inout) {
+     *     override fun run(ctx: TaskContext, a: Tensor) { for (i in 0L until a.elementCount) a.setInt(i, -a.getInt(i)) }
+     * }
+     * worker { chipIsolation = Isolation.THREAD; chips(0..0) { cores("aiv", 1) } }.use { w ->
+     *     val host = w.hostTensor(DType.I32, 4).also { it.setInt(0, 5) }
+     *     val x = w.deviceTensor(0, DType.I32, 4)
+     *     w.copyToDevice(x, host)
+     *     w.run { submit(chip(0), Negate(x).onOneCore("aiv")) }
+     *     w.copyFromDevice(host, x)
+     *     check(host.getInt(0) == -5)
+     * }
+     * ```
      */
     public fun onOneCore(coreType: String? = null): KernelCall = KernelCall(dev.strata.chip.kernel(callable, coreType), args, name)
 
@@ -151,11 +169,14 @@ public class KernelCall internal constructor(
 }
 
 /**
- * A typed kernel of 0 parameters: implement [run]; call it with the arguments to get a [KernelCall].
+ * A typed kernel of 0 parameters: implement [run]; call it with its arguments to get a [KernelCall]
+ * to submit. Declared as an `object`, it runs in child JVMs and on chips too.
  *
  * ```
- * object Tick : Kernel0() { override fun run(ctx: TaskContext) { … } }
- * submit(sub, Tick())
+ * object Hello : Kernel0() {
+ *     override fun run(ctx: TaskContext) = println("hello from ${ctx.workerPath}")
+ * }
+ * worker { subWorkers(1) }.use { w -> w.run { submit(sub, Hello()) } }
  * ```
  */
 public abstract class Kernel0() : TypedKernel(emptyList()) {
@@ -176,11 +197,18 @@ public fun kernelOf(name: String, body: (TaskContext) -> Unit): Kernel0 =
     }
 
 /**
- * A typed kernel of 1 parameter: implement [run]; call it with the arguments to get a [KernelCall].
+ * A typed kernel of 1 parameter: implement [run]; call it with its arguments to get a [KernelCall]
+ * to submit. Declared as an `object`, it runs in child JVMs and on chips too.
  *
  * ```
- * object Zero : Kernel1<Tensor>(Param.output) { override fun run(ctx: TaskContext, a: Tensor) = a.fill(0f) }
- * submit(sub, Zero(x))
+ * object Sum1 : Kernel1<Tensor>(Param.output) {
+ *     override fun run(ctx: TaskContext, a: Tensor) = a.setLong(0, 42L)
+ * }
+ * worker { subWorkers(1) }.use { w ->
+ *     val out = w.hostTensor(DType.I64, 1)
+ *     w.run { submit(sub, Sum1(out)) }      // Sum1(7L) would not compile
+ *     check(out.getLong(0) == 42L)
+ * }
  * ```
  */
 public abstract class Kernel1<A>(private val pa: Param<A>) : TypedKernel(listOf(pa)) {
@@ -193,7 +221,20 @@ public abstract class Kernel1<A>(private val pa: Param<A>) : TypedKernel(listOf(
     public operator fun invoke(a: A): KernelCall = bind(a)
 }
 
-/** A [Kernel1] named [name] from a lambda: for workers whose children are threads of this JVM (a lambda cannot cross into another). */
+/**
+ * A [Kernel1] named [name] from a lambda: for workers whose children are threads of this JVM (a lambda
+ * cannot cross into another; a child JVM rejects it at submit, saying so). [kernelOf] exists for 0 to 6
+ * parameters.
+ *
+ * ```
+ * val addOne = kernelOf("add-one", Param.inout) { _, t -> for (i in 0L until t.elementCount) t.setFloat(i, t.getFloat(i) + 1) }
+ * worker { subWorkers(1) }.use { w ->
+ *     val x = w.hostTensor(DType.F32, 4)
+ *     w.run { submit(sub, addOne(x)) }
+ *     check(x.getFloat(3) == 1f)
+ * }
+ * ```
+ */
 public fun <A> kernelOf(name: String, a: Param<A>, body: (TaskContext, A) -> Unit): Kernel1<A> =
     object : Kernel1<A>(a) {
         override val kernelName: String get() = name
@@ -201,13 +242,18 @@ public fun <A> kernelOf(name: String, a: Param<A>, body: (TaskContext, A) -> Uni
     }
 
 /**
- * A typed kernel of 2 parameters: implement [run]; call it with the arguments to get a [KernelCall].
+ * A typed kernel of 2 parameters: implement [run]; call it with its arguments to get a [KernelCall]
+ * to submit. Declared as an `object`, it runs in child JVMs and on chips too.
  *
  * ```
- * object Scale : Kernel2<Tensor, Float>(Param.inout, Param.float) {
- *     override fun run(ctx: TaskContext, a: Tensor, b: Float) { for (i in 0L until a.elementCount) a.setFloat(i, b * a.getFloat(i)) }
+ * object Sum2 : Kernel2<Tensor, Long>(Param.output, Param.long) {
+ *     override fun run(ctx: TaskContext, a: Tensor, b: Long) = a.setLong(0, b)
  * }
- * submit(sub, Scale(x, 2f))
+ * worker { subWorkers(1) }.use { w ->
+ *     val out = w.hostTensor(DType.I64, 1)
+ *     w.run { submit(sub, Sum2(out, 1L)) }      // Sum2(out) or Sum2(1L, out) would not compile
+ *     check(out.getLong(0) == 1L)
+ * }
  * ```
  */
 public abstract class Kernel2<A, B>(private val pa: Param<A>, private val pb: Param<B>) : TypedKernel(listOf(pa, pb)) {
@@ -228,7 +274,19 @@ public fun <A, B> kernelOf(name: String, a: Param<A>, b: Param<B>, body: (TaskCo
     }
 
 /**
- * A typed kernel of 3 parameters: implement [run]; call it with the arguments to get a [KernelCall].
+ * A typed kernel of 3 parameters: implement [run]; call it with its arguments to get a [KernelCall]
+ * to submit. Declared as an `object`, it runs in child JVMs and on chips too.
+ *
+ * ```
+ * object Sum3 : Kernel3<Tensor, Long, Long>(Param.output, Param.long, Param.long) {
+ *     override fun run(ctx: TaskContext, a: Tensor, b: Long, c: Long) = a.setLong(0, b + c)
+ * }
+ * worker { subWorkers(1) }.use { w ->
+ *     val out = w.hostTensor(DType.I64, 1)
+ *     w.run { submit(sub, Sum3(out, 1L, 2L)) }      // Sum3(out) or Sum3(1L, out) would not compile
+ *     check(out.getLong(0) == 3L)
+ * }
+ * ```
  */
 public abstract class Kernel3<A, B, C>(private val pa: Param<A>, private val pb: Param<B>, private val pc: Param<C>) : TypedKernel(listOf(pa, pb, pc)) {
     /** The kernel's code, with its arguments as declared. */
@@ -248,7 +306,19 @@ public fun <A, B, C> kernelOf(name: String, a: Param<A>, b: Param<B>, c: Param<C
     }
 
 /**
- * A typed kernel of 4 parameters: implement [run]; call it with the arguments to get a [KernelCall].
+ * A typed kernel of 4 parameters: implement [run]; call it with its arguments to get a [KernelCall]
+ * to submit. Declared as an `object`, it runs in child JVMs and on chips too.
+ *
+ * ```
+ * object Sum4 : Kernel4<Tensor, Long, Long, Long>(Param.output, Param.long, Param.long, Param.long) {
+ *     override fun run(ctx: TaskContext, a: Tensor, b: Long, c: Long, d: Long) = a.setLong(0, b + c + d)
+ * }
+ * worker { subWorkers(1) }.use { w ->
+ *     val out = w.hostTensor(DType.I64, 1)
+ *     w.run { submit(sub, Sum4(out, 1L, 2L, 3L)) }      // Sum4(out) or Sum4(1L, out) would not compile
+ *     check(out.getLong(0) == 6L)
+ * }
+ * ```
  */
 public abstract class Kernel4<A, B, C, D>(private val pa: Param<A>, private val pb: Param<B>, private val pc: Param<C>, private val pd: Param<D>) : TypedKernel(listOf(pa, pb, pc, pd)) {
     /** The kernel's code, with its arguments as declared. */
@@ -268,7 +338,19 @@ public fun <A, B, C, D> kernelOf(name: String, a: Param<A>, b: Param<B>, c: Para
     }
 
 /**
- * A typed kernel of 5 parameters: implement [run]; call it with the arguments to get a [KernelCall].
+ * A typed kernel of 5 parameters: implement [run]; call it with its arguments to get a [KernelCall]
+ * to submit. Declared as an `object`, it runs in child JVMs and on chips too.
+ *
+ * ```
+ * object Sum5 : Kernel5<Tensor, Long, Long, Long, Long>(Param.output, Param.long, Param.long, Param.long, Param.long) {
+ *     override fun run(ctx: TaskContext, a: Tensor, b: Long, c: Long, d: Long, e: Long) = a.setLong(0, b + c + d + e)
+ * }
+ * worker { subWorkers(1) }.use { w ->
+ *     val out = w.hostTensor(DType.I64, 1)
+ *     w.run { submit(sub, Sum5(out, 1L, 2L, 3L, 4L)) }      // Sum5(out) or Sum5(1L, out) would not compile
+ *     check(out.getLong(0) == 10L)
+ * }
+ * ```
  */
 public abstract class Kernel5<A, B, C, D, E>(private val pa: Param<A>, private val pb: Param<B>, private val pc: Param<C>, private val pd: Param<D>, private val pe: Param<E>) : TypedKernel(listOf(pa, pb, pc, pd, pe)) {
     /** The kernel's code, with its arguments as declared. */
@@ -288,7 +370,19 @@ public fun <A, B, C, D, E> kernelOf(name: String, a: Param<A>, b: Param<B>, c: P
     }
 
 /**
- * A typed kernel of 6 parameters: implement [run]; call it with the arguments to get a [KernelCall].
+ * A typed kernel of 6 parameters: implement [run]; call it with its arguments to get a [KernelCall]
+ * to submit. Declared as an `object`, it runs in child JVMs and on chips too.
+ *
+ * ```
+ * object Sum6 : Kernel6<Tensor, Long, Long, Long, Long, Long>(Param.output, Param.long, Param.long, Param.long, Param.long, Param.long) {
+ *     override fun run(ctx: TaskContext, a: Tensor, b: Long, c: Long, d: Long, e: Long, f: Long) = a.setLong(0, b + c + d + e + f)
+ * }
+ * worker { subWorkers(1) }.use { w ->
+ *     val out = w.hostTensor(DType.I64, 1)
+ *     w.run { submit(sub, Sum6(out, 1L, 2L, 3L, 4L, 5L)) }      // Sum6(out) or Sum6(1L, out) would not compile
+ *     check(out.getLong(0) == 15L)
+ * }
+ * ```
  */
 public abstract class Kernel6<A, B, C, D, E, F>(private val pa: Param<A>, private val pb: Param<B>, private val pc: Param<C>, private val pd: Param<D>, private val pe: Param<E>, private val pf: Param<F>) : TypedKernel(listOf(pa, pb, pc, pd, pe, pf)) {
     /** The kernel's code, with its arguments as declared. */

@@ -79,7 +79,17 @@ public class WorkerBuilder internal constructor(private val level: Int) {
 
     /**
      * Adds one chip per device in [devices] (a level-3 worker's next-level children, `chip(i)` in order),
-     * each configured by [configure]: `chips(0..3) { cores("aiv", 4) }`.
+     * each configured by [configure]:
+     *
+     * ```
+     * worker {
+     *     chipIsolation = Isolation.THREAD                // default: each chip in its own JVM
+     *     chips(0..1) { cores("aiv", 2); cores("aic", 1); syncTimeout = 5.seconds }
+     * }.use { w ->
+     *     check(w.chipCount == 2)
+     *     check(w.chipContext(1).cores.sumOf { it.count } == 3)
+     * }
+     * ```
      */
     public fun chips(devices: Iterable<Int>, configure: ChipBuilder.() -> Unit = {}) {
         for (d in devices) next += NextLevelChild.Chip(ChipBuilder(d).apply(configure).build())
@@ -88,6 +98,18 @@ public class WorkerBuilder internal constructor(private val level: Int) {
     /**
      * Declares a communication domain among chips [chips] (rank r is `chips[r]`): every member gets a
      * window of at least [windowBytes], with the named buffers of [buffers] carved from its start.
+     *
+     * ```
+     * worker {
+     *     chipIsolation = Isolation.THREAD
+     *     chips(0..3)
+     *     domain("ring", 0..3, windowBytes = 1 shl 16) { buffer("data", DType.I32, 1024) }
+     * }.use { w ->
+     *     val ring = w.chipContext(2).domain("ring")
+     *     check(ring.rank == 2 && ring.ranks == 4)
+     *     check(ring.buffer("data").elementCount == 1024L)    // chip 2's device tensor
+     * }
+     * ```
      */
     public fun domain(name: String, chips: Iterable<Int>, windowBytes: Long, buffers: DomainBuilder.() -> Unit = {}) {
         domains += CommDomainSpec(name, chips.toList(), windowBytes, DomainBuilder().apply(buffers).buffers.toList())
@@ -111,6 +133,13 @@ public class WorkerBuilder internal constructor(private val level: Int) {
      * Adds a next-level child that is a whole worker one level down, built by this worker from
      * [configure]: in this JVM, or in its own JVM (driving its own children) when [nextIsolation] is
      * [Isolation.PROCESS].
+     *
+     * ```
+     * worker(level = 4) {
+     *     nextLevelWorker { subWorkers(2) }               // node 0: a level-3 worker with 2 sub workers
+     *     nextLevelWorker { subWorkers(1) }               // node 1
+     * }.use { l4 -> check(l4.nextLevelCount == 2) }
+     * ```
      */
     public fun nextLevelWorker(configure: WorkerBuilder.() -> Unit) {
         next += NextLevelChild.Config(WorkerBuilder(level - 1).apply(configure).build())
