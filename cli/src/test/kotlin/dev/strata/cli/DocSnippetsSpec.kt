@@ -1,5 +1,6 @@
 package dev.strata.cli
 
+import dev.strata.process.assertNoLeftovers
 import io.kotest.assertions.withClue
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.engine.spec.tempdir
@@ -8,8 +9,6 @@ import io.kotest.matchers.shouldBe
 import java.io.ByteArrayOutputStream
 import java.io.File
 import java.io.PrintStream
-import java.nio.file.Files
-import java.nio.file.Paths
 import kotlin.time.Duration.Companion.minutes
 
 /** The repository root (tests run in a module directory). */
@@ -115,13 +114,6 @@ private fun script(snippet: Snippet): String {
     return (imports + SNIPPET_IMPORTS).distinct().joinToString("\n") + "\n\n" + code.joinToString("\n") + "\n"
 }
 
-private fun noLeftovers() {
-    val deadline = System.nanoTime() + 5_000_000_000L
-    while (ProcessHandle.current().children().anyMatch { it.isAlive } && System.nanoTime() < deadline) Thread.sleep(10)
-    ProcessHandle.current().children().filter { it.isAlive }.count() shouldBe 0L
-    val mine = "strata-${ProcessHandle.current().pid()}-"
-    Files.list(Paths.get("/dev/shm")).use { s -> s.filter { it.fileName.toString().startsWith(mine) }.count() } shouldBe 0L
-}
 
 /**
  * Every Kotlin snippet of the user guide and the README, and every example in the DSL's KDoc, compiles
@@ -133,7 +125,7 @@ class DocSnippetsSpec : FunSpec({
     val saved = System.getProperty("strata.script.cache.dir")
     beforeSpec { System.setProperty("strata.script.cache.dir", dir.path) }
     afterSpec { if (saved == null) System.clearProperty("strata.script.cache.dir") else System.setProperty("strata.script.cache.dir", saved) }
-    afterEach { noLeftovers() }
+    afterEach { assertNoLeftovers() }
 
     val guide = markdownSnippets(File(root, "docs/user-guide.md"))
     val readme = markdownSnippets(File(root, "README.md"))

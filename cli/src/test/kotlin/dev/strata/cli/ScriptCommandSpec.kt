@@ -1,5 +1,6 @@
 package dev.strata.cli
 
+import dev.strata.process.assertNoLeftovers
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.engine.spec.tempdir
 import io.kotest.matchers.collections.shouldHaveSize
@@ -8,8 +9,6 @@ import io.kotest.matchers.string.shouldContain
 import java.io.ByteArrayOutputStream
 import java.io.File
 import java.io.PrintStream
-import java.nio.file.Files
-import java.nio.file.Paths
 
 private class Ran(val status: Int, val out: String, val err: String)
 
@@ -25,20 +24,13 @@ private fun strata(vararg args: String): Ran {
 private val scripts: File = generateSequence(File("").absoluteFile) { it.parentFile }
     .map { File(it, "samples/scripts") }.first { it.isDirectory }
 
-private fun noLeftovers() {
-    val deadline = System.nanoTime() + 5_000_000_000L
-    while (ProcessHandle.current().children().anyMatch { it.isAlive } && System.nanoTime() < deadline) Thread.sleep(10)
-    ProcessHandle.current().children().filter { it.isAlive }.count() shouldBe 0L
-    val mine = "strata-${ProcessHandle.current().pid()}-"
-    Files.list(Paths.get("/dev/shm")).use { s -> s.filter { it.fileName.toString().startsWith(mine) }.count() } shouldBe 0L
-}
 
 class ScriptCommandSpec : FunSpec({
     val cache = tempdir("strata-scripts")
     val saved = System.getProperty("strata.script.cache.dir")
     beforeSpec { System.setProperty("strata.script.cache.dir", cache.path) }
     afterSpec { if (saved == null) System.clearProperty("strata.script.cache.dir") else System.setProperty("strata.script.cache.dir", saved) }
-    afterEach { noLeftovers() }
+    afterEach { assertNoLeftovers() }
 
     fun script(name: String, text: String): File = File(cache, name).apply { writeText(text) }
 

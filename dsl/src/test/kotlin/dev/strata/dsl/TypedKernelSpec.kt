@@ -1,5 +1,6 @@
 package dev.strata.dsl
 
+import dev.strata.process.assertNoLeftovers
 import dev.strata.run.InvalidCallableException
 import dev.strata.run.TaskFailedException
 import dev.strata.task.TaskContext
@@ -17,8 +18,6 @@ import io.kotest.property.arbitrary.float
 import io.kotest.property.arbitrary.int
 import io.kotest.property.arbitrary.long
 import io.kotest.property.checkAll
-import java.nio.file.Files
-import java.nio.file.Paths
 
 /** y ← a·x + y. */
 object Saxpy : Kernel3<Tensor, Tensor, Float>(Param.input, Param.inout, Param.float) {
@@ -50,16 +49,9 @@ object Twice : Kernel1<Tensor>(Param.inout) {
     }
 }
 
-private fun noLeftovers() {
-    val deadline = System.nanoTime() + 5_000_000_000L
-    while (ProcessHandle.current().children().anyMatch { it.isAlive } && System.nanoTime() < deadline) Thread.sleep(10)
-    ProcessHandle.current().children().filter { it.isAlive }.count() shouldBe 0L
-    val mine = "strata-${ProcessHandle.current().pid()}-"
-    Files.list(Paths.get("/dev/shm")).use { s -> s.filter { it.fileName.toString().startsWith(mine) }.count() } shouldBe 0L
-}
 
 class TypedKernelSpec : FunSpec({
-    afterEach { noLeftovers() }
+    afterEach { assertNoLeftovers() }
 
     for (iso in listOf(Isolation.THREAD, Isolation.PROCESS)) {
         test("typed calls carry the declared tags: fill then saxpy chain in order ($iso)") {

@@ -4,11 +4,13 @@ import dev.strata.mailbox.SharedMemoryFile
 import io.kotest.assertions.fail
 import java.nio.file.Files
 
+// Public: other modules' tests use these through the runtime's test jar.
+
 /** This JVM's child processes that are still alive. */
-internal fun liveChildren(): List<ProcessHandle> = ProcessHandle.current().children().filter { it.isAlive }.toList()
+public fun liveChildren(): List<ProcessHandle> = ProcessHandle.current().children().filter { it.isAlive }.toList()
 
 /** Shared-memory files this JVM created and did not remove. */
-internal fun ownShmFiles(): List<String> = Files.list(SharedMemoryFile.DIRECTORY).use { s ->
+public fun ownShmFiles(): List<String> = Files.list(SharedMemoryFile.DIRECTORY).use { s ->
     s.map { it.fileName.toString() }.filter { it.startsWith("${SharedMemoryFile.PREFIX}${ProcessHandle.current().pid()}-") }.toList()
 }
 
@@ -17,7 +19,7 @@ internal fun ownShmFiles(): List<String> = Files.list(SharedMemoryFile.DIRECTORY
  * children), after removing them so one failure does not cascade into the next test. [where] names the
  * scope in the message.
  */
-internal fun assertNoLeftovers(where: String = "the test") {
+public fun assertNoLeftovers(where: String = "the test") {
     val deadline = System.nanoTime() + 5_000_000_000L
     while (liveChildren().isNotEmpty() && System.nanoTime() < deadline) Thread.sleep(10)
     val children = liveChildren()

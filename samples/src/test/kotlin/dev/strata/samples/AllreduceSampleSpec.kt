@@ -1,13 +1,12 @@
 package dev.strata.samples
 
+import dev.strata.process.assertNoLeftovers
 import dev.strata.worker.Isolation
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import java.io.ByteArrayOutputStream
 import java.io.PrintStream
-import java.nio.file.Files
-import java.nio.file.Paths
 
 private fun capture(block: (PrintStream) -> Int): Pair<Int, String> {
     val bytes = ByteArrayOutputStream()
@@ -15,16 +14,9 @@ private fun capture(block: (PrintStream) -> Int): Pair<Int, String> {
     return code to bytes.toString(Charsets.UTF_8)
 }
 
-private fun noLeftovers() {
-    val deadline = System.nanoTime() + 5_000_000_000L
-    while (ProcessHandle.current().children().anyMatch { it.isAlive } && System.nanoTime() < deadline) Thread.sleep(10)
-    ProcessHandle.current().children().filter { it.isAlive }.count() shouldBe 0L
-    val mine = "strata-${ProcessHandle.current().pid()}-"
-    Files.list(Paths.get("/dev/shm")).use { s -> s.filter { it.fileName.toString().startsWith(mine) }.count() } shouldBe 0L
-}
 
 class AllreduceSampleSpec : FunSpec({
-    afterEach { noLeftovers() }
+    afterEach { assertNoLeftovers() }
 
     test("is registered as 'allreduce', first in the listing") {
         Samples.find("allreduce") shouldBe AllreduceSample
