@@ -121,10 +121,7 @@ private fun script(snippet: Snippet): String {
  * the guide compiles with javac and its `main` runs.
  */
 class DocSnippetsSpec : FunSpec({
-    val dir = tempdir("strata-snippets")
-    val saved = System.getProperty("strata.script.cache.dir")
-    beforeSpec { System.setProperty("strata.script.cache.dir", dir.path) }
-    afterSpec { if (saved == null) System.clearProperty("strata.script.cache.dir") else System.setProperty("strata.script.cache.dir", saved) }
+    val dir = privateScriptCache("strata-snippets")
     afterEach { assertNoLeftovers() }
 
     val guide = markdownSnippets(File(root, "docs/user-guide.md"))

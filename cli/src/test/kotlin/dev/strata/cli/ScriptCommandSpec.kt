@@ -2,7 +2,6 @@ package dev.strata.cli
 
 import dev.strata.process.assertNoLeftovers
 import io.kotest.core.spec.style.FunSpec
-import io.kotest.engine.spec.tempdir
 import io.kotest.matchers.collections.shouldHaveSize
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
@@ -26,10 +25,7 @@ private val scripts: File = generateSequence(File("").absoluteFile) { it.parentF
 
 
 class ScriptCommandSpec : FunSpec({
-    val cache = tempdir("strata-scripts")
-    val saved = System.getProperty("strata.script.cache.dir")
-    beforeSpec { System.setProperty("strata.script.cache.dir", cache.path) }
-    afterSpec { if (saved == null) System.clearProperty("strata.script.cache.dir") else System.setProperty("strata.script.cache.dir", saved) }
+    val cache = privateScriptCache("strata-scripts")
     afterEach { assertNoLeftovers() }
 
     fun script(name: String, text: String): File = File(cache, name).apply { writeText(text) }

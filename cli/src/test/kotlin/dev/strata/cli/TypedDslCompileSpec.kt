@@ -2,7 +2,6 @@ package dev.strata.cli
 
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.datatest.withData
-import io.kotest.engine.spec.tempdir
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.types.shouldBeInstanceOf
@@ -35,10 +34,7 @@ private data class Rejected(val what: String, val body: String, val error: Strin
  * next to a control that does and runs.
  */
 class TypedDslCompileSpec : FunSpec({
-    val dir = tempdir("strata-typed")
-    val saved = System.getProperty("strata.script.cache.dir")
-    beforeSpec { System.setProperty("strata.script.cache.dir", dir.path) }
-    afterSpec { if (saved == null) System.clearProperty("strata.script.cache.dir") else System.setProperty("strata.script.cache.dir", saved) }
+    val dir = privateScriptCache("strata-typed")
 
     fun run(name: String, body: String): ScriptHost.Outcome {
         val f = File(dir, "$name.main.kts").apply { writeText(PRELUDE + "\n" + body.trimIndent() + "\n") }
