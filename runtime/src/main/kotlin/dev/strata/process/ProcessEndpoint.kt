@@ -290,8 +290,10 @@ internal class ProcessEndpoint(
         val code = p.exitValue()
         val doing = synchronized(lock) { (inFlight as? Dispatch)?.let { "task #${it.task.id} '${it.task.name}'" } }
         if (closing && doing == null) return
-        if (!closing) runCatching { onDied?.invoke() }.onFailure { log.warn(it) { "$path: the death hook failed" } }
+        // The death is reported before the hook runs: the hook wakes peers (a chip's domain breaks), whose
+        // own failures must not overtake it as the run's first error.
         fail(WorkerDiedException(path, p.pid(), code, doing ?: if (!init.isDone) "its start-up" else null))
+        if (!closing) runCatching { onDied?.invoke() }.onFailure { log.warn(it) { "$path: the death hook failed" } }
     }
 
     private fun fail(e: StrataException) = failAll(e, markDead(e))
