@@ -5,14 +5,7 @@ import dev.strata.worker.Isolation
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
-import java.io.ByteArrayOutputStream
-import java.io.PrintStream
 
-private fun capture(block: (PrintStream) -> Int): Pair<Int, String> {
-    val bytes = ByteArrayOutputStream()
-    val code = PrintStream(bytes, true, Charsets.UTF_8).use(block)
-    return code to bytes.toString(Charsets.UTF_8)
-}
 
 
 class AllreduceSampleSpec : FunSpec({

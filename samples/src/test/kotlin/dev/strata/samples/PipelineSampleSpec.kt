@@ -6,14 +6,7 @@ import io.kotest.matchers.nulls.shouldNotBeNull
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.string.shouldNotContain
-import java.io.ByteArrayOutputStream
-import java.io.PrintStream
 
-private fun capture(block: (PrintStream) -> Int): Pair<Int, String> {
-    val bytes = ByteArrayOutputStream()
-    val code = PrintStream(bytes, true, Charsets.UTF_8).use(block)
-    return code to bytes.toString(Charsets.UTF_8)
-}
 
 class PipelineSampleSpec : FunSpec({
     test("is registered as 'pipeline'") {
