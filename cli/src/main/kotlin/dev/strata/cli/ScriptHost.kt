@@ -28,7 +28,8 @@ import kotlin.script.experimental.jvmhost.saveToJar
 /**
  * Runs Kotlin scripts (`*.main.kts`) with Strata on the classpath: an embedded Kotlin scripting host
  * using the standard `main.kts` script definition, so a script that runs here is an ordinary `main.kts`
- * script (`args` are its arguments; `@file:Import` and `@file:DependsOn` work as usual).
+ * script (`args` are its arguments; `@file:Import` and `@file:DependsOn` are the definition's own, not
+ * exercised by Strata's tests).
  *
  * A compiled script is kept as a jar in [cacheDir] (keyed by the script's text and this classpath), so
  * only the first run of a script pays for the compiler (a few seconds). The jar is also added to the
