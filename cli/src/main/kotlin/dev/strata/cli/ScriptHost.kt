@@ -61,11 +61,12 @@ internal class ScriptHost(
     fun run(script: File, args: List<String>, out: PrintStream): Outcome {
         // The main.kts definition looks for its own jars by name on the classpath; inside the CLI's single
         // jar there are none, so name the whole classpath (which holds Strata, the stdlib and main-kts).
-        if (System.getProperty(CLASSPATH_PROPERTY) == null) System.setProperty(CLASSPATH_PROPERTY, compileClasspath().joinToString(File.pathSeparator))
+        val classpath = compileClasspath()
+        if (System.getProperty(CLASSPATH_PROPERTY) == null) System.setProperty(CLASSPATH_PROPERTY, classpath.joinToString(File.pathSeparator))
         // This host keeps its own cache (whose jar it must know, for child JVMs); a blank directory turns
         // main.kts's cache off.
         System.setProperty(MAIN_KTS_CACHE_PROPERTY, "")
-        val compiled = when (val c = compile(script)) {
+        val compiled = when (val c = compile(script, classpath)) {
             is ResultWithDiagnostics.Success -> c.value
             is ResultWithDiagnostics.Failure -> return Outcome.CompileFailed(c.reports.errors(script).ifEmpty { listOf("${script.path}: does not compile") })
         }
@@ -97,16 +98,16 @@ internal class ScriptHost(
     /** A compiled script and the jar holding its classes. */
     private class Compiled(val script: CompiledScript, val jar: File)
 
-    private fun compile(script: File): ResultWithDiagnostics<Compiled> {
+    private fun compile(script: File, classpath: List<String>): ResultWithDiagnostics<Compiled> {
         val compilation = createJvmCompilationConfigurationFromTemplate<MainKtsScript> {
             jvm {
-                updateClasspath(compileClasspath().map(::File))
+                updateClasspath(classpath.map(::File))
                 // Strata's inline functions are JVM 25 bytecode, which a script can inline only at the same target.
                 jvmTarget(Runtime.version().feature().coerceIn(22, MAX_JVM_TARGET).toString())
             }
         }
         val text = script.readText()
-        val jar = File(cacheDir, "${script.name.removeSuffix(".kts").replace('.', '_')}-${cacheKey(text)}.jar")
+        val jar = File(cacheDir, "${script.name.removeSuffix(".kts").replace('.', '_')}-${cacheKey(text, classpath)}.jar")
         if (jar.isFile) {
             runCatching { jar.loadScriptFromJar() }.getOrNull()?.let { return ResultWithDiagnostics.Success(Compiled(it, jar)) }
         }
@@ -127,8 +128,7 @@ internal class ScriptHost(
 
 
     /** What a compiled script depends on: its text, the classpath (entries, sizes, times) and the JDK. */
-    private fun cacheKey(text: String): String {
-        val cp = compileClasspath()
+    private fun cacheKey(text: String, cp: List<String>): String {
         val key = buildString {
             append(CACHE_VERSION).append('|').append(Runtime.version()).append('|').append(KotlinVersion.CURRENT)
             for (e in cp) File(e).let { append('|').append(e).append(':').append(it.length()).append(':').append(it.lastModified()) }

@@ -112,9 +112,11 @@ public abstract class TypedKernel internal constructor(internal val params: List
     override fun toString(): String = "$kernelName(${params.joinToString()})"
 
     /** Runs [body] with a cursor after checking [context] carries what [params] declare. */
+    /** How many tensors and scalars a task of this kernel carries (checked at every call). */
+    internal val tensors: Int = params.count { it is Param.TensorParam }
+    internal val scalars: Int = params.size - tensors
+
     internal inline fun decode(context: TaskContext, body: (Cursor) -> Unit) {
-        val tensors = params.count { it is Param.TensorParam }
-        val scalars = params.size - tensors
         require(context.args.tensorCount == tensors && context.args.scalarCount == scalars) {
             "kernel $this takes $tensors tensor(s) and $scalars scalar(s) but the task has ${context.args.tensorCount} " +
                 "tensor(s) and ${context.args.scalarCount} scalar(s); submit it as a call, e.g. submit(target, $kernelName(…))"
