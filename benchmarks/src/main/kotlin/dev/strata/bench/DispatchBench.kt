@@ -23,6 +23,9 @@ import java.util.Locale
  * replayed with the parameter bound each run (no inference, no per-task validation; goal >= 3x deps2).
  *
  * Options: `--workers N` sub workers (default 4), `--quick` (few iterations: for tests, not numbers),
+ * `--warmup-ms N` how long each throughput workload runs before it is timed (default 2000: the JIT
+ * keeps recompiling the build and hand-off paths for a second or two, and rounds timed earlier measure
+ * that, not the engine),
  * `--rounds N` throughput rounds (median reported), `--tasks N` tasks per throughput round,
  * `--spin-us N` the workers' idle spin (default: `WorkerConfig`'s), `--only W[,W…]` measure only some
  * workloads (`latency` or the names above; handy under a profiler): the JSON line then carries only
@@ -37,6 +40,7 @@ public object DispatchBench : Bench {
         val workers: Int,
         val quick: Boolean,
         val warmupRuns: Int,
+        val warmupMillis: Long,
         val latencyRuns: Int,
         val rounds: Int,
         val tasksPerRound: Int,
@@ -60,7 +64,7 @@ public object DispatchBench : Bench {
         } catch (e: IllegalArgumentException) {
             System.err.println("dispatch: ${e.message}")
             System.err.println(
-                "usage: dispatch [--workers N] [--quick] [--rounds N] [--tasks N] [--spin-us N] " +
+                "usage: dispatch [--workers N] [--quick] [--rounds N] [--tasks N] [--warmup-ms N] [--spin-us N] " +
                     "[--only ${WORKLOADS.joinToString(",")}]",
             )
             return 2
@@ -90,8 +94,9 @@ public object DispatchBench : Bench {
             val warmTasks = if (o.quick) 2_000 else 50_000
             val splitTasks = minOf(if (o.quick) 2_000 else 9_000, w.batch - o.workers)
             for (wl in workloads) {
-                err.println("dispatch: warm-up, ${wl.tasks(warmTasks)} ${wl.label} tasks")
-                wl.body(wl.tasks(warmTasks))
+                err.println("dispatch: warm-up, ${wl.label} tasks for at least ${o.warmupMillis} ms")
+                val until = System.nanoTime() + o.warmupMillis * 1_000_000
+                do wl.body(wl.tasks(warmTasks)) while (System.nanoTime() < until)
                 wl.kind?.let { k -> repeat(if (o.quick) 1 else 3) { w.split(k, wl.tasks(splitTasks)) } }
             }
 
@@ -141,6 +146,7 @@ public object DispatchBench : Bench {
                 "batch" to w.batch,
                 "workers" to o.workers,
                 "spin_us" to w.spin.inWholeMicroseconds,
+                "warmup_ms" to o.warmupMillis,
                 "quick" to o.quick,
                 "jdk" to System.getProperty("java.version"),
                 "cores" to Runtime.getRuntime().availableProcessors(),
@@ -158,6 +164,7 @@ public object DispatchBench : Bench {
         var rounds: Int? = null
         var tasks: Int? = null
         var spin = -1L
+        var warmupMs: Long? = null
         var only: Set<String> = WORKLOADS
         var i = 0
         fun intArg(flag: String): Int {
@@ -170,6 +177,10 @@ public object DispatchBench : Bench {
                 "--quick" -> quick = true
                 "--rounds" -> rounds = intArg(a)
                 "--tasks" -> tasks = intArg(a)
+                "--warmup-ms" -> {
+                    val v = args.getOrNull(++i) ?: throw IllegalArgumentException("--warmup-ms needs a value")
+                    warmupMs = v.toLongOrNull()?.takeIf { it >= 0 } ?: throw IllegalArgumentException("--warmup-ms needs an integer >= 0, got '$v'")
+                }
                 "--spin-us" -> {
                     val v = args.getOrNull(++i) ?: throw IllegalArgumentException("--spin-us needs a value")
                     spin = v.toLongOrNull()?.takeIf { it >= 0 } ?: throw IllegalArgumentException("--spin-us needs an integer >= 0, got '$v'")
@@ -190,6 +201,7 @@ public object DispatchBench : Bench {
             workers = workers,
             quick = quick,
             warmupRuns = if (quick) 500 else 20_000,
+            warmupMillis = warmupMs ?: if (quick) 0 else 2_000,
             latencyRuns = if (quick) 500 else 20_000,
             rounds = rounds ?: if (quick) 1 else 5,
             tasksPerRound = tasks ?: if (quick) 5_000 else 200_000,

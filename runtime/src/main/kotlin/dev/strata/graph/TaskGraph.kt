@@ -50,6 +50,23 @@ public class TaskGraph internal constructor(
     /** The parameters a replay binds, by name, in declaration order. */
     public val parameterNames: List<String> get() = parameters.map { it.name }
 
+    /** The distinct callables of the graph (by identity); a node names its own by [Node.callableIndex]. */
+    internal val callables: Array<TaskCallable> = run {
+        val seen = java.util.IdentityHashMap<TaskCallable, Int>()
+        for (n in nodes) n.callableIndex = seen.getOrPut(n.callable) { seen.size }
+        val out = arrayOfNulls<TaskCallable>(seen.size)
+        for ((c, i) in seen) out[i] = c
+        @Suppress("UNCHECKED_CAST")
+        out as Array<TaskCallable>
+    }
+
+    /** By index in [callables]: every target the callable runs on in this graph. */
+    internal val callableTargets: Array<Array<Target>> = run {
+        val sets = Array(callables.size) { LinkedHashSet<Target>() }
+        for (n in nodes) sets[n.callableIndex].addAll(n.targets)
+        Array(sets.size) { sets[it].toTypedArray() }
+    }
+
     /** One recorded task: [producers] are indices of earlier nodes it must follow. */
     internal class Node(
         val index: Int,
@@ -58,9 +75,18 @@ public class TaskGraph internal constructor(
         val targets: Array<Target>,
         val members: Array<TaskArgs>,
         val producers: IntArray,
+        /**
+         * For each member, the arguments a replay rebinds — pairs (tensor position, parameter index) — or
+         * null when the member uses no parameter; null altogether when no member does.
+         */
+        val parameterSlots: Array<IntArray?>?,
+    ) {
         /** Whether any argument is a view of a parameter (only those are rebuilt at replay). */
-        val usesParameters: Boolean,
-    )
+        val usesParameters: Boolean get() = parameterSlots != null
+
+        /** Index of [callable] in [TaskGraph.callables] (set once, when the graph is built). */
+        var callableIndex: Int = -1
+    }
 
     internal class Parameter(val name: String, val dtype: DType, val shape: LongArray, val placeholder: Buffer)
 
@@ -142,7 +168,8 @@ public class GraphBuilder internal constructor(private val name: String) : Orche
     private val nodes = ArrayList<TaskGraph.Node>()
     private val tasks = ArrayList<Task>()
     private val params = ArrayList<TaskGraph.Parameter>()
-    private val paramIds = HashSet<Long>()
+    /** Parameter index by placeholder buffer id. */
+    private val paramIds = HashMap<Long, Int>()
     private val usages = LinkedHashMap<Long, Triple<Buffer, MutableSet<Target>, BooleanArray>>()
     private val validation = SubmitValidation(Int.MAX_VALUE, Int.MAX_VALUE, false, BooleanArray(0))
     private var producers: ArrayList<Int>? = null
@@ -161,7 +188,7 @@ public class GraphBuilder internal constructor(private val name: String) : Orche
         val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
         val placeholder = Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, "parameter '$name'", null)
         params += TaskGraph.Parameter(name, dtype, shape.copyOf(), placeholder)
-        paramIds += placeholder.id
+        paramIds[placeholder.id] = params.size - 1
         return placeholder.tensor(dtype, *shape)
     }
 
@@ -187,19 +214,25 @@ public class GraphBuilder internal constructor(private val name: String) : Orche
         current = t
         map.infer(t, members, sink)
         current = null
-        var usesParams = false
+        var slots: Array<IntArray?>? = null
         for ((k, m) in members.withIndex()) {
+            var memberSlots: IntArray? = null
             for (i in 0 until m.tensorCount) {
                 val a = m.arg(i)
                 val b = a.tensor.buffer
-                if (b.id in paramIds) usesParams = true
+                val param = paramIds[b.id]
+                if (param != null) {
+                    val pair = intArrayOf(i, param)
+                    memberSlots = if (memberSlots == null) pair else memberSlots + pair
+                }
                 val u = usages.getOrPut(b.id) { Triple(b, HashSet(), BooleanArray(1)) }
                 u.second += targets[k]
                 if (a.tag.writes) u.third[0] = true
             }
+            if (memberSlots != null) (slots ?: arrayOfNulls<IntArray>(members.size).also { slots = it })[k] = memberSlots
         }
         tasks += t
-        nodes += TaskGraph.Node(index, taskName, callable, targets, members, deps.sorted().toIntArray(), usesParams)
+        nodes += TaskGraph.Node(index, taskName, callable, targets, members, deps.sorted().toIntArray(), slots)
     }
 
     private val sink = TensorMap.DependencySink { producer ->

@@ -2,20 +2,33 @@ package dev.strata.run
 
 import dev.strata.graph.TaskGraph
 import dev.strata.task.TaskArgs
-import dev.strata.tensor.Buffer
 import dev.strata.tensor.Tensor
 
 /**
- * Checks a replay's bindings against a [TaskGraph] and the worker's [SubmitValidation], all at once and
- * before anything is dispatched, and rebinds the graph's arguments.
+ * Checks a replay's bindings against a [TaskGraph] and the worker, all at once and before anything is
+ * dispatched, and rebinds the graph's arguments.
  */
-internal class GraphReplay private constructor(val graph: TaskGraph, private val bound: java.util.IdentityHashMap<Buffer, Tensor>) {
-    /** [args] with every view of a parameter moved onto its binding (placeholder buffers by identity: no boxing). */
-    fun bind(args: TaskArgs): TaskArgs = args.mapTensors { t -> bound[t.buffer]?.let { b -> t.rebased(b.buffer, b.byteOffset) } ?: t }
+internal class GraphReplay private constructor(
+    val graph: TaskGraph,
+    /** By parameter index: the bound tensor's buffer and byte offset. */
+    private val rebinding: TaskArgs.Rebinding,
+    /** By index in [TaskGraph.callables]: the worker's id for the callable (-1 when no child process runs it). */
+    val callableIds: IntArray,
+) {
+    /** [node]'s arguments with every view of a parameter moved onto its binding (precomputed positions: no lookups). */
+    fun members(node: TaskGraph.Node): Array<TaskArgs> {
+        val slots = node.parameterSlots ?: return node.members
+        val members = node.members
+        return Array(members.size) { m -> slots[m]?.let { members[m].rebound(it, rebinding) } ?: members[m] }
+    }
 
     companion object {
-        /** The replay, or [GraphBindingException] listing every problem. */
-        fun of(graph: TaskGraph, bindings: Map<String, Tensor>, validation: SubmitValidation): GraphReplay {
+        /**
+         * The replay, or [GraphBindingException] listing every problem; [InvalidCallableException] when a
+         * callable cannot run in a child process the graph sends it to. Both before anything is submitted.
+         */
+        fun of(graph: TaskGraph, bindings: Map<String, Tensor>, engine: Engine): GraphReplay {
+            val validation = engine.validation
             val problems = ArrayList<String>()
             if (graph.allocations > 0) {
                 problems += "it was recorded with ${graph.allocations} alloc call(s); a replay cannot re-create scope " +
@@ -64,9 +77,12 @@ internal class GraphReplay private constructor(val graph: TaskGraph, private val
                 if (param == null && buffer.isReleased) problems += "$what: its buffer was given back"
             }
             if (problems.isNotEmpty()) throw GraphBindingException(graph.name, problems.distinct())
-            val byPlaceholder = java.util.IdentityHashMap<Buffer, Tensor>()
-            for (p in graph.parameters) bound[p.placeholder.id]?.let { byPlaceholder[p.placeholder] = it }
-            return GraphReplay(graph, byPlaceholder)
+            // Each callable is admitted once, over every target it runs on in the graph.
+            val callableIds = IntArray(graph.callables.size) { engine.admitCallable(graph.callables[it], graph.callableTargets[it]) }
+            val ps = graph.parameters
+            val buffers = Array(ps.size) { bound.getValue(ps[it].placeholder.id).buffer }
+            val offsets = LongArray(ps.size) { bound.getValue(ps[it].placeholder.id).byteOffset }
+            return GraphReplay(graph, TaskArgs.Rebinding(buffers, offsets), callableIds)
         }
 
         private fun rowMajor(shape: LongArray): LongArray {

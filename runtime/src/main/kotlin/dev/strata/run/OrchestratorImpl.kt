@@ -18,9 +18,16 @@ import dev.strata.tensor.Tensor
 internal interface Engine {
     val validation: SubmitValidation
     fun nextTaskId(): Long
+    /** Takes a task slot if one is free now, without suspending (and without a continuation to allocate). */
+    fun tryAcquireSlot(): Boolean
+
+    /** Takes as many free task slots as there are now, up to [max], in one step; returns how many. */
+    fun tryAcquireSlots(max: Int): Int
+
     /** Takes a task slot, suspending under back-pressure; throws [BackPressureTimeoutException]. */
     suspend fun acquireSlot()
-    fun releaseSlot()
+    fun releaseSlot() = releaseSlots(1)
+    fun releaseSlots(n: Int)
     /** Allocates from the heap ring of [depth], suspending under back-pressure. */
     suspend fun allocate(depth: Int, bytes: Long): Pair<HeapRing, HeapRing.Allocation>
     fun consume(task: Task)
@@ -68,7 +75,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
             throw InvalidSubmitException(subject, problems)
         }
         drainConsumed()
-        engine.acquireSlot()
+        takeSlot()
         val t = Task(engine.nextTaskId(), run, taskName, callable, targets, members)
         t.callableId = callableId
         run.pending.incrementAndGet()
@@ -132,30 +139,54 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
     /**
      * Submits [replay]'s graph: one task per node, each following the recorded producers — no validation
      * per task (the replay checked its bindings once) and no dependency inference.
+     *
+     * Tasks are built [REPLAY_CHUNK] at a time and published together: within a chunk, a task's consumers
+     * are attached before it can run, so a worker that finishes it runs the next one at once (the
+     * successor hand-off) instead of each task going through the scheduler, and the builder and the
+     * workers touch different tasks.
      */
     suspend fun replay(replay: GraphReplay) {
         checkUsable()
         val nodes = replay.graph.nodes
         val tasks = arrayOfNulls<Task>(nodes.size)
-        val ids = java.util.IdentityHashMap<TaskCallable, Int>()
-        for (node in nodes) {
-            run.firstError.get()?.let { throw it }
-            val members = if (node.usesParameters) Array(node.members.size) { replay.bind(node.members[it]) } else node.members
-            val callableId = ids[node.callable] ?: engine.admitCallable(node.callable, node.targets).also { if (it >= 0) ids[node.callable] = it }
-            engine.acquireSlot()
-            val t = Task(engine.nextTaskId(), run, node.name, node.callable, node.targets, members)
-            t.callableId = callableId
-            run.pending.incrementAndGet()
-            scopes.last().register(t)
-            building = t
+        val callableIds = replay.callableIds
+        val scope = scopes.last()
+        var from = 0
+        while (from < nodes.size) {
+            if (run.failed) run.firstError.get()?.let { throw it }
+            val end = minOf(nodes.size, from + REPLAY_CHUNK)
+            var credit = engine.tryAcquireSlots(end - from) // the chunk's slots in one step when they are free
+            var built = from
             try {
-                for (p in node.producers) dependOn(tasks[p]!!)
+                while (built < end) {
+                    val node = nodes[built]
+                    if (credit > 0) credit-- else takeSlot()
+                    val t = Task(engine.nextTaskId(), run, node.name, node.callable, node.targets, replay.members(node))
+                    t.callableId = callableIds[node.callableIndex]
+                    scope.register(t)
+                    building = t
+                    for (p in node.producers) if (p >= from) attachUnpublished(t, tasks[p]!!) else dependOn(tasks[p]!!)
+                    building = null
+                    tasks[built++] = t
+                }
             } finally {
-                building = null
+                // Even when back-pressure gave up half-way: what was built is published (and skipped if the run failed).
+                if (credit > 0) engine.releaseSlots(credit)
+                run.pending.addAndGet((built - from).toLong())
+                for (k in from until built) publish(tasks[k]!!)
             }
-            tasks[node.index] = t
-            publish(t)
+            from = end
         }
+    }
+
+    /**
+     * [consumer] follows [producer], a task of the chunk being built: nothing else can see the producer
+     * before it is published (a skip only marks a building task poisoned), so its fanout needs no lock.
+     */
+    private fun attachUnpublished(consumer: Task, producer: Task) {
+        (producer.fanout ?: ArrayList<Task>(2).also { producer.fanout = it }).add(consumer)
+        consumer.addFanin()
+        retain(consumer, producer)
     }
 
     private val gatesInEffect = ArrayList<GateImpl>()
@@ -164,7 +195,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         checkUsable()
         run.firstError.get()?.let { throw it }
         drainConsumed()
-        engine.acquireSlot()
+        takeSlot()
         val t = Task(engine.nextTaskId(), run, "gate '$name'", GATE_CALLABLE, emptyArray(), emptyArray())
         run.pending.incrementAndGet()
         scopes.last().register(t)
@@ -210,7 +241,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         require(shape.all { it >= 0 }) { "alloc shape must be >= 0, was ${shape.contentToString()}" }
         val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
         drainConsumed()
-        engine.acquireSlot()
+        takeSlot()
         val (ring, allocation) = try {
             engine.allocate(scopes.size - 1, bytes)
         } catch (t: Throwable) {
@@ -262,6 +293,11 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
         while (true) run.tensorMap.erase(run.consumed.poll() ?: return)
     }
 
+    /** A task slot: at once when one is free (the common case costs no allocation), else under back-pressure. */
+    private suspend inline fun takeSlot() {
+        if (!engine.tryAcquireSlot()) engine.acquireSlot()
+    }
+
     private fun checkUsable() {
         check(!closed) { "run #${run.id} is no longer building: its Orchestrator was used after the program returned" }
         check(Thread.currentThread() === thread) {
@@ -271,6 +307,9 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
     }
 
     private companion object {
+        /** Tasks of a replay built before any of them is published. */
+        const val REPLAY_CHUNK = 64
+
         val GATE_CALLABLE = TaskCallable { error("a gate is never dispatched") }
 
         fun callableName(c: TaskCallable): String {

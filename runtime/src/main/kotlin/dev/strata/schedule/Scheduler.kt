@@ -100,8 +100,9 @@ internal class Scheduler(
      * here (its monitor guards the transition, as on the scheduler thread) and its consumers are
      * released; the first consumer that became ready and can run on a sub worker is claimed for this same
      * endpoint and returned, so a chain of dependent tasks runs on one thread without a hand-off per task
-     * (like a work-stealing worker's local slot). Other ready consumers, and the completion itself, go to
-     * the scheduler, which still owns every queue and every idle/busy decision.
+     * (like a work-stealing worker's local slot). Other ready consumers go to the scheduler, which still
+     * owns every queue and every idle/busy decision; so does the completion itself, unless the endpoint
+     * goes on with a successor and the run is not over (then nothing the scheduler tracks has changed).
      */
     private fun endpointDone(d: Dispatch): Dispatch? {
         val t = d.task
@@ -135,6 +136,14 @@ internal class Scheduler(
         releaseHeld(t)
         val run = t.run
         d.finishedRun = run.arrive()
+        if (next != null && !d.finishedRun) {
+            // The endpoint stays busy and nothing else changed: the scheduler need not hear of it at all.
+            // (Member states are written after the dispatch that ran [t]; [Task.membersTerminal] is left alone:
+            // the scheduler may still be reading it in launch(), and nobody reads it once the task is complete.)
+            t.memberStates[0] = MemberState.SUCCEEDED
+            next.task.memberStates[0] = MemberState.RUNNING
+            return next
+        }
         post(d) // the scheduler's bookkeeping starts first; completing a handle twice is harmless
         if (d.finishedRun) run.handle.complete(if (run.failed) run.firstError.get() else null)
         return next

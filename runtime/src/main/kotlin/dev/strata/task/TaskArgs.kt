@@ -1,5 +1,6 @@
 package dev.strata.task
 
+import dev.strata.tensor.Buffer
 import dev.strata.tensor.Tag
 import dev.strata.tensor.Tensor
 
@@ -11,11 +12,47 @@ public class TensorArg(public val tensor: Tensor, public val tag: Tag) {
 /**
  * The arguments of one task (or one member of a group task): tensors with their [Tag]s, in order, and
  * 64-bit scalars. Immutable once built; build one with [TaskArgs.build] or [TaskArgs.Builder].
+ *
+ * A graph replay's arguments are the recorded ones with the views of each parameter moved onto its
+ * binding; that rebinding is lazy: it happens once, on whichever thread first reads a tensor (normally
+ * the worker that runs the task), so the one thread that builds a run's DAG does not pay for it.
  */
 public class TaskArgs private constructor(
-    private val tensorArgs: Array<TensorArg>,
+    /** The tensors; null for a rebound view (see [resolve]). */
+    private val plain: Array<TensorArg>?,
     private val scalarValues: LongArray,
+    /** A rebound view: the recorded arguments, which of them to move (pairs position, binding index), onto what. */
+    private val template: TaskArgs?,
+    private val slots: IntArray?,
+    private val rebinding: Rebinding?,
 ) {
+    private constructor(tensorArgs: Array<TensorArg>, scalarValues: LongArray) : this(tensorArgs, scalarValues, null, null, null)
+
+    /** Where a replay's parameters are bound, by parameter index: buffer and extra byte offset. */
+    internal class Rebinding(val buffers: Array<Buffer>, val offsets: LongArray)
+
+    @Volatile
+    private var resolved: Array<TensorArg>? = null
+
+    private val tensorArgs: Array<TensorArg> get() = plain ?: resolved ?: resolve()
+
+    /** Builds the rebound tensors; racing threads build equal arrays and either may win (both immutable). */
+    private fun resolve(): Array<TensorArg> {
+        val out = template!!.tensorArgs.copyOf()
+        val s = slots!!
+        val r = rebinding!!
+        var k = 0
+        while (k < s.size) {
+            val pos = s[k]
+            val b = s[k + 1]
+            val a = out[pos]
+            out[pos] = TensorArg(a.tensor.rebased(r.buffers[b], r.offsets[b]), a.tag)
+            k += 2
+        }
+        resolved = out
+        return out
+    }
+
     /** The tensor arguments, in the order they were added. */
     public val tensors: List<TensorArg> get() = tensorArgs.asList()
 
@@ -34,9 +71,12 @@ public class TaskArgs private constructor(
     /** The scalar at position [index]. */
     public fun scalar(index: Int): Long = scalarValues[index]
 
-    /** The same arguments with each tensor replaced by [f] of it (tags and scalars kept). */
-    internal fun mapTensors(f: (Tensor) -> Tensor): TaskArgs =
-        TaskArgs(Array(tensorArgs.size) { TensorArg(f(tensorArgs[it].tensor), tensorArgs[it].tag) }, scalarValues)
+    /**
+     * These arguments with the tensors at the positions named in [slots] — pairs (position, binding
+     * index) — moved onto `rebinding.buffers[index]` at `rebinding.offsets[index]` bytes more: a graph
+     * replay's arguments. Nothing is read or built now (see the class comment).
+     */
+    internal fun rebound(slots: IntArray, rebinding: Rebinding): TaskArgs = TaskArgs(null, scalarValues, this, slots, rebinding)
 
     override fun toString(): String =
         "TaskArgs(${tensorArgs.joinToString()}${if (scalarValues.isEmpty()) "" else ", scalars=" + scalarValues.contentToString()})"

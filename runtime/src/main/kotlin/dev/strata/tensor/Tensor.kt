@@ -19,6 +19,8 @@ public class Tensor internal constructor(
     private val shapeArr: LongArray,
     private val stridesArr: LongArray,
     public val dtype: DType,
+    /** Number of elements in the view. */
+    public val elementCount: Long = product(shapeArr),
 ) {
     init {
         require(shapeArr.size == stridesArr.size) {
@@ -36,16 +38,14 @@ public class Tensor internal constructor(
     public val strides: LongArray get() = stridesArr.copyOf()
 
     /** The same view of [buffer] at [byteOffset] more (shape and strides shared, not copied): a graph replay's rebinding. */
-    internal fun rebased(buffer: Buffer, extraOffset: Long): Tensor = Tensor(buffer, byteOffset + extraOffset, shapeArr, stridesArr, dtype)
+    internal fun rebased(buffer: Buffer, extraOffset: Long): Tensor =
+        Tensor(buffer, byteOffset + extraOffset, shapeArr, stridesArr, dtype, elementCount)
 
     /** Size of dimension [dim]. */
     public fun size(dim: Int): Long = shapeArr[dim]
 
     /** Stride of dimension [dim], in elements. */
     public fun stride(dim: Int): Long = stridesArr[dim]
-
-    /** Number of elements in the view. */
-    public val elementCount: Long = shapeArr.fold(1L) { acc, n -> acc * n }
 
     // Computed on first use; a racing second computation is harmless (Footprint is immutable).
     private var fp: Footprint? = null
@@ -171,6 +171,12 @@ public class Tensor internal constructor(
         "${buffer.label}[off=$byteOffset B, shape=${shapeArr.contentToString()}, strides=${stridesArr.contentToString()}, $dtype]"
 
     internal companion object {
+        private fun product(shape: LongArray): Long {
+            var n = 1L
+            for (d in shape) n *= d
+            return n
+        }
+
         private val F32 = ValueLayout.JAVA_FLOAT_UNALIGNED
         private val I32 = ValueLayout.JAVA_INT_UNALIGNED
         private val I64 = ValueLayout.JAVA_LONG_UNALIGNED

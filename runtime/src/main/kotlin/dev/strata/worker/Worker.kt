@@ -49,7 +49,6 @@ import java.lang.foreign.MemorySegment
 import java.util.concurrent.CompletableFuture
 import kotlinx.serialization.json.Json
 import kotlinx.coroutines.runBlocking
-import kotlinx.coroutines.sync.Semaphore
 import kotlinx.coroutines.withTimeoutOrNull
 import kotlin.time.Duration.Companion.nanoseconds
 import kotlin.time.Duration.Companion.seconds
@@ -123,7 +122,7 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
      * binding, or one a target cannot address, throws [dev.strata.run.GraphBindingException] and nothing runs.
      */
     public fun submit(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()): RunHandle {
-        val replay = GraphReplay.of(graph, bindings, core.validation)
+        val replay = GraphReplay.of(graph, bindings, core)
         return submit { (this as OrchestratorImpl).replay(replay) }
     }
 
@@ -205,7 +204,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
     private val runIds = AtomicLong()
     private val admission = java.util.concurrent.Semaphore(RUNS_IN_FLIGHT)
     private val buildLock = ReentrantLock()
-    private val slots = Semaphore(config.taskWindow)
+    private val slots = SlotPool(config.taskWindow)
     private val activeRuns = ConcurrentHashMap.newKeySet<Run>()
 
     /** Callables of process children by stable name; those in the config are checked (and fail) here. */
@@ -443,6 +442,13 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
     // --- Engine ---------------------------------------------------------------------------------
 
     override fun nextTaskId(): Long = taskIds.incrementAndGet()
+
+    /** Free task slots now (tests: every slot comes back once runs are over). */
+    val freeSlots: Int get() = slots.available
+
+    override fun tryAcquireSlot(): Boolean = slots.tryAcquire()
+    override fun tryAcquireSlots(max: Int): Int = slots.tryAcquireUpTo(max)
+    override fun releaseSlots(n: Int) = slots.release(n)
 
     override suspend fun acquireSlot() {
         if (slots.tryAcquire()) return

@@ -14,6 +14,7 @@ import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
+import io.kotest.matchers.ints.shouldBeLessThanOrEqual
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.property.Arb
@@ -21,6 +22,7 @@ import io.kotest.property.arbitrary.int
 import io.kotest.property.arbitrary.list
 import io.kotest.property.checkAll
 import java.util.concurrent.atomic.AtomicInteger
+import kotlin.time.Duration.Companion.milliseconds
 
 /** Writes `scalar(0) + sum(tensor 0)` into every element of tensor 1 (I64). */
 internal object SumInto : TaskCallable {
@@ -58,7 +60,8 @@ class TaskGraphSpec : FunSpec({
 
     test("property: a replay on fresh bindings leaves memory exactly as running the program one task at a time") {
         Worker(WorkerConfig(subWorkers = 4)).use { w ->
-            checkAll(60, Arb.list(Arb.int(-1000, 1000), 8..120)) { seeds ->
+            // Up to 200 tasks: graphs span several replay chunks (64 tasks), so dependencies cross chunk borders.
+            checkAll(60, Arb.list(Arb.int(-1000, 1000), 8..800)) { seeds ->
                 val ops = ops(seeds)
                 val graph = TaskGraph.record("random") { program(parameter("x", DType.I64, N), ops) }
                 graph.size shouldBe ops.size
@@ -90,6 +93,67 @@ class TaskGraphSpec : FunSpec({
             // Private host memory cannot be bound for child processes.
             shouldThrow<GraphBindingException> { w.run(graph, mapOf("x" to Buffer.host(N * 8).tensor(DType.I64, N))) }
                 .message shouldContain "a child process, cannot see"
+        }
+    }
+
+    test("a long dependent graph replayed many times on fresh bindings: every value right, every slot given back") {
+        // Task i sets cell i to cell(i-1) + cell(i-2) + 1: the deps2 shape, reading what it was bound to.
+        val n = 3_000L
+        val graph = TaskGraph.record("fib") {
+            val cells = parameter("cells", DType.I64, n)
+            for (i in 0 until n) {
+                submit(Target.Sub, SumInto, TaskArgs.build {
+                    input(cells.slice(0, maxOf(0L, i - 2), i)) // empty for i = 0
+                    output(cells.slice(0, i, i + 1))
+                    scalar(1)
+                }, "fib$i")
+            }
+        }
+        val expected = LongArray(n.toInt())
+        for (i in expected.indices) expected[i] = 1 + (if (i >= 1) expected[i - 1] else 0) + (if (i >= 2) expected[i - 2] else 0)
+        Worker(WorkerConfig(subWorkers = 4)).use { w ->
+            val bindings = List(3) { w.hostTensor(DType.I64, n) }
+            val handles = List(30) { r -> w.submit(graph, mapOf("cells" to bindings[r % 3])) } // pipelined runs
+            handles.forEach { it.result() }
+            for (b in bindings) for (i in 0 until n) b.getLong(i) shouldBe expected[i.toInt()]
+            dev.strata.testing.waitUntil("every task slot is free again") { w.core.freeSlots == w.config.taskWindow }
+        }
+    }
+
+    test("back-pressure that gives up half-way through a replay fails the run, and the worker stays usable") {
+        val ran = AtomicInteger()
+        val count = TaskCallable { ran.incrementAndGet() }
+        // 200 independent tasks in one run's outer scope cannot fit a window of 100 slots.
+        val big = TaskGraph.record("big") { repeat(200) { submit(Target.Sub, count, TaskArgs.EMPTY) } }
+        val small = TaskGraph.record("small") { repeat(10) { submit(Target.Sub, count, TaskArgs.EMPTY) } }
+        Worker(WorkerConfig(subWorkers = 2, taskWindow = 100, backPressureTimeout = 300.milliseconds)).use { w ->
+            shouldThrow<dev.strata.run.BackPressureTimeoutException> { w.run(big) }.message shouldContain "taskWindow"
+            ran.get() shouldBeLessThanOrEqual 100
+            dev.strata.testing.waitUntil("the failed run's slots are free again") { w.core.freeSlots == 100 }
+            ran.set(0)
+            w.run(small)
+            ran.get() shouldBe 10
+        }
+    }
+
+    test("a replay sending a callable without a stable name to a child process fails before anything runs") {
+        val ran = AtomicInteger()
+        val graph = TaskGraph.record("lambda") {
+            val x = parameter("x", DType.I64, 2)
+            val y = parameter("y", DType.I64, 2)
+            submit(Target.Sub, SumInto, TaskArgs.build { input(x); output(y); scalar(0) })
+            submit(Target.Sub, TaskCallable { ran.incrementAndGet() }, TaskArgs.EMPTY, "lambda")
+        }
+        Worker(WorkerConfig(subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
+            val y = w.hostTensor(DType.I64, 2).also { it.setLong(0, -1) }
+            shouldThrow<dev.strata.run.InvalidCallableException> {
+                w.run(graph, mapOf("x" to w.hostTensor(DType.I64, 2), "y" to y))
+            }
+            y.getLong(0) shouldBe -1L // the first task did not run either
+        }
+        Worker(WorkerConfig(subWorkers = 1)).use { w -> // in threads a lambda is fine
+            w.run(graph, mapOf("x" to w.hostTensor(DType.I64, 2), "y" to w.hostTensor(DType.I64, 2)))
+            ran.get() shouldBe 1
         }
     }
 
