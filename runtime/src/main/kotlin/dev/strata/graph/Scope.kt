@@ -8,6 +8,11 @@ package dev.strata.graph
 internal class Scope(val depth: Int) {
     private val tasks = ArrayList<Task>()
 
+    /** Makes room for [n] more registrations at once (a replay knows its size). */
+    fun reserve(n: Int) {
+        tasks.ensureCapacity(tasks.size + n)
+    }
+
     fun register(task: Task) {
         tasks += task
     }

@@ -67,6 +67,35 @@ public class TaskGraph internal constructor(
         Array(sets.size) { sets[it].toTypedArray() }
     }
 
+    /** The nodes laid out for replay, built on first replay. */
+    internal val plan: Plan by lazy { Plan(nodes) }
+
+    /**
+     * The nodes as parallel arrays, read in order by a replay: building a task then touches a few
+     * sequential arrays instead of chasing each node's objects through the heap (a cache miss apiece).
+     */
+    internal class Plan(nodes: List<Node>) {
+        val size: Int = nodes.size
+        val names: Array<String> = Array(size) { nodes[it].name }
+        val callables: Array<TaskCallable> = Array(size) { nodes[it].callable }
+        val callableIndex: IntArray = IntArray(size) { nodes[it].callableIndex }
+        val targets: Array<Array<Target>> = Array(size) { nodes[it].targets }
+        val members: Array<Array<TaskArgs>> = Array(size) { nodes[it].members }
+
+        /** A single-member node's member when it uses a parameter (else null), and which of its tensors do. */
+        val single: Array<TaskArgs?> = Array(size) { i -> nodes[i].takeIf { it.members.size == 1 }?.parameterSlots?.get(0)?.let { nodes[i].members[0] } }
+        val singleSlots: Array<IntArray?> = Array(size) { i -> if (single[i] != null) nodes[i].parameterSlots!![0] else null }
+
+        /** A group node's parameter positions per member (null for single-member nodes and nodes without parameters). */
+        val groupSlots: Array<Array<IntArray?>?> = Array(size) { i -> nodes[i].parameterSlots?.takeIf { nodes[i].members.size > 1 } }
+
+        /** Node i's producers are `producers[producerStart[i] until producerStart[i + 1]]`. */
+        val producerStart: IntArray = IntArray(size + 1).also { st -> for (i in 0 until size) st[i + 1] = st[i] + nodes[i].producers.size }
+        val producers: IntArray = IntArray(producerStart[size]).also { all ->
+            for (i in 0 until size) nodes[i].producers.copyInto(all, producerStart[i])
+        }
+    }
+
     /** One recorded task: [producers] are indices of earlier nodes it must follow. */
     internal class Node(
         val index: Int,
@@ -176,6 +205,9 @@ public class GraphBuilder internal constructor(private val name: String) : Orche
     private var current: Task? = null
     private var allocations = 0
 
+    /** One array per distinct target list: a replay's tasks share them (and the workers' caches do too). */
+    private val targetArrays = HashMap<List<Target>, Array<Target>>()
+
     override val runId: Long get() = 0
 
     /**
@@ -232,7 +264,8 @@ public class GraphBuilder internal constructor(private val name: String) : Orche
             if (memberSlots != null) (slots ?: arrayOfNulls<IntArray>(members.size).also { slots = it })[k] = memberSlots
         }
         tasks += t
-        nodes += TaskGraph.Node(index, taskName, callable, targets, members, deps.sorted().toIntArray(), slots)
+        val shared = targetArrays.getOrPut(targets.asList()) { targets }
+        nodes += TaskGraph.Node(index, taskName, callable, shared, members, deps.sorted().toIntArray(), slots)
     }
 
     private val sink = TensorMap.DependencySink { producer ->

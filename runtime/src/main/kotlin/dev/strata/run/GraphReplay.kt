@@ -15,10 +15,12 @@ internal class GraphReplay private constructor(
     /** By index in [TaskGraph.callables]: the worker's id for the callable (-1 when no child process runs it). */
     val callableIds: IntArray,
 ) {
-    /** [node]'s arguments with every view of a parameter moved onto its binding (precomputed positions: no lookups). */
-    fun members(node: TaskGraph.Node): Array<TaskArgs> {
-        val slots = node.parameterSlots ?: return node.members
-        val members = node.members
+    /** Node [i]'s arguments with every view of a parameter moved onto its binding (lazily: see [TaskArgs]). */
+    fun members(plan: TaskGraph.Plan, i: Int): Array<TaskArgs> {
+        val single = plan.single[i]
+        if (single != null) return arrayOf(single.rebound(plan.singleSlots[i]!!, rebinding))
+        val slots = plan.groupSlots[i] ?: return plan.members[i]
+        val members = plan.members[i]
         return Array(members.size) { m -> slots[m]?.let { members[m].rebound(it, rebinding) } ?: members[m] }
     }
 

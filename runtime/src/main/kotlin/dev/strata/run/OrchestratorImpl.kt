@@ -147,25 +147,32 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
      */
     suspend fun replay(replay: GraphReplay) {
         checkUsable()
-        val nodes = replay.graph.nodes
-        val tasks = arrayOfNulls<Task>(nodes.size)
+        val plan = replay.graph.plan
+        val n = plan.size
+        val tasks = arrayOfNulls<Task>(n)
         val callableIds = replay.callableIds
+        val producers = plan.producers
+        val producerStart = plan.producerStart
         val scope = scopes.last()
+        scope.reserve(n)
         var from = 0
-        while (from < nodes.size) {
+        while (from < n) {
             if (run.failed) run.firstError.get()?.let { throw it }
-            val end = minOf(nodes.size, from + REPLAY_CHUNK)
+            val end = minOf(n, from + REPLAY_CHUNK)
             var credit = engine.tryAcquireSlots(end - from) // the chunk's slots in one step when they are free
             var built = from
             try {
                 while (built < end) {
-                    val node = nodes[built]
+                    val i = built
                     if (credit > 0) credit-- else takeSlot()
-                    val t = Task(engine.nextTaskId(), run, node.name, node.callable, node.targets, replay.members(node))
-                    t.callableId = callableIds[node.callableIndex]
+                    val t = Task(engine.nextTaskId(), run, plan.names[i], plan.callables[i], plan.targets[i], replay.members(plan, i))
+                    t.callableId = callableIds[plan.callableIndex[i]]
                     scope.register(t)
                     building = t
-                    for (p in node.producers) if (p >= from) attachUnpublished(t, tasks[p]!!) else dependOn(tasks[p]!!)
+                    for (k in producerStart[i] until producerStart[i + 1]) {
+                        val p = producers[k]
+                        if (p >= from) attachUnpublished(t, tasks[p]!!) else dependOn(tasks[p]!!)
+                    }
                     building = null
                     tasks[built++] = t
                 }

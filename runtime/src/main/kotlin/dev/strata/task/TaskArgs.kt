@@ -18,9 +18,9 @@ public class TensorArg(public val tensor: Tensor, public val tag: Tag) {
  * the worker that runs the task), so the one thread that builds a run's DAG does not pay for it.
  */
 public class TaskArgs private constructor(
-    /** The tensors; null for a rebound view (see [resolve]). */
+    /** The tensors and scalars; both null for a rebound view (see [resolve]; scalars are the template's). */
     private val plain: Array<TensorArg>?,
-    private val scalarValues: LongArray,
+    private val ownScalars: LongArray?,
     /** A rebound view: the recorded arguments, which of them to move (pairs position, binding index), onto what. */
     private val template: TaskArgs?,
     private val slots: IntArray?,
@@ -35,6 +35,7 @@ public class TaskArgs private constructor(
     private var resolved: Array<TensorArg>? = null
 
     private val tensorArgs: Array<TensorArg> get() = plain ?: resolved ?: resolve()
+    private val scalarValues: LongArray get() = ownScalars ?: template!!.scalarValues
 
     /** Builds the rebound tensors; racing threads build equal arrays and either may win (both immutable). */
     private fun resolve(): Array<TensorArg> {
@@ -76,7 +77,7 @@ public class TaskArgs private constructor(
      * index) — moved onto `rebinding.buffers[index]` at `rebinding.offsets[index]` bytes more: a graph
      * replay's arguments. Nothing is read or built now (see the class comment).
      */
-    internal fun rebound(slots: IntArray, rebinding: Rebinding): TaskArgs = TaskArgs(null, scalarValues, this, slots, rebinding)
+    internal fun rebound(slots: IntArray, rebinding: Rebinding): TaskArgs = TaskArgs(null, null, this, slots, rebinding)
 
     override fun toString(): String =
         "TaskArgs(${tensorArgs.joinToString()}${if (scalarValues.isEmpty()) "" else ", scalars=" + scalarValues.contentToString()})"
