@@ -21,8 +21,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * Task throughput of the dispatch paths, in tasks per second (one operation = one task): independent
  * tasks (no arguments, one own output buffer each, or one own slice of a shared buffer each), a chain (each task INOUT on one tensor, so each depends
  * on the one before: DESIGN.md §10 goal at least 1,000,000 dependent tasks/s in-process) and deps2 (each
- * task reads the outputs of the two before it). Each invocation submits {@link #TASKS} tasks as
- * pipelined runs of {@link DispatchWorkloads#DEFAULT_BATCH}.
+ * task reads the outputs of the two before it), and graphReplay: the deps2 DAG recorded once as a
+ * {@code TaskGraph} and replayed with its parameter bound each run (issue 5 goal: at least 3x deps2).
+ * Each invocation submits {@link #TASKS} tasks as pipelined runs of {@link DispatchWorkloads#DEFAULT_BATCH}.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -84,5 +85,11 @@ public class DispatchThroughputBenchmark {
     @OperationsPerInvocation(TASKS)
     public int deps2() {
         return workloads.deps2(TASKS);
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(TASKS)
+    public int graphReplay() {
+        return workloads.graphReplay(TASKS);
     }
 }
