@@ -8,6 +8,7 @@ import dev.strata.tensor.Tensor
 import dev.strata.worker.Worker
 import java.util.concurrent.CompletableFuture
 import java.util.function.Consumer
+import kotlin.time.Duration.Companion.nanoseconds
 
 /**
  * A started [Worker] for Java code, from [Strata.worker]`(level)…start()`. Close it when done — it is
@@ -122,6 +123,13 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
      * Stops the worker: refuses new runs, waits up to its `closeTimeout` for runs in flight (then cancels
      * them), stops its threads and child processes and removes its shared memory. Idempotent.
      */
+    /**
+     * Pings every child process through its mailbox: each one's round trip by path, or null for a child
+     * that did not answer within [timeout] (dead, or busy with a long task). Empty without child processes.
+     */
+    public fun ping(timeout: java.time.Duration): Map<String, java.time.Duration?> =
+        worker.ping(timeout.toNanos().nanoseconds).mapValues { (_, rtt) -> rtt?.let { java.time.Duration.ofNanos(it.inWholeNanoseconds) } }
+
     override fun close(): Unit = worker.close()
 
     override fun toString(): String = "JavaWorker($worker)"

@@ -117,7 +117,7 @@ class JavaFacadeTest {
                 for (int c = 0; c < 2; c++) {
                     long lo = c * half;
                     long hi = lo + half;
-                    p.submit(p.core(c), "half " + c, Args.of().input(in.slice(0, lo, hi, 1)).output(out.slice(0, lo, hi, 1)), new DoubleInts());
+                    p.submit(p.core(c), "half " + c, Args.of().input(in.slice(0, lo, hi)).output(out.slice(0, lo, hi)), new DoubleInts());
                 }
             });
         }
@@ -231,6 +231,9 @@ class JavaFacadeTest {
                 .closeTimeout(Duration.ofSeconds(5))
                 .start()) {
             assertEquals(2, w.worker().getChildPids().size());
+            Map<String, Duration> rtts = w.ping(Duration.ofSeconds(5));
+            assertEquals(2, rtts.size(), rtts.toString());
+            for (Duration rtt : rtts.values()) assertTrue(rtt != null && !rtt.isNegative(), rtts.toString());
             Tensor a = w.hostTensor(DType.I64, 8);
             Tensor b = w.hostTensor(DType.I64, 8);
             w.run(p -> {
@@ -353,7 +356,7 @@ class JavaFacadeTest {
             Tensor x = g.parameter("x", DType.F32, 64);
             Tensor y = g.parameter("y", DType.F32, 64);
             for (long h = 0; h < 2; h++) {
-                g.submit(g.sub(), "half " + h, Args.of().input(x.slice(0, 32 * h, 32 * h + 32, 1)).output(y.slice(0, 32 * h, 32 * h + 32, 1)).scalar(3.0), new Scale());
+                g.submit(g.sub(), "half " + h, Args.of().input(x.slice(0, 32 * h, 32 * h + 32)).output(y.slice(0, 32 * h, 32 * h + 32)).scalar(3.0), new Scale());
             }
             g.submit(g.sub(), "plus one", Args.of().inout(y), new PlusOne()); // follows both halves
         });

@@ -61,6 +61,7 @@ public class Tensor internal constructor(
     public fun overlaps(other: Tensor): Boolean = buffer.id == other.buffer.id && footprint.overlaps(other.footprint)
 
     /** Sub-range `[from, to)` of dimension [dim], keeping every [step]-th index. */
+    @JvmOverloads
     public fun slice(dim: Int, from: Long, to: Long, step: Long = 1): Tensor {
         require(dim in 0 until rank) { "dimension $dim out of range for rank $rank" }
         require(step > 0) { "step must be > 0, was $step" }

@@ -139,20 +139,20 @@ public final class JavaPipelineSample implements Sample {
         for (int c = 0; c < chunks; c++) {
             long lo = bound(n, chunks, c);
             long hi = bound(n, chunks, c + 1);
-            p.submit(p.sub(), "generate " + c, Args.of().input(seed).output(signal.slice(0, lo, hi, 1)).scalar(lo), GENERATE);
+            p.submit(p.sub(), "generate " + c, Args.of().input(seed).output(signal.slice(0, lo, hi)).scalar(lo), GENERATE);
         }
         for (int c = 0; c < chunks; c++) {
             long lo = bound(n, chunks, c);
             long hi = bound(n, chunks, c + 1);
             long haloLo = Math.max(lo - 1, 0);
             long haloHi = Math.min(hi + 1, n);
-            Tensor chunk = energy.slice(0, lo, hi, 1);
+            Tensor chunk = energy.slice(0, lo, hi);
             p.submit(p.sub(), "smooth " + c,
-                    Args.of().input(signal.slice(0, haloLo, haloHi, 1)).output(chunk).scalar(haloLo).scalar(lo).scalar(n), SMOOTH);
+                    Args.of().input(signal.slice(0, haloLo, haloHi)).output(chunk).scalar(haloLo).scalar(lo).scalar(n), SMOOTH);
             p.submit(p.sub(), "energy " + c, Args.of().inout(chunk), ENERGY);
         }
         p.submitGroup(p.sub(), BANDS, "band sums",
-                m -> Args.of().input(energy.slice(0, bound(n, BANDS, m), bound(n, BANDS, m + 1), 1)).output(bands.slice(0, m, m + 1, 1)),
+                m -> Args.of().input(energy.slice(0, bound(n, BANDS, m), bound(n, BANDS, m + 1))).output(bands.slice(0, m, m + 1)),
                 SUM);
         p.submit(p.sub(), "total", Args.of().input(bands).output(total), SUM);
     }
