@@ -74,7 +74,13 @@ public class WorkerBuilder internal constructor(private val level: Int) {
     /** Where chips run: child JVMs (default, [Isolation.PROCESS]) or threads of this JVM. */
     public var chipIsolation: Isolation = Isolation.PROCESS
 
-    /** The stall watchdog's budget for a level-2 worker (null: none). Chips take theirs from their config. */
+    /**
+     * The stall watchdog's no-progress budget (null: none, the default). Chips take theirs from their
+     * config. On a host worker it is opt-in and needs every child on threads (validation says so
+     * otherwise): a run in which nothing progresses for the budget — one task running that long, or tasks
+     * nothing will make ready, such as a gate only a gated task would open — fails with a
+     * [dev.strata.run.SchedulerStallException] saying which, instead of waiting forever.
+     */
     public var stallTimeout: Duration? = null
 
     /**

@@ -110,7 +110,12 @@ public class JavaWorkerBuilder internal constructor(private val builder: WorkerB
     /** How long start-up waits for every child process to report ready (default 30 s). */
     public fun startTimeout(timeout: Duration): JavaWorkerBuilder = apply { builder.startTimeout = timeout.toKotlinDuration() }
 
-    /** The stall watchdog's budget of a level-2 worker (default none); chips take theirs from [JavaChipBuilder]. */
+    /**
+     * The stall watchdog's no-progress budget (default none); chips take theirs from [JavaChipBuilder]. On a
+     * host worker it is opt-in and needs every child on threads: a run that cannot progress (a task running
+     * longer than the budget, a gate only a gated task would open) then fails with a
+     * `SchedulerStallException` instead of waiting forever.
+     */
     public fun stallTimeout(timeout: Duration): JavaWorkerBuilder = apply { builder.stallTimeout = timeout.toKotlinDuration() }
 
     /**

@@ -182,7 +182,7 @@ public class ChipException(
     cause: Throwable? = null,
 ) : StrataException("chip $chipPath: $operation failed: $detail", cause)
 
-/** How a level-2 stall was classified (seed pr930-935), in priority order. */
+/** How a stall was classified (seed pr930-935), in priority order. */
 public enum class StallKind(public val label: String, public val meaning: String) {
     RUNNING_STALLED("running-stalled", "a core has been running one task for the whole budget without finishing it"),
     READY_BUT_IDLE("ready-but-idle", "tasks are ready but no core is running anything"),
@@ -191,19 +191,21 @@ public enum class StallKind(public val label: String, public val meaning: String
 }
 
 /**
- * The level-2 stall watchdog declared that a run made no progress for [budget] (DESIGN.md §9). [kind]
- * classifies the stall; [detail] names the core and task at fault or the counts of waiting tasks. The
+ * A stall watchdog declared that a run made no progress for [budget] (DESIGN.md §9): a chip's (level 2,
+ * always on) or a host worker's (level 3 and up, when `WorkerConfig.stallTimeout` is set). [kind]
+ * classifies the stall; [detail] names the worker and task at fault or the counts of waiting tasks. The
  * run fails at once with this error (the first declaration wins); tasks that had not started are
- * skipped, and a core stuck in a task is interrupted.
+ * skipped, and a thread stuck in a task is interrupted. [budgetSetting] names where the budget is set.
  */
 public class SchedulerStallException(
     public val workerPath: String,
     public val kind: StallKind,
     public val budget: Duration,
     detail: String,
+    budgetSetting: String = "ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS",
 ) : StrataException(
     "$workerPath: no progress for $budget — ${kind.label}: $detail. Fix the kernel or the program; if the work is " +
-        "just slow, raise the budget (ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS)",
+        "just slow, raise the budget ($budgetSetting)",
 )
 
 /**

@@ -11,7 +11,8 @@ import java.util.concurrent.TimeUnit
 import kotlin.time.Duration
 
 /**
- * The level-2 stall watchdog (DESIGN.md §9, seed pr930-935): a wall-clock no-progress budget with the
+ * The stall watchdog (DESIGN.md §9, seed pr930-935) of a chip's engine (level 2) or, when its config
+ * sets a budget, of a host worker whose children all run in this JVM: a wall-clock no-progress budget with the
  * seed's ownership rule, checked a few times per budget from one shared timer thread — never by the
  * cores themselves, and not at all while no run is in flight ([arm] / [disarmIfIdle]).
  *
@@ -33,6 +34,8 @@ internal class StallWatchdog(
     private val budget: Duration,
     private val cores: List<ThreadEndpoint>,
     private val hooks: Hooks,
+    /** Where a user raises [budget] (named in the error). */
+    private val budgetSetting: String = "ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS",
 ) : AutoCloseable {
     /** What the watchdog reads from its worker. */
     interface Hooks {
@@ -142,7 +145,7 @@ internal class StallWatchdog(
 
     private fun declare(run: Run, kind: StallKind, detail: String, stuck: Pair<ThreadEndpoint, Dispatch>?) {
         declared = run
-        hooks.declare(run, SchedulerStallException(path, kind, budget, detail), stuck)
+        hooks.declare(run, SchedulerStallException(path, kind, budget, detail, budgetSetting), stuck)
     }
 
     @Synchronized

@@ -243,8 +243,11 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
     /** Device buffers handed out by [deviceTensor], by buffer id (to free them). */
     private val deviceBuffers = ConcurrentHashMap<Long, Buffer>()
 
-    /** A level-2 engine with a stall budget: its cores report progress to a [StallWatchdog]. */
-    private val tracked = config.level == 2 && config.stallTimeout != null
+    /**
+     * A worker with a stall budget (a chip's engine, or a host worker that asked for one): its in-process
+     * children report progress to a [StallWatchdog].
+     */
+    private val tracked = config.stallTimeout != null
 
     init {
         var started: ProcessChildren? = null
@@ -364,7 +367,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
 
     internal val scheduler = Scheduler(config.name, subs, nexts, spinNanos, this, countReady = tracked).also { it.start() }
 
-    /** The stall watchdog of a level-2 worker (a chip's engine), over its cores. */
+    /** The stall watchdog over the worker's in-process children (a chip's cores; a host's sub workers and next-level children). */
     private val watchdog: StallWatchdog? = if (!tracked) null else StallWatchdog(
         config.name, config.stallTimeout!!, (subs + nexts).filterIsInstance<ThreadEndpoint>(),
         object : StallWatchdog.Hooks {
@@ -374,6 +377,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             override fun declare(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, dev.strata.endpoint.Dispatch>?) =
                 declareStall(run, error, stuck)
         },
+        if (config.level == 2) "ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS" else "WorkerConfig.stallTimeout of ${config.name}",
     )
 
     /** The watchdog's verdict: the run fails now; a stuck core is interrupted, a starved program too. */

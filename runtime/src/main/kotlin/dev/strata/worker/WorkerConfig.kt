@@ -52,8 +52,12 @@ public sealed interface NextLevelChild {
  * @property childJvmOptions extra JVM options for child processes (e.g. `-Xmx512m`).
  * @property chipIsolation where chips run: child JVMs ([Isolation.PROCESS], the default) or threads of this JVM.
  * @property domains communication domains among this worker's chips, brought up before the worker is ready.
- * @property stallTimeout the stall watchdog's no-progress budget (level 2: a chip's engine; null elsewhere
- *   means no watchdog). Chips set it from their [dev.strata.chip.ChipConfig].
+ * @property stallTimeout the stall watchdog's no-progress budget; null means no watchdog. Chips set
+ *   theirs from their [dev.strata.chip.ChipConfig]. On a host worker (level 3 and up) it is opt-in and
+ *   needs every child in this JVM (sub workers and next-level children on threads): when nothing
+ *   progresses for the budget — one task running that long, or tasks left that nothing will make ready,
+ *   such as a gate only a gated task would open — the run fails with a
+ *   [dev.strata.run.SchedulerStallException] saying which, instead of waiting forever.
  */
 public data class WorkerConfig(
     val level: Int = 3,
@@ -123,6 +127,14 @@ public data class WorkerConfig(
                     }
                 }
                 ensureOrAccumulate(stallTimeout == null || stallTimeout.isPositive()) { "stallTimeout must be > 0, was $stallTimeout" }
+                if (stallTimeout != null && level >= 3) {
+                    val inProcesses = (if (subWorkers > 0 && subIsolation == Isolation.PROCESS) listOf("its sub workers") else emptyList()) +
+                        nextLevel.indices.filter { isProcess(it) }.map { "nextLevel[$it]" }
+                    ensureOrAccumulate(inProcesses.isEmpty()) {
+                        "stallTimeout on a level-$level worker watches children in this JVM only, but ${inProcesses.joinToString()} " +
+                            "run in child JVMs; run them on threads (Isolation.THREAD) or drop stallTimeout"
+                    }
+                }
                 val chips = chipIndices.toSet()
                 val names = domains.groupBy { it.name }.filterValues { it.size > 1 }.keys
                 ensureOrAccumulate(names.isEmpty()) { "communication domain name(s) $names declared more than once" }
