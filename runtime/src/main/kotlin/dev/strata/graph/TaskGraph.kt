@@ -110,9 +110,6 @@ public class TaskGraph internal constructor(
          */
         val parameterSlots: Array<IntArray?>?,
     ) {
-        /** Whether any argument is a view of a parameter (only those are rebuilt at replay). */
-        val usesParameters: Boolean get() = parameterSlots != null
-
         /** Index of [callable] in [TaskGraph.callables] (set once, when the graph is built). */
         var callableIndex: Int = -1
     }

@@ -464,7 +464,6 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
         )
     }
 
-    override fun releaseSlot() = slots.release()
 
     override suspend fun allocate(depth: Int, bytes: Long): Pair<HeapRing, HeapRing.Allocation> {
         val ring = heapRings[minOf(depth, Scope.HEAP_RINGS - 1)]
