@@ -256,12 +256,17 @@ class JavaFacadeTest {
         try (JavaWorker w = Strata.worker(3).subWorkers(2).start()) {
             Tensor x = w.hostTensor(DType.I64, 1);
             AtomicBoolean dependentRan = new AtomicBoolean();
+            // "explode" fails only once the program has returned: had it failed while the program was still
+            // submitting, the next submit would have thrown the error at once (fail-fast), not the future.
+            CountDownLatch built = new CountDownLatch(1);
             CompletableFuture<Void> f = w.submit(p -> {
                 p.submit(p.sub(), "explode", Args.of().output(x), ctx -> {
+                    await(built);
                     throw new IllegalStateException("boom on purpose");
                 });
                 p.submit(p.sub(), "after", Args.of().input(x), ctx -> dependentRan.set(true));
             });
+            built.countDown();
             CompletionException ce = assertThrows(CompletionException.class, f::join);
             TaskFailedException e = assertInstanceOf(TaskFailedException.class, ce.getCause());
             assertEquals("explode", e.getTaskName());
