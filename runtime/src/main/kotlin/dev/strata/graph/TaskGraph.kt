@@ -50,35 +50,38 @@ public class TaskGraph internal constructor(
     /** The parameters a replay binds, by name, in declaration order. */
     public val parameterNames: List<String> get() = parameters.map { it.name }
 
-    /** The distinct callables of the graph (by identity); a node names its own by [Node.callableIndex]. */
-    internal val callables: Array<TaskCallable> = run {
+    /** Node i's callable is `callables[callableIndex[i]]`. */
+    private val callableIndex: IntArray
+
+    /** The distinct callables of the graph (by identity), in order of first use. */
+    internal val callables: Array<TaskCallable>
+
+    init {
         val seen = java.util.IdentityHashMap<TaskCallable, Int>()
-        for (n in nodes) n.callableIndex = seen.getOrPut(n.callable) { seen.size }
-        val out = arrayOfNulls<TaskCallable>(seen.size)
-        for ((c, i) in seen) out[i] = c
-        @Suppress("UNCHECKED_CAST")
-        out as Array<TaskCallable>
+        callableIndex = IntArray(nodes.size) { seen.getOrPut(nodes[it].callable) { seen.size } }
+        val distinct = ArrayList<TaskCallable>(seen.size)
+        for (n in nodes) if (seen[n.callable] == distinct.size) distinct += n.callable
+        callables = distinct.toTypedArray()
     }
 
     /** By index in [callables]: every target the callable runs on in this graph. */
     internal val callableTargets: Array<Array<Target>> = run {
         val sets = Array(callables.size) { LinkedHashSet<Target>() }
-        for (n in nodes) sets[n.callableIndex].addAll(n.targets)
+        for ((i, n) in nodes.withIndex()) sets[callableIndex[i]].addAll(n.targets)
         Array(sets.size) { sets[it].toTypedArray() }
     }
 
     /** The nodes laid out for replay, built on first replay. */
-    internal val plan: Plan by lazy { Plan(nodes) }
+    internal val plan: Plan by lazy { Plan(nodes, callableIndex) }
 
     /**
      * The nodes as parallel arrays, read in order by a replay: building a task then touches a few
      * sequential arrays instead of chasing each node's objects through the heap (a cache miss apiece).
      */
-    internal class Plan(nodes: List<Node>) {
+    internal class Plan(nodes: List<Node>, val callableIndex: IntArray) {
         val size: Int = nodes.size
         val names: Array<String> = Array(size) { nodes[it].name }
         val callables: Array<TaskCallable> = Array(size) { nodes[it].callable }
-        val callableIndex: IntArray = IntArray(size) { nodes[it].callableIndex }
         val targets: Array<Array<Target>> = Array(size) { nodes[it].targets }
         val members: Array<Array<TaskArgs>> = Array(size) { nodes[it].members }
 
@@ -109,10 +112,7 @@ public class TaskGraph internal constructor(
          * null when the member uses no parameter; null altogether when no member does.
          */
         val parameterSlots: Array<IntArray?>?,
-    ) {
-        /** Index of [callable] in [TaskGraph.callables] (set once, when the graph is built). */
-        var callableIndex: Int = -1
-    }
+    )
 
     internal class Parameter(val name: String, val dtype: DType, val shape: LongArray, val placeholder: Buffer)
 
