@@ -6,7 +6,7 @@ import dev.strata.task.TaskCallable
 import dev.strata.task.Target
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
-import dev.strata.graph.TaskGraph
+import dev.strata.record.TaskGraph
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
 import java.util.concurrent.CountDownLatch

@@ -5,7 +5,7 @@ import dev.strata.mailbox.MailboxLayout
 import dev.strata.mailbox.MailboxParking
 import dev.strata.mailbox.MailboxSide
 import dev.strata.mailbox.MailboxState
-import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.shm.SharedMemoryFile
 import java.io.PrintStream
 import java.lang.foreign.MemorySegment
 import java.lang.foreign.ValueLayout

@@ -6,7 +6,7 @@ import com.github.ajalt.clikt.core.ProgramResult
 import com.github.ajalt.clikt.parameters.arguments.argument
 import com.github.ajalt.clikt.parameters.arguments.multiple
 import com.github.ajalt.clikt.parameters.arguments.optional
-import dev.strata.graph.TaskGraph
+import dev.strata.record.TaskGraph
 import java.util.concurrent.TimeUnit
 
 /**

@@ -20,7 +20,7 @@ private val root: File = generateSequence(File("").absoluteFile) { it.parentFile
  */
 internal val SNIPPET_IMPORTS: List<String> = listOf(
     "dev.strata.dsl.*", "dev.strata.task.*", "dev.strata.tensor.*", "dev.strata.worker.*", "dev.strata.chip.*",
-    "dev.strata.run.*", "dev.strata.graph.*", "kotlin.time.Duration.Companion.seconds",
+    "dev.strata.run.*", "dev.strata.error.*", "dev.strata.record.*", "kotlin.time.Duration.Companion.seconds",
 ).map { "import $it" }
 
 /** One runnable program of the docs: where it starts, and its code. */

@@ -80,7 +80,7 @@ class ScriptCommandSpec : FunSpec({
         val r = strata("script", f.path)
         r.status shouldBe 1
         r.out shouldBe "before\n"
-        r.err shouldContain "failed with dev.strata.run.TaskFailedException"
+        r.err shouldContain "failed with dev.strata.error.TaskFailedException"
         r.err shouldContain "'exploding-task'"
         r.err shouldContain "kaboom"
     }

@@ -1,7 +1,7 @@
 package dev.strata.dsl
 
-import dev.strata.graph.GraphBuilder
-import dev.strata.graph.TaskGraph
+import dev.strata.record.GraphBuilder
+import dev.strata.record.TaskGraph
 
 /**
  * Records [program] into a [TaskGraph] without running it; replay it with `worker.run(graph, bindings)`.

@@ -1,6 +1,5 @@
 package dev.strata.dsl
 
-import dev.strata.task.StrataDsl
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext

@@ -3,7 +3,7 @@ package dev.strata.dsl
 import dev.strata.chip.ChipConfig
 import dev.strata.chip.CommBufferSpec
 import dev.strata.chip.CommDomainSpec
-import dev.strata.chip.CoreGroup
+import dev.strata.task.CoreGroup
 import dev.strata.task.StrataDsl
 import dev.strata.tensor.DType
 import dev.strata.task.TaskCallable
@@ -27,7 +27,7 @@ import kotlin.time.Duration
  *     }
  * }
  * ```
- * @throws dev.strata.run.InvalidConfigException listing every configuration problem.
+ * @throws dev.strata.error.InvalidConfigException listing every configuration problem.
  */
 public fun worker(level: Int = 3, configure: WorkerBuilder.() -> Unit = {}): Worker =
     Worker(WorkerBuilder(level).apply(configure).build())
@@ -79,7 +79,7 @@ public class WorkerBuilder internal constructor(private val level: Int) {
      * config. On a host worker it is opt-in and needs every child on threads (validation says so
      * otherwise): a run in which nothing progresses for the budget — one task running that long, or tasks
      * nothing will make ready, such as a gate only a gated task would open — fails with a
-     * [dev.strata.run.SchedulerStallException] saying which, instead of waiting forever.
+     * [dev.strata.error.SchedulerStallException] saying which, instead of waiting forever.
      */
     public var stallTimeout: Duration? = null
 

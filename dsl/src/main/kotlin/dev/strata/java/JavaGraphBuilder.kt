@@ -1,12 +1,12 @@
 package dev.strata.java
 
-import dev.strata.graph.GraphBuilder
+import dev.strata.record.GraphBuilder
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 
 /**
  * What the `Consumer` given to [Strata.taskGraph] receives: a [JavaProgram] whose submits are recorded
- * into a [dev.strata.graph.TaskGraph] instead of run, plus [parameter] for the tensors each replay binds.
+ * into a [dev.strata.record.TaskGraph] instead of run, plus [parameter] for the tensors each replay binds.
  * Dependencies are inferred once, while recording. `alloc` is recorded for export only (a graph with
  * allocations cannot be replayed) and gates cannot be recorded. Valid only inside the recording, on its
  * thread.

@@ -1,7 +1,7 @@
 package dev.strata.java
 
-import dev.strata.run.Gate
-import dev.strata.run.Orchestrator
+import dev.strata.task.Gate
+import dev.strata.task.Orchestrator
 import dev.strata.task.TaskCallable
 import dev.strata.task.Target
 import dev.strata.tensor.DType
@@ -9,6 +9,7 @@ import dev.strata.tensor.Tensor
 import kotlinx.coroutines.runBlocking
 import java.util.function.Consumer
 import java.util.function.IntFunction
+import dev.strata.task.TaskArgs
 
 /**
  * A run's program as Java sees it: what the `Consumer` given to [JavaWorker.submit] / [JavaWorker.run]
@@ -24,10 +25,10 @@ import java.util.function.IntFunction
  * Guarantees (those of [Orchestrator]):
  * - tasks leave memory as if they ran one by one in submission order: every dependency is inferred from
  *   the [Args] tags and the tensors' footprints;
- * - every `submit` validates its arguments first and throws [dev.strata.run.InvalidSubmitException]
+ * - every `submit` validates its arguments first and throws [dev.strata.error.InvalidSubmitException]
  *   listing every problem; once a task of the run failed, a `submit` throws that task's error at once;
  * - `submit` and [alloc] **block the calling thread** while the task window (or the heap ring) is full
- *   (back-pressure) and throw [dev.strata.run.BackPressureTimeoutException] if nothing is released within
+ *   (back-pressure) and throw [dev.strata.error.BackPressureTimeoutException] if nothing is released within
  *   the worker's `backPressureTimeout`.
  *
  * Valid only inside the program it was given to and only on the thread running that program: a use from
@@ -74,7 +75,7 @@ public open class JavaProgram internal constructor(internal val orchestrator: Or
 
     /** [submit] of a task without arguments. */
     public fun submit(target: Target, name: String?, callable: TaskCallable) {
-        bridge { submit(target, callable, dev.strata.task.TaskArgs.EMPTY, name) }
+        bridge { submit(target, callable, TaskArgs.EMPTY, name) }
     }
 
     /**

@@ -1,7 +1,7 @@
 package dev.strata.java
 
 import dev.strata.chip.ChipContext
-import dev.strata.graph.TaskGraph
+import dev.strata.record.TaskGraph
 import dev.strata.task.TaskCallable
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
@@ -52,7 +52,7 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
      * Starts a run: calls [program] on the calling thread to build the task DAG (blocking only under
      * back-pressure, or while two runs are already admitted) and returns once it returned, with tasks
      * possibly still running. The future completes when every task finished: normally, or exceptionally
-     * with the run's first error — a [dev.strata.run.TaskFailedException] naming the task, the worker and
+     * with the run's first error — a [dev.strata.error.TaskFailedException] naming the task, the worker and
      * the task's exception (`join()` throws it as the cause of a `CompletionException`).
      *
      * Stages chained on the future without an executor run on a Strata completion thread, never on a
@@ -61,7 +61,7 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
      *
      * @throws RuntimeException what [program] threw, after the tasks already running finished (an
      *   invalid submit, a back-pressure timeout, the error of a task that failed while building).
-     * @throws dev.strata.run.WorkerClosedException if the worker is closed.
+     * @throws dev.strata.error.WorkerClosedException if the worker is closed.
      */
     public fun submit(program: Consumer<JavaProgram>): CompletableFuture<Void?> = RunFutures.submit(worker, program)
 
@@ -72,7 +72,7 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
      * Starts a replay of [graph] (recorded with [Strata.taskGraph] or `taskGraph { }`) with each parameter
      * bound to the tensor of the same name in [bindings]; the future follows the run as for [submit].
      *
-     * @throws dev.strata.run.GraphBindingException listing every missing, unknown, mistyped, misshapen or
+     * @throws dev.strata.error.GraphBindingException listing every missing, unknown, mistyped, misshapen or
      *   overlapping binding; nothing runs then.
      */
     @JvmOverloads
@@ -97,7 +97,7 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
     /**
      * Device memory on chip [chip] as a contiguous tensor: reached from the host only through
      * [copyToDevice] / [copyFromDevice], usable only by tasks on that chip. Freed by [freeDevice] or when
-     * the worker closes. Throws [dev.strata.run.ChipException] naming the chip if the driver's malloc fails.
+     * the worker closes. Throws [dev.strata.error.ChipException] naming the chip if the driver's malloc fails.
      */
     public fun deviceTensor(chip: Int, dtype: DType, vararg shape: Long): Tensor = worker.deviceTensor(chip, dtype, *shape)
 
@@ -115,7 +115,7 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
 
     /**
      * Loads [callable] in every child process now, so its first task does not pay for it. Throws
-     * [dev.strata.run.InvalidCallableException] if it has no stable name (a lambda) or a child cannot load it.
+     * [dev.strata.error.InvalidCallableException] if it has no stable name (a lambda) or a child cannot load it.
      */
     public fun register(callable: TaskCallable): Unit = worker.register(callable)
 

@@ -131,8 +131,8 @@ public class JavaWorkerBuilder internal constructor(private val builder: WorkerB
     /**
      * Creates and starts the worker: every child thread, process and chip is ready when this returns.
      *
-     * @throws dev.strata.run.InvalidConfigException listing every configuration problem.
-     * @throws dev.strata.run.WorkerStartException naming each child that failed to start (everything
+     * @throws dev.strata.error.InvalidConfigException listing every configuration problem.
+     * @throws dev.strata.error.WorkerStartException naming each child that failed to start (everything
      *   already started is stopped first).
      */
     public fun start(): JavaWorker = JavaWorker(Worker(builder.build()))

@@ -1,6 +1,7 @@
 package dev.strata.java
 
-import dev.strata.run.Orchestrator
+import dev.strata.task.Orchestrator
+import dev.strata.task.Runner
 import dev.strata.run.RunHandle
 import dev.strata.worker.Worker
 import kotlinx.coroutines.CoroutineName
@@ -25,7 +26,7 @@ internal object RunFutures {
         future(worker.submit { build(this, program) })
 
     /** Builds and waits for a run of [program] on [worker]; throws the run's first error. */
-    fun run(worker: Worker, program: Consumer<JavaProgram>) {
+    fun run(worker: Runner, program: Consumer<JavaProgram>) {
         worker.run { build(this, program) }
     }
 

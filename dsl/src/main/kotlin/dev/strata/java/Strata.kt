@@ -1,7 +1,8 @@
 package dev.strata.java
 
+import dev.strata.task.Runner
 import dev.strata.dsl.WorkerBuilder
-import dev.strata.graph.TaskGraph
+import dev.strata.record.TaskGraph
 import dev.strata.task.FunctionCallable
 import dev.strata.task.TaskCallable
 import dev.strata.worker.Worker
@@ -55,7 +56,7 @@ public object Strata {
      * throws the run's first error. See [JavaWorker.run].
      */
     @JvmStatic
-    public fun run(worker: Worker, program: Consumer<JavaProgram>): Unit = RunFutures.run(worker, program)
+    public fun run(worker: Runner, program: Consumer<JavaProgram>): Unit = RunFutures.run(worker, program)
 
     /** Starts a run of [program] on [worker] and returns its future; see [JavaWorker.submit]. */
     @JvmStatic
@@ -67,7 +68,7 @@ public object Strata {
      * [JavaWorker.run]`(graph, bindings)`. Dependencies are inferred once, here. The program declares the
      * tensors a replay binds with [JavaGraphBuilder.parameter]; other tensors it uses belong to the graph.
      *
-     * @throws dev.strata.run.InvalidSubmitException for a malformed submit, as a run would.
+     * @throws dev.strata.error.InvalidSubmitException for a malformed submit, as a run would.
      */
     @JvmStatic
     public fun taskGraph(name: String, program: Consumer<JavaGraphBuilder>): TaskGraph =

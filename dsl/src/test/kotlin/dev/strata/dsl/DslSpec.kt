@@ -1,7 +1,7 @@
 package dev.strata.dsl
 
-import dev.strata.run.InvalidConfigException
-import dev.strata.run.TaskFailedException
+import dev.strata.error.InvalidConfigException
+import dev.strata.error.TaskFailedException
 import dev.strata.tensor.DType
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec

@@ -1,7 +1,7 @@
 package dev.strata.dsl
 
-import dev.strata.run.InvalidCallableException
-import dev.strata.run.TaskFailedException
+import dev.strata.error.InvalidCallableException
+import dev.strata.error.TaskFailedException
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
 import dev.strata.task.callable

@@ -1,8 +1,8 @@
 package dev.strata.dsl
 
 import dev.strata.process.assertNoLeftovers
-import dev.strata.run.InvalidCallableException
-import dev.strata.run.TaskFailedException
+import dev.strata.error.InvalidCallableException
+import dev.strata.error.TaskFailedException
 import dev.strata.task.TaskContext
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor

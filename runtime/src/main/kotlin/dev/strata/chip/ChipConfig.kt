@@ -2,15 +2,12 @@ package dev.strata.chip
 
 import arrow.core.raise.accumulate
 import arrow.core.raise.either
-import dev.strata.run.InvalidConfigException
+import dev.strata.error.InvalidConfigException
+import dev.strata.task.CoreGroup
 import kotlinx.serialization.Serializable
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
-
-/** [count] cores of one [type] (e.g. `aiv` vector cores, `aic` cube cores) of a chip. */
-@Serializable
-public data class CoreGroup(val type: String, val count: Int)
 
 /**
  * One chip of a level-3 worker (DESIGN.md §9): which device, which driver, its cores, and its timeouts.

@@ -4,6 +4,7 @@ import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.Tensor
 import kotlinx.serialization.Serializable
+import dev.strata.task.CoreGroup
 
 /**
  * What the orchestration code knows about chip [chip] once the worker started (DESIGN.md §9, seed

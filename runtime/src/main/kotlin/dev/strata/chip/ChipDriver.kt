@@ -1,7 +1,5 @@
 package dev.strata.chip
 
-import dev.strata.chip.sim.SimChipDriver
-import dev.strata.process.Callables
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
 import java.lang.foreign.MemorySegment
@@ -13,7 +11,7 @@ import kotlin.time.Duration
  * JVM, the default); Ascend ACL/HCCL later, through `native-bindings`.
  *
  * Device pointers are opaque 64-bit values: only the driver that returned one knows what it means.
- * Every method may throw; the chip worker wraps failures into a [dev.strata.run.ChipException] that
+ * Every method may throw; the chip worker wraps failures into a [dev.strata.error.ChipException] that
  * names the chip and the operation.
  */
 public interface ChipDriver : AutoCloseable {
@@ -95,21 +93,4 @@ public interface DeviceDomain : AutoCloseable {
 public fun interface ChipDriverFactory {
     /** A new, unopened driver. */
     public fun create(): ChipDriver
-}
-
-/** Finds the driver a [ChipConfig] names. */
-internal object ChipDrivers {
-    fun create(name: String): ChipDriver {
-        if (name == ChipConfig.SIM) return SimChipDriver()
-        val loader = Thread.currentThread().contextClassLoader ?: ChipDrivers::class.java.classLoader
-        val type = try {
-            Class.forName(name, true, loader)
-        } catch (e: ClassNotFoundException) {
-            throw IllegalArgumentException("chip driver '$name' is neither 'sim' nor a class on the classpath", e)
-        }
-        val instance = runCatching { Callables.objectOf(type) }.getOrNull() ?: Callables.newInstanceOf(type)
-        val factory = instance as? ChipDriverFactory
-            ?: throw IllegalArgumentException("chip driver '$name' is not a ChipDriverFactory")
-        return factory.create()
-    }
 }

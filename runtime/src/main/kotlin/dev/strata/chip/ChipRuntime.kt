@@ -1,6 +1,7 @@
 package dev.strata.chip
 
-import dev.strata.run.ChipException
+import dev.strata.error.ChipException
+import dev.strata.task.Runner
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
@@ -8,12 +9,10 @@ import dev.strata.tensor.Access
 import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.Tensor
-import dev.strata.worker.NextLevelChild
-import dev.strata.worker.Worker
-import dev.strata.worker.WorkerConfig
 import io.github.oshai.kotlinlogging.KotlinLogging
 import java.lang.foreign.MemorySegment
 import java.util.concurrent.TimeoutException
+import dev.strata.task.ChipView
 
 private val log = KotlinLogging.logger {}
 
@@ -30,16 +29,19 @@ internal class ChipRuntime(
     private val memberships: List<DomainMembership>,
     /** Bound of the domains' bring-up barrier: the parent's start-up deadline (peers may start slowly). */
     private val bringUpTimeout: kotlin.time.Duration,
-    private val driverFactory: () -> ChipDriver = { ChipDrivers.create(config.driver) },
+    /** Creates the chip's driver (by the name in [config], normally). */
+    private val driverFactory: () -> ChipDriver,
+    /** Starts the chip's level-2 engine: a worker whose next-level children are the chip's cores. */
+    private val startEngine: (ChipRuntime) -> ChipEngine,
 ) : AutoCloseable {
     private var driver: ChipDriver? = null
     private val memory = Any() // memory operations, one at a time
     private val views = HashMap<Long, Buffer>() // chip-side buffer per device allocation (stable identity)
     val domains = LinkedHashMap<String, Pair<DomainMembership, DeviceDomain>>()
     private val windowBuffers = HashMap<String, Array<Buffer?>>()
-    lateinit var engine: Worker
+    lateinit var engine: ChipEngine
         private set
-    val view = ChipView(this)
+    val view: ChipView = RuntimeChipView(this)
 
     /** Why the chip can no longer run tasks, once it cannot. */
     @Volatile
@@ -54,13 +56,7 @@ internal class ChipRuntime(
             val drv = step("create driver '${config.driver}'") { driverFactory() }
             driver = drv
             step("open device ${config.deviceId}") { drv.open(config.deviceId, config) }
-            engine = Worker(
-                WorkerConfig(
-                    level = 2, name = "L2", nextLevel = List(config.coreCount) { NextLevelChild.Plain },
-                    stallTimeout = config.effectiveStallTimeout,
-                ),
-                view,
-            )
+            engine = startEngine(this)
             for (m in memberships) {
                 domains[m.spec.name] = m to step("communicator init of domain '${m.spec.name}' as rank ${m.rank}") {
                     drv.commInit(m.spec, m.rank, m.rendezvous, bringUpTimeout)
@@ -174,3 +170,6 @@ internal class ChipRuntime(
         synchronized(memory) { views.clear() }
     }
 }
+
+/** A chip's level-2 engine as its [ChipRuntime] uses it: runs the chip's programs on its cores; closed with the chip. */
+internal interface ChipEngine : Runner, AutoCloseable

@@ -1,5 +1,8 @@
 package dev.strata.chip
 
+import dev.strata.task.ChipView
+import dev.strata.task.Comm
+import dev.strata.task.CoreGroup
 import dev.strata.task.Target
 import dev.strata.tensor.Tensor
 
@@ -7,27 +10,27 @@ import dev.strata.tensor.Tensor
  * The chip a task runs on, as its code sees it (`ctx.chip`): its cores for a level-2 program to submit
  * kernels to, and its communication domains. Available to chip callables and to kernels on its cores.
  */
-public class ChipView internal constructor(private val runtime: ChipRuntime) {
+internal class RuntimeChipView(private val runtime: ChipRuntime) : ChipView {
     /** The chip's path, e.g. `L3 chip#1`. */
-    public val path: String get() = runtime.path
+    override val path: String get() = runtime.path
 
     /** The chip's index among its worker's chips. */
-    public val index: Int get() = runtime.index
+    override val index: Int get() = runtime.index
 
     /** The device the chip drives. */
-    public val deviceId: Int get() = runtime.config.deviceId
+    override val deviceId: Int get() = runtime.config.deviceId
 
     /** The chip's cores, by type. */
-    public val coreGroups: List<CoreGroup> get() = runtime.config.cores
+    override val coreGroups: List<CoreGroup> get() = runtime.config.cores
 
     /** Number of cores. */
-    public val coreCount: Int get() = runtime.config.coreCount
+    override val coreCount: Int get() = runtime.config.coreCount
 
     /** Targets of every core, in order (`core(i)` of the level-2 program). */
-    public val cores: List<Target> get() = List(coreCount) { Target.Next(it) }
+    override val cores: List<Target> get() = List(coreCount) { Target.Next(it) }
 
     /** Targets of the cores of [type]; throws naming the types there are if there is none. */
-    public fun cores(type: String): List<Target> {
+    override fun cores(type: String): List<Target> {
         var at = 0
         for (g in coreGroups) {
             if (g.type == type) return List(g.count) { Target.Next(at + it) }
@@ -37,14 +40,14 @@ public class ChipView internal constructor(private val runtime: ChipRuntime) {
     }
 
     /** Names of the domains this chip is a member of. */
-    public val domains: Set<String> get() = runtime.domains.keys
+    override val domains: Set<String> get() = runtime.domains.keys
 
     /** This chip's membership in domain [name]: rank, buffers, remote views and barrier. */
-    public fun comm(name: String): Comm {
+    override fun comm(name: String): Comm {
         val (m, dd) = runtime.domains[name] ?: throw IllegalArgumentException(
             "$path is not a member of domain '$name'; its domains are ${runtime.domains.keys.ifEmpty { setOf("none") }}",
         )
-        return Comm(runtime, m.spec, dd)
+        return DomainComm(runtime, m.spec, dd)
     }
 
     override fun toString(): String = "ChipView($path)"
@@ -54,22 +57,22 @@ public class ChipView internal constructor(private val runtime: ChipRuntime) {
  * A chip's side of a communication domain, for kernels and level-2 programs: its own named buffers, the
  * same buffer of any peer (a remote view: same offset in the peer's window), and a bounded barrier.
  */
-public class Comm internal constructor(
+internal class DomainComm(
     private val runtime: ChipRuntime,
     private val spec: CommDomainSpec,
     private val device: DeviceDomain,
-) {
+) : Comm {
     /** The domain's name. */
-    public val name: String get() = spec.name
+    override val name: String get() = spec.name
 
     /** This chip's rank. */
-    public val rank: Int get() = device.rank
+    override val rank: Int get() = device.rank
 
     /** Number of members. */
-    public val ranks: Int get() = device.ranks
+    override val ranks: Int get() = device.ranks
 
     /** Named buffer [buffer] of rank [peer]'s window (this chip's own by default). */
-    public fun buffer(buffer: String, peer: Int = rank): Tensor {
+    override fun buffer(buffer: String, peer: Int): Tensor {
         val b = spec.buffers.firstOrNull { it.name == buffer } ?: throw IllegalArgumentException(
             "domain '$name' has no buffer '$buffer'; it declares ${spec.buffers.map { it.name }}",
         )
@@ -80,7 +83,7 @@ public class Comm internal constructor(
      * The view of [tensor] — a view of this chip's own window — at the same offset in rank [peer]'s window.
      * Throws if [tensor] is not in this chip's window of this domain.
      */
-    public fun remote(tensor: Tensor, peer: Int): Tensor {
+    override fun remote(tensor: Tensor, peer: Int): Tensor {
         val own = runtime.windowBuffer(name, rank)
         require(tensor.buffer === own) { "$tensor is not in ${runtime.path}'s window of domain '$name'; remote views start from the own window" }
         if (peer == rank) return tensor
@@ -89,9 +92,9 @@ public class Comm internal constructor(
 
     /**
      * Waits until every member of the domain reached this barrier, at most the chip's `commTimeout`.
-     * Throws [dev.strata.run.CommunicationException] on timeout or when the domain broke (a member failed or died).
+     * Throws [dev.strata.error.CommunicationException] on timeout or when the domain broke (a member failed or died).
      */
-    public fun barrier(): Unit = device.barrier(runtime.config.commTimeout)
+    override fun barrier(): Unit = device.barrier(runtime.config.commTimeout)
 
     override fun toString(): String = "Comm($name, rank $rank of $ranks)"
 }

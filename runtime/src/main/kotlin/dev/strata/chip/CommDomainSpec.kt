@@ -2,7 +2,7 @@ package dev.strata.chip
 
 import arrow.core.raise.accumulate
 import arrow.core.raise.either
-import dev.strata.run.InvalidConfigException
+import dev.strata.error.InvalidConfigException
 import dev.strata.tensor.DType
 import kotlinx.serialization.Serializable
 

@@ -1,9 +1,7 @@
 package dev.strata.endpoint
 
-import dev.strata.run.TaskFailedException
-import dev.strata.schedule.Parker
-import dev.strata.task.TaskContext
-import dev.strata.worker.Worker
+import dev.strata.error.TaskFailedException
+import dev.strata.wait.Parker
 import io.github.oshai.kotlinlogging.KotlinLogging
 import java.util.concurrent.atomic.AtomicReference
 
@@ -17,12 +15,11 @@ private val log = KotlinLogging.logger {}
 internal class ThreadEndpoint(
     override val path: String,
     override val index: Int,
-    private val nested: Worker?,
     spinNanos: Long,
-    /** For a chip in this JVM: the chip, which runs the tasks sent to it (launch, synchronize). */
-    private val chip: dev.strata.chip.ChipRuntime? = null,
-    /** For a core of a chip: the chip its kernels see as `ctx.chip`. */
-    private val chipView: dev.strata.chip.ChipView? = null,
+    /** Runs each task on this endpoint's thread. */
+    private val runner: TaskRunner = TaskRunner.calling(path),
+    /** Closed after the thread stopped: what the tasks ran on (a nested worker, a chip in this JVM), if anything. */
+    private val owned: AutoCloseable? = null,
     /** Whether a stall watchdog reads [running] and [lastProgressNanos]. */
     private val tracked: Boolean = false,
 ) : Endpoint {
@@ -101,12 +98,7 @@ internal class ThreadEndpoint(
     private fun execute(d: Dispatch) {
         val task = d.task
         try {
-            val args = task.members[d.member]
-            if (chip != null) {
-                chip.execute(task.callable!!, chip.resolveArgs(args), d.member, task.members.size)
-            } else {
-                task.callable!!.call(TaskContext(args, d.member, task.members.size, path, nested, chipView))
-            }
+            runner.run(task, d.member)
         } catch (t: Throwable) {
             d.error = TaskFailedException.of(path, task.id, task.name, t)
         }
@@ -128,10 +120,9 @@ internal class ThreadEndpoint(
             if (t.isAlive) log.warn { "$path: a task is still running after ${timeoutMillis}ms; leaving its daemon thread behind" }
         }
         try {
-            nested?.close()
-            chip?.close()
+            owned?.close()
         } catch (e: Exception) {
-            log.warn(e) { "$path: closing the nested worker failed" }
+            log.warn(e) { "$path: closing what its tasks ran on failed" }
         }
     }
 }

@@ -6,6 +6,7 @@ import kotlinx.coroutines.suspendCancellableCoroutine
 import java.lang.foreign.Arena
 import java.lang.foreign.MemorySegment
 import kotlin.coroutines.resume
+import dev.strata.shm.SharedMemoryFile
 
 /**
  * Bytes for `alloc` at one scope depth: a circular region handed out in allocation order and reclaimed
@@ -22,7 +23,7 @@ internal class HeapRing(val index: Int, val capacity: Long, private val shared: 
     }
 
     private var region: MemorySegment? = null
-    private var sharedFile: dev.strata.mailbox.SharedMemoryFile? = null
+    private var sharedFile: SharedMemoryFile? = null
 
     /** The shared-memory file behind the ring (rings of workers with child processes), once reserved. */
     val sharedPath: String? get() = sharedFile?.path?.toString()
@@ -110,7 +111,7 @@ internal class HeapRing(val index: Int, val capacity: Long, private val shared: 
      */
     private fun reserve(bytes: Long): MemorySegment {
         if (shared) { // child processes map it by name; tmpfs pages are also zero until touched
-            val f = dev.strata.mailbox.SharedMemoryFile.create(bytes, "heap", gcMapped = true)
+            val f = SharedMemoryFile.create(bytes, "heap", gcMapped = true)
             sharedFile = f
             return f.segment
         }

@@ -1,6 +1,5 @@
 package dev.strata.graph
 
-import dev.strata.run.Run
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.Target

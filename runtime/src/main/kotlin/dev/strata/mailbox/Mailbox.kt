@@ -1,6 +1,6 @@
 package dev.strata.mailbox
 
-import dev.strata.run.ProtocolException
+import dev.strata.error.ProtocolException
 import java.lang.foreign.MemorySegment
 import java.lang.foreign.ValueLayout
 import java.lang.invoke.VarHandle

@@ -1,6 +1,6 @@
 package dev.strata.mailbox
 
-import dev.strata.process.Futex
+import dev.strata.shm.Futex
 import java.lang.foreign.MemorySegment
 import java.lang.foreign.ValueLayout
 import java.lang.invoke.VarHandle
@@ -55,7 +55,7 @@ public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : A
     /**
      * Waits until the state is no longer [observed]: spins for at most [spinNanos], then parks. Returns
      * the new state, or [observed] if [timeoutNanos] passed first (the caller decides what a timeout
-     * means). Throws [dev.strata.run.ProtocolException] if the peer wrote garbage.
+     * means). Throws [dev.strata.error.ProtocolException] if the peer wrote garbage.
      */
     public fun awaitChange(observed: MailboxState, spinNanos: Long, timeoutNanos: Long): MailboxState {
         val start = System.nanoTime()

@@ -1,6 +1,6 @@
 package dev.strata.process
 
-import dev.strata.run.InvalidCallableException
+import dev.strata.error.InvalidCallableException
 import dev.strata.chip.SingleKernel
 import dev.strata.task.FunctionCallable
 import dev.strata.task.TaskCallable

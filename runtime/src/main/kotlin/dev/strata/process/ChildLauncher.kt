@@ -12,6 +12,13 @@ import java.util.concurrent.Executors
  * caller's thread (a test runner's, a coroutine pool's) would kill them when that thread retires.
  */
 internal object ChildLauncher {
+    /**
+     * The child JVM's entry point, named on its command line. It lives in the top package (`child`: it
+     * builds a whole worker), so this package names it as the launcher must: by its class name. A test
+     * holds the name to the class.
+     */
+    const val CHILD_MAIN = "dev.strata.child.ChildMain"
+
     private val launcher: ExecutorService = Executors.newSingleThreadExecutor { r ->
         Thread(r, "strata-launcher").apply { isDaemon = true }
     }
@@ -47,7 +54,7 @@ internal object ChildLauncher {
      *
      * Only for a classpath of plain jars: the JDK cannot archive classes from directories, and a JVM whose
      * archive dump fails at exit exits with status 1 whatever it asked for — which would falsify the exit
-     * codes that [dev.strata.run.WorkerDiedException] reports. (Build-tool classpaths, e.g. Surefire's
+     * codes that [dev.strata.error.WorkerDiedException] reports. (Build-tool classpaths, e.g. Surefire's
      * manifest jar pointing at `target/classes`, therefore start children without an archive.)
      */
     private fun classDataSharing(cp: String): List<String> = sharingByClasspath.computeIfAbsent(cp) {
@@ -101,7 +108,7 @@ internal object ChildLauncher {
         addAll(extraOptions)
         add("-cp")
         add(cp)
-        add(ChildMain::class.java.name)
+        add(CHILD_MAIN)
         add(spec.encode())
     }
 

@@ -1,13 +1,11 @@
 package dev.strata.process
 
-import dev.strata.worker.Isolation
-import dev.strata.worker.NextLevelChild
-import dev.strata.worker.WorkerConfig
 import kotlinx.serialization.Serializable
 import kotlinx.serialization.json.Json
+import kotlinx.serialization.json.JsonElement
 import java.util.Base64
-import kotlin.time.Duration.Companion.milliseconds
-import kotlin.time.Duration.Companion.nanoseconds
+import dev.strata.chip.DomainMembership
+import dev.strata.chip.ChipConfig
 
 /** What a child JVM is told at launch (DESIGN.md §8): who it is, where its mailbox is, what to load. */
 @Serializable
@@ -24,7 +22,8 @@ internal data class ChildSpec(
     /** Callables to load before reporting ready, with the ids the parent will dispatch them by. */
     val callables: List<CallableEntry>,
     /** For a next-level child that is a whole worker: the worker it runs. */
-    val worker: WorkerSpec? = null,
+    /** The nested worker's own spec (a next-level child that is a whole worker), encoded by the worker package: opaque here. */
+    val worker: JsonElement? = null,
     /** For a chip: which chip, its configuration and its domains. */
     val chip: ChipChildSpec? = null,
 ) {
@@ -40,71 +39,11 @@ internal data class ChildSpec(
 @Serializable
 internal data class ChipChildSpec(
     val index: Int,
-    val config: dev.strata.chip.ChipConfig,
-    val domains: List<dev.strata.chip.DomainMembership>,
+    val config: ChipConfig,
+    val domains: List<DomainMembership>,
     /** The parent's start-up deadline, which bounds the domains' bring-up. */
     val startMillis: Long,
 )
 
 @Serializable
 internal data class CallableEntry(val id: Int, val name: String)
-
-/** A [WorkerConfig] that can cross a process boundary: nested children are described, callables named. */
-@Serializable
-internal data class WorkerSpec(
-    val level: Int,
-    val name: String,
-    val subWorkers: Int,
-    val subIsolation: Isolation,
-    /** One entry per next-level child: null for a plain child, else the worker it is. */
-    val nextLevel: List<WorkerSpec?>,
-    val nextIsolation: Isolation,
-    val taskWindow: Int,
-    val heapRingBytes: Long,
-    val backPressureMillis: Long,
-    val spinNanos: Long,
-    val closeMillis: Long,
-    val startMillis: Long,
-    val callables: List<String>,
-    val childJvmOptions: List<String>,
-    /** One entry per next-level child: its chip configuration when it is a chip. */
-    val chips: List<dev.strata.chip.ChipConfig?> = emptyList(),
-    val chipIsolation: Isolation = Isolation.PROCESS,
-    val domains: List<dev.strata.chip.CommDomainSpec> = emptyList(),
-    val stallMillis: Long? = null,
-) {
-    fun toConfig(): WorkerConfig = WorkerConfig(
-        level = level, subWorkers = subWorkers,
-        nextLevel = nextLevel.mapIndexed { i, w ->
-            chips.getOrNull(i)?.let { NextLevelChild.Chip(it) } ?: w?.let { NextLevelChild.Config(it.toConfig()) } ?: NextLevelChild.Plain
-        },
-        taskWindow = taskWindow, heapRingBytes = heapRingBytes, backPressureTimeout = backPressureMillis.milliseconds,
-        spin = spinNanos.nanoseconds, closeTimeout = closeMillis.milliseconds, name = name,
-        subIsolation = subIsolation, nextIsolation = nextIsolation,
-        callables = callables.map { Callables.resolve(it) }, startTimeout = startMillis.milliseconds,
-        childJvmOptions = childJvmOptions, chipIsolation = chipIsolation, domains = domains,
-        stallTimeout = stallMillis?.milliseconds,
-    )
-
-    companion object {
-        /** Describes [c] for a child JVM; throws [dev.strata.run.InvalidCallableException] for an unnamed callable. */
-        fun of(c: WorkerConfig): WorkerSpec = WorkerSpec(
-            level = c.level, name = c.name, subWorkers = c.subWorkers, subIsolation = c.subIsolation,
-            nextLevel = c.nextLevel.map {
-                when (it) {
-                    NextLevelChild.Plain, is NextLevelChild.Chip -> null
-                    is NextLevelChild.Config -> of(it.config)
-                    is NextLevelChild.Nested -> throw IllegalArgumentException(
-                        "${c.name}: an existing Worker object cannot move into a child JVM; use NextLevelChild.Config",
-                    )
-                }
-            },
-            nextIsolation = c.nextIsolation, taskWindow = c.taskWindow, heapRingBytes = c.heapRingBytes,
-            backPressureMillis = c.backPressureTimeout.inWholeMilliseconds, spinNanos = c.spin.inWholeNanoseconds,
-            closeMillis = c.closeTimeout.inWholeMilliseconds, startMillis = c.startTimeout.inWholeMilliseconds,
-            callables = c.callables.map { Callables.stableName(it) }, childJvmOptions = c.childJvmOptions,
-            chips = c.nextLevel.map { (it as? NextLevelChild.Chip)?.config }, chipIsolation = c.chipIsolation,
-            domains = c.domains, stallMillis = c.stallTimeout?.inWholeMilliseconds,
-        )
-    }
-}

@@ -1,11 +1,12 @@
 package dev.strata.process
 
+import kotlinx.serialization.json.JsonElement
 import arrow.resilience.saga
 import arrow.resilience.transact
 import dev.strata.mailbox.MailboxLayout
-import dev.strata.mailbox.SharedMemoryFile
-import dev.strata.run.WorkerDiedException
-import dev.strata.run.WorkerStartException
+import dev.strata.shm.SharedMemoryFile
+import dev.strata.error.WorkerDiedException
+import dev.strata.error.WorkerStartException
 import io.github.oshai.kotlinlogging.KotlinLogging
 import kotlinx.coroutines.runBlocking
 import java.util.concurrent.CompletableFuture
@@ -13,11 +14,13 @@ import java.util.concurrent.ExecutionException
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
 import kotlin.time.Duration
+import dev.strata.shm.SegmentSweeper
+import dev.strata.mailbox.Doorbell
 
 private val log = KotlinLogging.logger {}
 
 /** One child process to start: its path, its index among its kind, and (for next-level children) its worker. */
-internal class ChildPlan(val path: String, val index: Int, val kind: String, val level: Int, val worker: WorkerSpec?, val chip: ChipChildSpec? = null)
+internal class ChildPlan(val path: String, val index: Int, val kind: String, val level: Int, val worker: JsonElement?, val chip: ChipChildSpec? = null)
 
 /**
  * The child processes of one worker, their doorbell and their reactor. [start] is all-or-nothing

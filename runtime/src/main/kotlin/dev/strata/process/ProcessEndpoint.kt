@@ -5,19 +5,22 @@ import dev.strata.endpoint.Endpoint
 import dev.strata.mailbox.Mailbox
 import dev.strata.mailbox.MailboxLayout
 import dev.strata.mailbox.MailboxState
-import dev.strata.mailbox.SharedMemoryFile
-import dev.strata.run.InvalidCallableException
-import dev.strata.run.ProtocolException
-import dev.strata.run.RemoteException
-import dev.strata.run.StrataException
-import dev.strata.run.TaskFailedException
-import dev.strata.run.WorkerDiedException
+import dev.strata.shm.SharedMemoryFile
+import dev.strata.error.InvalidCallableException
+import dev.strata.error.ProtocolException
+import dev.strata.error.RemoteException
+import dev.strata.error.StrataException
+import dev.strata.error.TaskFailedException
+import dev.strata.error.WorkerDiedException
 import io.github.oshai.kotlinlogging.KotlinLogging
 import java.lang.foreign.ValueLayout
 import java.lang.invoke.VarHandle
 import java.util.BitSet
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.TimeUnit
+import dev.strata.shm.Futex
+import dev.strata.mailbox.MailboxError
+import dev.strata.error.WorkerClosedException
 
 private val log = KotlinLogging.logger {}
 
@@ -219,7 +222,7 @@ internal class ProcessEndpoint(
     }
 
     private fun readErrorOrBreak() = try {
-        mailbox.readError() ?: dev.strata.mailbox.MailboxError(TaskWire.ERROR_PLAIN, "unknown", "the child reported a failure without an error report", "")
+        mailbox.readError() ?: MailboxError(TaskWire.ERROR_PLAIN, "unknown", "the child reported a failure without an error report", "")
     } catch (e: ProtocolException) {
         broken(e)
         null
@@ -258,7 +261,7 @@ internal class ProcessEndpoint(
         }
     }
 
-    private fun toTaskFailure(d: Dispatch, e: dev.strata.mailbox.MailboxError): TaskFailedException {
+    private fun toTaskFailure(d: Dispatch, e: MailboxError): TaskFailedException {
         val t = d.task
         if (e.code == TaskWire.ERROR_NESTED) {
             // The stack starts with the inner failure's coordinates: path, task id and name, one per line.
@@ -357,7 +360,7 @@ internal class ProcessEndpoint(
             Thread.currentThread().interrupt()
             p?.destroyForcibly()
         } finally {
-            if (dead == null) dead = dev.strata.run.WorkerClosedException(path)
+            if (dead == null) dead = WorkerClosedException(path)
             unmap()
         }
     }
@@ -377,7 +380,7 @@ internal class ProcessEndpoint(
     }
 
     private fun unmap() = synchronized(lock) {
-        if (dead == null) dead = dev.strata.run.WorkerClosedException(path)
+        if (dead == null) dead = WorkerClosedException(path)
         unmapped = true
         file.close()
     }

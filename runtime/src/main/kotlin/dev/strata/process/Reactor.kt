@@ -2,6 +2,7 @@ package dev.strata.process
 
 import io.github.oshai.kotlinlogging.KotlinLogging
 import java.util.concurrent.CopyOnWriteArrayList
+import dev.strata.mailbox.Doorbell
 
 private val log = KotlinLogging.logger {}
 

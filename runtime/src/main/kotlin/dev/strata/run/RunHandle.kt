@@ -6,6 +6,8 @@ import java.util.concurrent.ExecutionException
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
 import kotlin.time.Duration
+import dev.strata.error.RunTimeoutException
+import dev.strata.graph.Run
 
 /**
  * A run in flight, returned by `Worker.submit`. Behaves like a `Deferred<Unit>`:
@@ -15,7 +17,7 @@ import kotlin.time.Duration
  * Thread-safe. A run is done when every task it submitted is terminal and its program has returned.
  */
 public class RunHandle internal constructor(private val run: Run, private val spinNanos: Long) {
-    private val future = CompletableFuture<Unit>()
+    private val future: CompletableFuture<Unit> = run.done
 
     /** The run's sequence number in its worker. */
     public val id: Long get() = run.id
@@ -66,7 +68,7 @@ public class RunHandle internal constructor(private val run: Run, private val sp
 
     /**
      * Cancels the run: tasks not yet dispatched are skipped, running tasks finish, and the run ends with
-     * [RunCancelledException] (unless it already failed or finished). Later submits of the run throw.
+     * [dev.strata.error.RunCancelledException] (unless it already failed or finished). Later submits of the run throw.
      */
     public fun cancel() {
         run.cancel()
@@ -83,7 +85,7 @@ public class RunHandle internal constructor(private val run: Run, private val sp
      */
     private fun spinUntilDone(): Boolean {
         if (future.isDone) return true
-        val help = helper
+        val help = run.helper
         val deadline = System.nanoTime() + spinNanos
         var spins = 0
         while (System.nanoTime() < deadline) {
@@ -93,16 +95,6 @@ public class RunHandle internal constructor(private val run: Run, private val sp
         return future.isDone
     }
 
-    /**
-     * Work the waiter does while it spins instead of yielding: on a worker with child processes it looks
-     * at their mailboxes itself, so the completion that ends the run needs no hand-off from the reactor.
-     */
-    @Volatile
-    internal var helper: (() -> Unit)? = null
-
-    internal fun complete(error: Throwable?) {
-        if (error == null) future.complete(Unit) else future.completeExceptionally(error)
-    }
 
     override fun toString(): String = "RunHandle(#$id, ${if (isDone) "done" else "running"})"
 

@@ -9,6 +9,7 @@ import dev.strata.task.Target
 import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.Tensor
+import dev.strata.error.SubmitProblem
 
 /**
  * Checks a submit before anything is dispatched and reports every problem at once: unknown targets,

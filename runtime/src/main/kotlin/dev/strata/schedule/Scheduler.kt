@@ -5,11 +5,11 @@ import dev.strata.endpoint.Endpoint
 import dev.strata.graph.MemberState
 import dev.strata.graph.Task
 import dev.strata.graph.TaskState
-import dev.strata.run.InternalStrataException
-import dev.strata.run.Run
-import dev.strata.run.ProtocolException
-import dev.strata.run.TaskFailedException
-import dev.strata.run.WorkerDiedException
+import dev.strata.error.InternalStrataException
+import dev.strata.graph.Run
+import dev.strata.error.ProtocolException
+import dev.strata.error.TaskFailedException
+import dev.strata.error.WorkerDiedException
 import dev.strata.task.Target
 import io.github.oshai.kotlinlogging.KotlinLogging
 import kotlinx.coroutines.CancellableContinuation
@@ -145,7 +145,7 @@ internal class Scheduler(
             return next
         }
         post(d) // the scheduler's bookkeeping starts first; completing a handle twice is harmless
-        if (d.finishedRun) run.handle.complete(if (run.failed) run.firstError.get() else null)
+        if (d.finishedRun) run.complete()
         return next
     }
 

@@ -2,9 +2,9 @@ package dev.strata.schedule
 
 import dev.strata.endpoint.Dispatch
 import dev.strata.endpoint.ThreadEndpoint
-import dev.strata.run.Run
-import dev.strata.run.SchedulerStallException
-import dev.strata.run.StallKind
+import dev.strata.graph.Run
+import dev.strata.error.SchedulerStallException
+import dev.strata.error.StallKind
 import java.util.concurrent.ScheduledFuture
 import java.util.concurrent.ScheduledThreadPoolExecutor
 import java.util.concurrent.TimeUnit

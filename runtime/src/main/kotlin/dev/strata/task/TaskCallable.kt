@@ -1,6 +1,6 @@
 package dev.strata.task
 
-import dev.strata.worker.Worker
+import dev.strata.tensor.Tensor
 
 /**
  * The code a task runs on a worker. For in-process workers any function works, capturing lambdas
@@ -24,11 +24,11 @@ public class TaskContext internal constructor(
     public val groupSize: Int,
     /** The path of the worker running the task, e.g. `L4 node#1`. */
     public val workerPath: String,
-    private val nestedWorker: Worker?,
-    private val chipView: dev.strata.chip.ChipView? = null,
+    private val nestedWorker: Runner?,
+    private val chipView: ChipView? = null,
 ) {
     /** Tensor argument [index]. */
-    public fun tensor(index: Int): dev.strata.tensor.Tensor = args.tensor(index)
+    public fun tensor(index: Int): Tensor = args.tensor(index)
 
     /** Scalar argument [index]. */
     public fun scalar(index: Int): Long = args.scalar(index)
@@ -37,7 +37,7 @@ public class TaskContext internal constructor(
      * The chip this task runs on: set for tasks sent to a chip (`chip(i)`) and for kernels on its cores.
      * Throws elsewhere.
      */
-    public val chip: dev.strata.chip.ChipView
+    public val chip: ChipView
         get() = chipView ?: throw IllegalStateException(
             "the task runs on $workerPath, which is not a chip or a core of one; ctx.chip exists for chip tasks and kernels",
         )
@@ -46,7 +46,7 @@ public class TaskContext internal constructor(
      * The worker one level down that this next-level child is (a level-4 worker's node is a level-3
      * worker). Throws if this task runs on a worker without one (a sub worker, a plain next-level child).
      */
-    public val worker: Worker
+    public val worker: Runner
         get() = nestedWorker ?: throw IllegalStateException(
             "the task runs on $workerPath, which has no nested worker; only next-level children configured " +
                 "with a nested Worker expose one",

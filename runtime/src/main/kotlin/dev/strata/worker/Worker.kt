@@ -1,30 +1,31 @@
 package dev.strata.worker
 
 import dev.strata.endpoint.Endpoint
+import dev.strata.endpoint.TaskRunner
 import dev.strata.endpoint.ThreadEndpoint
 import dev.strata.graph.HeapRing
-import dev.strata.graph.TaskGraph
-import dev.strata.run.GraphReplay
+import dev.strata.record.TaskGraph
+import dev.strata.record.GraphReplay
 import dev.strata.graph.Scope
 import dev.strata.graph.Task
 import dev.strata.graph.TaskState
-import dev.strata.run.BackPressureTimeoutException
+import dev.strata.error.BackPressureTimeoutException
 import dev.strata.run.Engine
-import dev.strata.run.Orchestrator
-import dev.strata.run.OrchestratorImpl
-import dev.strata.run.Run
+import dev.strata.task.Orchestrator
+import dev.strata.run.RunBuilder
+import dev.strata.graph.Run
 import dev.strata.run.RunHandle
 import dev.strata.run.SubmitValidation
-import dev.strata.run.WorkerClosedException
+import dev.strata.error.WorkerClosedException
 import dev.strata.schedule.Scheduler
-import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.shm.SharedMemoryFile
 import dev.strata.process.CallableRegistry
 import dev.strata.process.ChildPlan
 import dev.strata.process.ProcessChildren
 import dev.strata.process.ProcessEndpoint
 import dev.strata.process.TaskWire
-import dev.strata.process.WorkerSpec
-import dev.strata.run.InvalidCallableException
+import dev.strata.error.InvalidCallableException
+import dev.strata.task.Runner
 import dev.strata.task.TaskCallable
 import dev.strata.task.Target
 import dev.strata.tensor.Access
@@ -36,13 +37,13 @@ import dev.strata.chip.ChipConfig
 import dev.strata.chip.ChipContext
 import dev.strata.chip.ChipContextWire
 import dev.strata.chip.ChipRuntime
-import dev.strata.chip.ChipView
+import dev.strata.task.ChipView
 import dev.strata.chip.DomainMembership
 import dev.strata.chip.sim.SimCommDomain
 import dev.strata.process.ChipChildSpec
-import dev.strata.run.ChipException
-import dev.strata.run.SchedulerStallException
-import dev.strata.run.WorkerStartException
+import dev.strata.error.ChipException
+import dev.strata.error.SchedulerStallException
+import dev.strata.error.WorkerStartException
 import dev.strata.schedule.StallWatchdog
 import io.github.oshai.kotlinlogging.KotlinLogging
 import java.lang.foreign.MemorySegment
@@ -58,6 +59,8 @@ import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.locks.ReentrantLock
 import kotlin.concurrent.withLock
+import dev.strata.error.RemoteException
+import dev.strata.endpoint.Dispatch
 
 private val log = KotlinLogging.logger {}
 
@@ -70,13 +73,13 @@ private val log = KotlinLogging.logger {}
  *   (read-after-write, write-after-write and write-after-read are inferred from tensor footprints);
  * - at most two runs are admitted at once: the next one builds while the current one executes, a
  *   third `submit` blocks until the first finished; runs execute in admission order;
- * - a run's first task error fails it ([dev.strata.run.TaskFailedException]); tasks that had not
+ * - a run's first task error fails it ([dev.strata.error.TaskFailedException]); tasks that had not
  *   started are skipped; the next run is unaffected;
  * - idle workers park their threads: no CPU is used between runs beyond a short spin.
  *
  * Thread-safe. Close it (it is [AutoCloseable]) to stop its threads and its nested workers.
  */
-public class Worker internal constructor(config: WorkerConfig, chipView: ChipView?) : AutoCloseable {
+public class Worker internal constructor(config: WorkerConfig, chipView: ChipView?) : Runner, AutoCloseable {
     /** Creates and starts a worker from [config] (every child started and ready before this returns). */
     public constructor(config: WorkerConfig) : this(config, null)
 
@@ -111,7 +114,7 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
     public fun submit(program: suspend Orchestrator.() -> Unit): RunHandle = core.submit(program)
 
     /** [submit] then wait: returns when every task finished; throws the run's first error. */
-    public fun run(program: suspend Orchestrator.() -> Unit) {
+    override fun run(program: suspend Orchestrator.() -> Unit) {
         submit(program).result()
     }
 
@@ -119,11 +122,11 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
      * Starts a replay of [graph] as a run (issue 5 §2): every parameter bound to the tensor of the same
      * name in [bindings], the recorded tasks submitted again without inferring their dependencies.
      * Bindings are checked first, all at once: a missing, unknown, mistyped, misshapen or overlapping
-     * binding, or one a target cannot address, throws [dev.strata.run.GraphBindingException] and nothing runs.
+     * binding, or one a target cannot address, throws [dev.strata.error.GraphBindingException] and nothing runs.
      */
     public fun submit(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()): RunHandle {
         val replay = GraphReplay.of(graph, bindings, core)
-        return submit { (this as OrchestratorImpl).replay(replay) }
+        return submit { (this as RunBuilder).replay(replay) }
     }
 
     /** [submit] of [graph] then wait: returns when every task finished; throws the run's first error. */
@@ -139,7 +142,7 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
 
     /**
      * Registers [callable] with every child process now, so its first task does not pay for loading it
-     * (callables are otherwise sent on first use). Throws [dev.strata.run.InvalidCallableException] if it
+     * (callables are otherwise sent on first use). Throws [dev.strata.error.InvalidCallableException] if it
      * has no stable name (a lambda) or a child cannot load it. No effect without child processes.
      */
     public fun register(callable: TaskCallable): Unit = core.register(callable)
@@ -163,7 +166,7 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
      * Allocates device memory on chip [chip] and returns a contiguous tensor over it. Device memory is
      * the chip's own: the host reaches it only through [copyToDevice] / [copyFromDevice], and tasks can use
      * it only on that chip (a submit to any other target is rejected). Freed by [freeDevice] or when the
-     * worker closes. Throws [dev.strata.run.ChipException] if the driver's malloc fails.
+     * worker closes. Throws [dev.strata.error.ChipException] if the driver's malloc fails.
      */
     public fun deviceTensor(chip: Int, dtype: DType, vararg shape: Long, label: String = "device"): Tensor =
         core.deviceTensor(chip, dtype, shape, label)
@@ -257,7 +260,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             startLocalChips()
             var k = 0
             subs = Array(config.subWorkers) { i ->
-                if (subsInProcesses) started!!.endpoints[k++] else ThreadEndpoint("${config.name} sub#$i", i, null, spinNanos, null, chipView, tracked)
+                if (subsInProcesses) started!!.endpoints[k++] else subEndpoint(i)
             }
             val built = ArrayList<Worker>()
             try {
@@ -272,7 +275,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
                             is NextLevelChild.Config -> Worker(child.config).also { built += it }
                             NextLevelChild.Plain, is NextLevelChild.Chip -> null
                         }
-                        ThreadEndpoint(nextPath(i), i, nested, spinNanos, localChips[i], chipView, tracked)
+                        nextEndpoint(i, nested)
                     }
                 }
             } catch (t: Throwable) {
@@ -286,6 +289,24 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             throw t
         }
         processes = started
+    }
+
+    /** Sub worker [i] on a thread of this JVM. */
+    private fun subEndpoint(i: Int): Endpoint {
+        val path = "${config.name} sub#$i"
+        return ThreadEndpoint(path, i, spinNanos, TaskRunner.calling(path, chip = chipView), tracked = tracked)
+    }
+
+    /** Next-level child [i] on a thread of this JVM: a chip's tasks launch on it, others are called with [nested] as `ctx.worker`. */
+    private fun nextEndpoint(i: Int, nested: Worker?): Endpoint {
+        val path = nextPath(i)
+        val chip = localChips[i]
+        val runner = if (chip != null) {
+            TaskRunner { t, m -> chip.execute(t.callable!!, chip.resolveArgs(t.members[m]), m, t.members.size) }
+        } else {
+            TaskRunner.calling(path, nested, chipView)
+        }
+        return ThreadEndpoint(path, i, spinNanos, runner, owned = chip ?: nested, tracked = tracked)
     }
 
     /** Creates each domain's rendezvous (a simulated domain's shared file) and every chip's membership. */
@@ -316,7 +337,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             if (!nextInProcess[i]) return@forEachIndexed
             plans += when (c) {
                 is NextLevelChild.Chip -> ChildPlan(nextPath(i), i, "chip", 2, null, ChipChildSpec(i, c.config, memberships[i].orEmpty(), config.startTimeout.inWholeMilliseconds))
-                else -> ChildPlan(nextPath(i), i, "next", config.level - 1, (c as? NextLevelChild.Config)?.let { WorkerSpec.of(it.config) })
+                else -> ChildPlan(nextPath(i), i, "next", config.level - 1, (c as? NextLevelChild.Config)?.let { WorkerSpec.of(it.config).toJson() })
             }
         }
         return ProcessChildren.start(
@@ -337,7 +358,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             CompletableFuture<ChipRuntime>().also { f ->
                 Thread({
                     try {
-                        f.complete(ChipRuntime(nextPath(i), i, c, memberships[i].orEmpty(), config.startTimeout).start())
+                        f.complete(startLocalChip(nextPath(i), i, c, memberships[i].orEmpty(), config.startTimeout))
                     } catch (t: Throwable) {
                         breakDomainsOf(i)
                         f.completeExceptionally(t)
@@ -374,14 +395,14 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             override fun headRun(): Run? = activeRuns.minByOrNull { it.id }
             override fun submitted(): Long = taskIds.get()
             override fun readyCount(): Int = scheduler.readyCount
-            override fun declare(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, dev.strata.endpoint.Dispatch>?) =
+            override fun declare(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, Dispatch>?) =
                 declareStall(run, error, stuck)
         },
         if (config.level == 2) "ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS" else "WorkerConfig.stallTimeout of ${config.name}",
     )
 
     /** The watchdog's verdict: the run fails now; a stuck core is interrupted, a starved program too. */
-    private fun declareStall(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, dev.strata.endpoint.Dispatch>?) {
+    private fun declareStall(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, Dispatch>?) {
         log.error { error.message }
         run.fail(error)
         stuck?.let { (ep, d) -> ep.interruptRunning(d) }
@@ -408,12 +429,13 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             throw WorkerClosedException(config.name)
         }
         return buildLock.withLock {
-            val run = Run(runIds.incrementAndGet(), spinNanos) { scheduler.runFailed(it) }
-            processes?.let { p -> run.handle.helper = p::pollAll } // the waiter reads mailboxes itself
+            val run = Run(runIds.incrementAndGet()) { scheduler.runFailed(it) }
+            val handle = RunHandle(run, spinNanos)
+            processes?.let { p -> run.helper = p::pollAll } // the waiter reads mailboxes itself
             activeRuns += run
             watchdog?.arm()
             scheduler.admit(run)
-            val orchestrator = OrchestratorImpl(this, run)
+            val orchestrator = RunBuilder(this, run)
             run.builder = Thread.currentThread()
             try {
                 runBlocking { orchestrator.program() }
@@ -423,7 +445,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
                 run.fail(e)
                 scheduler.runFailed(run)
                 orchestrator.closeBuild()
-                run.handle.join()
+                handle.join()
                 val stall = run.firstError.get() as? SchedulerStallException
                 if (stall != null && stall !== e) { // the watchdog interrupted a starved program: its verdict is the error
                     stall.addSuppressed(e)
@@ -433,7 +455,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             }
             endBuilding(run)
             orchestrator.closeBuild()
-            run.handle
+            handle
         }
     }
 
@@ -563,7 +585,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
             f.get(controlTimeoutMs(chip), TimeUnit.MILLISECONDS)
         } catch (e: java.util.concurrent.ExecutionException) {
             val c = e.cause ?: e
-            val m = (c as? dev.strata.run.RemoteException)?.remoteMessage ?: c.message ?: c.javaClass.name
+            val m = (c as? RemoteException)?.remoteMessage ?: c.message ?: c.javaClass.name
             throw ChipException(nextPath(chip), what, m.substringAfter(" failed: ", m), c)
         } catch (e: java.util.concurrent.TimeoutException) {
             throw ChipException(nextPath(chip), what, "no answer within ${controlTimeoutMs(chip)} ms (the chip is busy or hung)", e)
@@ -642,7 +664,7 @@ internal class WorkerCore(private val config: WorkerConfig, private val chipView
         activeRuns -= run
         watchdog?.disarmIfIdle { activeRuns.isEmpty() }
         run.building = false
-        run.handle.complete(if (run.failed) run.firstError.get() else null)
+        run.complete()
         admission.release()
     }
 

@@ -2,10 +2,13 @@ package dev.strata.worker
 
 import arrow.core.raise.accumulate
 import arrow.core.raise.either
-import dev.strata.run.InvalidConfigException
+import dev.strata.error.InvalidConfigException
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.microseconds
 import kotlin.time.Duration.Companion.seconds
+import dev.strata.task.TaskCallable
+import dev.strata.chip.CommDomainSpec
+import dev.strata.chip.ChipConfig
 
 /** A next-level child of a worker (a chip of a level-3 worker, a node of a level-4 one). */
 public sealed interface NextLevelChild {
@@ -30,7 +33,7 @@ public sealed interface NextLevelChild {
      * the parent's `chipIsolation` is [Isolation.PROCESS] (the default), else in this JVM. Its cores run
      * kernels on a level-2 engine; device memory is reached through `Worker.deviceTensor` and copies.
      */
-    public data class Chip(public val config: dev.strata.chip.ChipConfig) : NextLevelChild
+    public data class Chip(public val config: ChipConfig) : NextLevelChild
 }
 
 /**
@@ -57,7 +60,7 @@ public sealed interface NextLevelChild {
  *   needs every child in this JVM (sub workers and next-level children on threads): when nothing
  *   progresses for the budget — one task running that long, or tasks left that nothing will make ready,
  *   such as a gate only a gated task would open — the run fails with a
- *   [dev.strata.run.SchedulerStallException] saying which, instead of waiting forever.
+ *   [dev.strata.error.SchedulerStallException] saying which, instead of waiting forever.
  */
 public data class WorkerConfig(
     val level: Int = 3,
@@ -71,11 +74,11 @@ public data class WorkerConfig(
     val name: String = "L$level",
     val subIsolation: Isolation = Isolation.THREAD,
     val nextIsolation: Isolation = Isolation.THREAD,
-    val callables: List<dev.strata.task.TaskCallable> = emptyList(),
+    val callables: List<TaskCallable> = emptyList(),
     val startTimeout: Duration = 30.seconds,
     val childJvmOptions: List<String> = emptyList(),
     val chipIsolation: Isolation = Isolation.PROCESS,
-    val domains: List<dev.strata.chip.CommDomainSpec> = emptyList(),
+    val domains: List<CommDomainSpec> = emptyList(),
     val stallTimeout: Duration? = null,
 ) {
     /** Whether next-level child [i] runs in its own JVM. */

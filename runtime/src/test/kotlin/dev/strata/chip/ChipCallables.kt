@@ -1,6 +1,6 @@
 package dev.strata.chip
 
-import dev.strata.run.Orchestrator
+import dev.strata.task.Orchestrator
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext

@@ -1,6 +1,6 @@
 package dev.strata.chip
 
-import dev.strata.run.InvalidConfigException
+import dev.strata.error.InvalidConfigException
 import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig

@@ -1,7 +1,7 @@
 package dev.strata.chip
 
 import dev.strata.process.assertNoLeftovers
-import dev.strata.run.WorkerDiedException
+import dev.strata.error.WorkerDiedException
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.testing.HANG_GUARD

@@ -2,12 +2,12 @@ package dev.strata.chip
 
 import dev.strata.process.assertNoLeftovers
 import dev.strata.process.liveChildren
-import dev.strata.run.ChipException
-import dev.strata.run.InvalidConfigException
-import dev.strata.run.InvalidSubmitException
-import dev.strata.run.SubmitProblem
-import dev.strata.run.TaskFailedException
-import dev.strata.run.WorkerStartException
+import dev.strata.error.ChipException
+import dev.strata.error.InvalidConfigException
+import dev.strata.error.InvalidSubmitException
+import dev.strata.error.SubmitProblem
+import dev.strata.error.TaskFailedException
+import dev.strata.error.WorkerStartException
 import dev.strata.task.Target
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.DType

@@ -1,7 +1,7 @@
 package dev.strata.chip
 
 import dev.strata.chip.sim.SimCommDomain
-import dev.strata.run.InvalidConfigException
+import dev.strata.error.InvalidConfigException
 import dev.strata.tensor.DType
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec

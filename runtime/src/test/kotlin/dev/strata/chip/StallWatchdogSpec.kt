@@ -1,9 +1,9 @@
 package dev.strata.chip
 
 import dev.strata.process.assertNoLeftovers
-import dev.strata.run.SchedulerStallException
-import dev.strata.run.StallKind
-import dev.strata.run.TaskFailedException
+import dev.strata.error.SchedulerStallException
+import dev.strata.error.StallKind
+import dev.strata.error.TaskFailedException
 import dev.strata.task.Target
 import dev.strata.tensor.DType
 import dev.strata.worker.Isolation

@@ -1,12 +1,10 @@
 package dev.strata.graph
 
-import dev.strata.run.BackPressureTimeoutException
+import dev.strata.error.BackPressureTimeoutException
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.DType
-import dev.strata.testing.awaitOrFail
 import dev.strata.testing.background
-import dev.strata.testing.getOrFail
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
 import io.kotest.assertions.throwables.shouldThrow
@@ -19,6 +17,8 @@ import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
+import dev.strata.testing.awaitOrFail
+import dev.strata.testing.getOrFail
 
 /**
  * Back-pressure of the task ring and the heap rings (DESIGN.md §4): a full ring suspends `submit` /

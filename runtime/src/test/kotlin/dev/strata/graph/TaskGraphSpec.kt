@@ -1,7 +1,7 @@
 package dev.strata.graph
 
 import dev.strata.process.assertNoLeftovers
-import dev.strata.run.GraphBindingException
+import dev.strata.error.GraphBindingException
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
@@ -23,6 +23,7 @@ import io.kotest.property.arbitrary.list
 import io.kotest.property.checkAll
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration.Companion.milliseconds
+import dev.strata.record.TaskGraph
 
 /** Writes `scalar(0) + sum(tensor 0)` into every element of tensor 1 (I64). */
 internal object SumInto : TaskCallable {
@@ -47,7 +48,7 @@ private fun ops(seeds: List<Int>): List<Op> = seeds.chunked(4).filter { it.size 
 }
 
 /** The program of [ops] over [x] (a task's read and write ranges may overlap). */
-private suspend fun dev.strata.run.Orchestrator.program(x: Tensor, ops: List<Op>) {
+private suspend fun dev.strata.task.Orchestrator.program(x: Tensor, ops: List<Op>) {
     for ((k, op) in ops.withIndex()) {
         val r = x.slice(0, op.r0, op.r1)
         val w = x.slice(0, op.w0, op.w1)
@@ -127,7 +128,7 @@ class TaskGraphSpec : FunSpec({
         val big = TaskGraph.record("big") { repeat(200) { submit(Target.Sub, count, TaskArgs.EMPTY) } }
         val small = TaskGraph.record("small") { repeat(10) { submit(Target.Sub, count, TaskArgs.EMPTY) } }
         Worker(WorkerConfig(subWorkers = 2, taskWindow = 100, backPressureTimeout = 300.milliseconds)).use { w ->
-            shouldThrow<dev.strata.run.BackPressureTimeoutException> { w.run(big) }.message shouldContain "taskWindow"
+            shouldThrow<dev.strata.error.BackPressureTimeoutException> { w.run(big) }.message shouldContain "taskWindow"
             ran.get() shouldBeLessThanOrEqual 100
             dev.strata.testing.waitUntil("the failed run's slots are free again") { w.core.freeSlots == 100 }
             ran.set(0)
@@ -146,7 +147,7 @@ class TaskGraphSpec : FunSpec({
         }
         Worker(WorkerConfig(subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
             val y = w.hostTensor(DType.I64, 2).also { it.setLong(0, -1) }
-            shouldThrow<dev.strata.run.InvalidCallableException> {
+            shouldThrow<dev.strata.error.InvalidCallableException> {
                 w.run(graph, mapOf("x" to w.hostTensor(DType.I64, 2), "y" to y))
             }
             y.getLong(0) shouldBe -1L // the first task did not run either

@@ -1,6 +1,5 @@
 package dev.strata.graph
 
-import dev.strata.run.Run
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.Target
@@ -24,7 +23,7 @@ import java.util.concurrent.atomic.AtomicBoolean
  * Drives one run's [TensorMap] directly: each `submit` builds a [Task] the way the orchestrator does and
  * returns the earlier tasks the map says it must follow.
  */
-private class MapHarness(val run: Run = Run(1, 0) { }) {
+private class MapHarness(val run: Run = Run(1) { }) {
     private var nextId = 0L
     val tasks = ArrayList<Task>()
 
@@ -195,10 +194,10 @@ class TensorMapSpec : FunSpec({
     }
 
     test("per-run namespaces: a new run's map is fresh: it knows nothing of an earlier run's tasks") {
-        val first = MapHarness(Run(1, 0) { })
+        val first = MapHarness(Run(1) { })
         first.deps(x to Tag.OUTPUT).shouldBeEmpty()
         first.deps(x to Tag.INPUT) shouldContainExactly listOf("t1")
-        val second = MapHarness(Run(2, 0) { })
+        val second = MapHarness(Run(2) { })
         second.run.tensorMap.size shouldBe 0
         second.deps(x to Tag.INPUT).shouldBeEmpty()
         second.deps(x to Tag.OUTPUT) shouldContainExactly listOf("t1") // its own t1, the reader above

@@ -6,6 +6,7 @@ import java.nio.file.Files
 import java.nio.file.Path
 import java.nio.file.Paths
 import java.util.concurrent.TimeUnit
+import dev.strata.shm.SharedMemoryFile
 
 private const val SECOND = 1_000_000_000L
 

@@ -28,7 +28,7 @@ class MailboxLayoutSpec : FunSpec({
             .filter { it.size == 4 && it[1].toLongOrNull() != null }
             .map { it[1].toLong() to it[2].toInt() }
             .toList()
-        rows shouldBe listOf(dev.strata.process.Doorbell.COUNTER to 4, dev.strata.process.Doorbell.PARKED to 4)
+        rows shouldBe listOf(dev.strata.mailbox.Doorbell.COUNTER to 4, dev.strata.mailbox.Doorbell.PARKED to 4)
     }
 
     test("docs/protocol.md lists every state with its value and nothing else") {

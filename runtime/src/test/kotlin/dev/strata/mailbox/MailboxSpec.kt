@@ -1,6 +1,6 @@
 package dev.strata.mailbox
 
-import dev.strata.run.ProtocolException
+import dev.strata.error.ProtocolException
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
@@ -14,6 +14,7 @@ import java.nio.file.Files
 import java.nio.file.attribute.PosixFilePermissions
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.TimeUnit
+import dev.strata.shm.SharedMemoryFile
 
 private fun fresh(arena: Arena, args: Int = 1024, error: Int = 4096): Mailbox {
     val seg = arena.allocate(MailboxLayout.totalSize(args, error), 64)

@@ -2,6 +2,7 @@ package dev.strata.process
 
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
+import dev.strata.child.ChildRuntime
 
 /** Callables the process tests send to child JVMs (top level: found there by name). */
 

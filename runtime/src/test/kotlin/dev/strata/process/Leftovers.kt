@@ -1,6 +1,6 @@
 package dev.strata.process
 
-import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.shm.SharedMemoryFile
 import io.kotest.assertions.fail
 import java.nio.file.Files
 

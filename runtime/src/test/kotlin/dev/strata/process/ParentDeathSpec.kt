@@ -1,6 +1,6 @@
 package dev.strata.process
 
-import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.shm.SharedMemoryFile
 import dev.strata.worker.Isolation
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig

@@ -2,10 +2,10 @@ package dev.strata.process
 
 import dev.strata.dslless.submitTo
 import dev.strata.nativebind.posix.signal_h
-import dev.strata.run.ProtocolException
-import dev.strata.run.TaskFailedException
-import dev.strata.run.WorkerDiedException
-import dev.strata.run.WorkerStartException
+import dev.strata.error.ProtocolException
+import dev.strata.error.TaskFailedException
+import dev.strata.error.WorkerDiedException
+import dev.strata.error.WorkerStartException
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.testing.HANG_GUARD
@@ -41,7 +41,7 @@ class ProcessFaultSpec : FunSpec({
             e.errorClass shouldBe "java.lang.IllegalStateException"
             e.errorMessage shouldBe "kernel exploded\non member 0"
             e.errorStack shouldContain "Throws.call"
-            e.cause.shouldBeInstanceOf<dev.strata.run.RemoteException>()
+            e.cause.shouldBeInstanceOf<dev.strata.error.RemoteException>()
             // The child survives its task's exception and takes the next one.
             w.run { submitTo(Target.Sub, NoOp) }
         }

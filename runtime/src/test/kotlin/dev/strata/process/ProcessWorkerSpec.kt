@@ -38,18 +38,18 @@ class ProcessWorkerApiSpec : FunSpec({
     test("a capturing lambda is rejected when registered, configured or submitted for a process child, with what to do instead") {
         val captured = 41
         val lambda = dev.strata.task.TaskCallable { ctx -> ctx.args.hashCode() + captured }
-        val atConfig = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidCallableException> {
+        val atConfig = io.kotest.assertions.throwables.shouldThrow<dev.strata.error.InvalidCallableException> {
             Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS, callables = listOf(lambda)))
         }
         atConfig.message!! shouldContain "it is a lambda"
         atConfig.message!! shouldContain "callable(::myKernel)"
         atConfig.message!! shouldContain "Isolation.THREAD"
         Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
-            io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidCallableException> { w.register(lambda) }
+            io.kotest.assertions.throwables.shouldThrow<dev.strata.error.InvalidCallableException> { w.register(lambda) }
             val anon = object : dev.strata.task.TaskCallable {
                 override fun call(context: dev.strata.task.TaskContext) = Unit
             }
-            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidCallableException> {
+            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.error.InvalidCallableException> {
                 w.run { submitTo(Target.Sub, anon) }
             }
             e.message!! shouldContain "an anonymous object"
@@ -63,7 +63,7 @@ class ProcessWorkerApiSpec : FunSpec({
     test("a tensor in private host memory is rejected for a process child, naming the argument and the fix") {
         Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
             val private = dev.strata.tensor.Buffer.host(64, "scratch").tensor(DType.I32, 16)
-            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidSubmitException> {
+            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.error.InvalidSubmitException> {
                 w.run { submitTo(Target.Sub, AddScalar, TaskArgs.build { inout(private); scalar(1) }) }
             }
             e.message!! shouldContain "argument 0 is in private host memory (buffer 'scratch')"
@@ -77,18 +77,18 @@ class ProcessWorkerApiSpec : FunSpec({
             val pings = w.ping()
             pings.keys shouldBe setOf("L3 sub#0", "L3 sub#1")
             pings.values.all { it != null } shouldBe true
-            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.InvalidCallableException> { w.register(BrokenAtInit()) }
+            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.error.InvalidCallableException> { w.register(BrokenAtInit()) }
             e.message!! shouldContain "BrokenAtInit refuses to load"
         }
     }
 
     test("a callable that cannot be loaded in the child fails its first task, naming it and the child's reason") {
         Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
-            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.run.TaskFailedException> {
+            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.error.TaskFailedException> {
                 w.run { submitTo(Target.Sub, BrokenAtInit(), name = "never") }
             }
             e.workerPath shouldBe "L3 sub#0"
-            e.errorClass shouldBe "dev.strata.run.InvalidCallableException"
+            e.errorClass shouldBe "dev.strata.error.InvalidCallableException"
             e.errorMessage!! shouldContain "BrokenAtInit refuses to load in L3 sub#0"
             w.run { submitTo(Target.Sub, NoOp) } // the child itself is fine
         }

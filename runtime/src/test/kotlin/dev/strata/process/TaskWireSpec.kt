@@ -2,8 +2,8 @@ package dev.strata.process
 
 import dev.strata.mailbox.Mailbox
 import dev.strata.mailbox.MailboxLayout
-import dev.strata.mailbox.SharedMemoryFile
-import dev.strata.run.ProtocolException
+import dev.strata.shm.SharedMemoryFile
+import dev.strata.error.ProtocolException
 import dev.strata.task.TaskArgs
 import dev.strata.tensor.Access
 import dev.strata.tensor.AddressSpace

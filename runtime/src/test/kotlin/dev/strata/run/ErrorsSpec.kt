@@ -3,7 +3,6 @@ package dev.strata.run
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.DType
-import dev.strata.testing.awaitOrFail
 import dev.strata.testing.background
 import dev.strata.testing.engineRun
 import dev.strata.testing.waitUntil
@@ -20,6 +19,8 @@ import io.kotest.matchers.types.shouldBeSameInstanceAs
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
+import dev.strata.error.TaskFailedException
+import dev.strata.testing.awaitOrFail
 
 /** Raised by a task body; a named function so the stack text can be checked for it. */
 private fun explodeDeepInTheKernel(): Nothing = throw IllegalArgumentException("kernel blew up: bad tile 7")

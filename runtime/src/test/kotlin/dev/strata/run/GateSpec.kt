@@ -14,6 +14,9 @@ import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicReference
+import dev.strata.error.RunCancelledException
+import dev.strata.error.TaskFailedException
+import dev.strata.task.Gate
 
 class GateSpec : FunSpec({
     fun worker() = Worker(WorkerConfig(level = 3, subWorkers = 2))

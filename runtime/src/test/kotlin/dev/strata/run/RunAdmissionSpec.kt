@@ -3,9 +3,7 @@ package dev.strata.run
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.DType
-import dev.strata.testing.awaitOrFail
 import dev.strata.testing.background
-import dev.strata.testing.getOrFail
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
 import io.kotest.assertions.throwables.shouldThrow
@@ -17,6 +15,10 @@ import java.util.concurrent.CountDownLatch
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration.Companion.seconds
+import dev.strata.error.RunCancelledException
+import dev.strata.error.TaskFailedException
+import dev.strata.testing.awaitOrFail
+import dev.strata.testing.getOrFail
 
 /**
  * Run admission (DESIGN.md §4): two runs in flight at once, a third waits; runs execute in admission

@@ -2,7 +2,6 @@ package dev.strata.run
 
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
-import dev.strata.testing.awaitOrFail
 import dev.strata.testing.waitUntil
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
@@ -18,6 +17,10 @@ import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
+import dev.strata.error.RunCancelledException
+import dev.strata.error.RunTimeoutException
+import dev.strata.error.TaskFailedException
+import dev.strata.testing.awaitOrFail
 
 /** [RunHandle]: join / result with timeouts, isDone, error, await and cancel. */
 class RunHandleSpec : FunSpec({

@@ -17,6 +17,9 @@ import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.types.shouldBeInstanceOf
 import java.util.concurrent.atomic.AtomicInteger
+import dev.strata.error.InvalidSubmitException
+import dev.strata.error.SubmitProblem
+import dev.strata.task.Orchestrator
 
 /**
  * Submit validation (DESIGN.md §3): every problem of a submit is reported at once, before anything is

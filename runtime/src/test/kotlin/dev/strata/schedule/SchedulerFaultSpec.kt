@@ -1,12 +1,13 @@
 package dev.strata.schedule
 
+import dev.strata.run.RunHandle
 import dev.strata.endpoint.Dispatch
 import dev.strata.endpoint.Endpoint
 import dev.strata.graph.MemberState
 import dev.strata.graph.Task
 import dev.strata.graph.TaskState
-import dev.strata.run.Run
-import dev.strata.run.TaskFailedException
+import dev.strata.graph.Run
+import dev.strata.error.TaskFailedException
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
@@ -132,13 +133,16 @@ private class FakeEndpoint(override val path: String, override val index: Int, p
 }
 
 /** A [Scheduler] over fake endpoints, with the orchestrator's wiring done by hand. */
+/** The public view of [this] run, as a worker hands it out. */
+private val Run.handle: RunHandle get() = RunHandle(this, 0)
+
 private class Harness(subs: Int = 0, next: List<Boolean> = emptyList()) : AutoCloseable, Scheduler.Hooks {
     val subs = Array(subs) { FakeEndpoint("fake sub#$it", it, refuses = false) }
     val next = Array(next.size) { FakeEndpoint("fake next#$it", it, refuses = next[it]) }
     private val ids = AtomicLong()
     private val scheduler = Scheduler("fake", arrayOf<Endpoint>(*this.subs), arrayOf<Endpoint>(*this.next), 0, this).also { it.start() }
 
-    fun newRun(): Run = Run(ids.incrementAndGet(), 0) { scheduler.runFailed(it) }.also { scheduler.admit(it) }
+    fun newRun(): Run = Run(ids.incrementAndGet()) { scheduler.runFailed(it) }.also { scheduler.admit(it) }
 
     fun task(run: Run, name: String, targets: List<Target>, body: TaskCallable): Task =
         Task(ids.incrementAndGet(), run, name, body, targets.toTypedArray(), Array(targets.size) { TaskArgs.EMPTY })
@@ -169,7 +173,7 @@ private class Harness(subs: Int = 0, next: List<Boolean> = emptyList()) : AutoCl
     override fun consume(task: Task) = Unit
 
     override fun runFinished(run: Run) {
-        run.handle.complete(if (run.failed) run.firstError.get() else null)
+        run.complete()
     }
 
     override fun close() {

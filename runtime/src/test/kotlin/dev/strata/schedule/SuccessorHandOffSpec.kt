@@ -1,12 +1,11 @@
 package dev.strata.schedule
 
-import dev.strata.run.RunCancelledException
-import dev.strata.run.TaskFailedException
+import dev.strata.error.RunCancelledException
+import dev.strata.error.TaskFailedException
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.DType
 import dev.strata.testing.HANG_GUARD
-import dev.strata.testing.awaitOrFail
 import dev.strata.testing.waitUntil
 import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
@@ -18,6 +17,7 @@ import io.kotest.matchers.shouldBe
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.atomic.AtomicInteger
+import dev.strata.testing.awaitOrFail
 
 /**
  * The successor hand-off: an endpoint that completes a single task runs the consumer it made ready

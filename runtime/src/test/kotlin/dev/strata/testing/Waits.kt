@@ -1,8 +1,8 @@
 package dev.strata.testing
 
-import dev.strata.run.Orchestrator
-import dev.strata.run.OrchestratorImpl
-import dev.strata.run.Run
+import dev.strata.task.Orchestrator
+import dev.strata.run.RunBuilder
+import dev.strata.graph.Run
 import io.kotest.assertions.fail
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CountDownLatch
@@ -60,7 +60,7 @@ internal fun <T> CompletableFuture<T>.getOrFail(what: String, timeout: Duration 
     }
 
 /** The engine's state of the run a program builds (white-box access for tests in this module). */
-internal val Orchestrator.engineRun: Run get() = (this as OrchestratorImpl).run
+internal val Orchestrator.engineRun: Run get() = (this as RunBuilder).run
 
 /** Waits (polling, bounded) until the run being built has recorded a failure. */
 internal fun Orchestrator.waitUntilRunFailed() {

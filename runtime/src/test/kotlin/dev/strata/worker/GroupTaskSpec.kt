@@ -1,10 +1,9 @@
 package dev.strata.worker
 
-import dev.strata.run.TaskFailedException
+import dev.strata.error.TaskFailedException
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.DType
-import dev.strata.testing.awaitOrFail
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldContainExactlyInAnyOrder
@@ -16,6 +15,7 @@ import java.util.concurrent.CyclicBarrier
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
+import dev.strata.testing.awaitOrFail
 
 /**
  * Group tasks (DESIGN.md §4): one DAG node, N members on N distinct workers dispatched together;

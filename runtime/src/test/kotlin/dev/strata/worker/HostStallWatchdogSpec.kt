@@ -2,15 +2,14 @@ package dev.strata.worker
 
 import dev.strata.chip.ChipConfig
 import dev.strata.process.assertNoLeftovers
-import dev.strata.run.InvalidConfigException
-import dev.strata.run.SchedulerStallException
-import dev.strata.run.StallKind
+import dev.strata.error.InvalidConfigException
+import dev.strata.error.SchedulerStallException
+import dev.strata.error.StallKind
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.Target
 import dev.strata.tensor.DType
 import dev.strata.testing.background
-import dev.strata.testing.getOrFail
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
@@ -18,6 +17,7 @@ import io.kotest.matchers.string.shouldContain
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration.Companion.milliseconds
+import dev.strata.testing.getOrFail
 
 /**
  * The stall watchdog on a host (level 3) worker, opt-in through `WorkerConfig.stallTimeout`: what would

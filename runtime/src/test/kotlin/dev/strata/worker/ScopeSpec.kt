@@ -1,14 +1,13 @@
 package dev.strata.worker
 
 import dev.strata.graph.Scope
-import dev.strata.run.Orchestrator
-import dev.strata.run.ScopeException
-import dev.strata.run.TaskFailedException
+import dev.strata.task.Orchestrator
+import dev.strata.error.ScopeException
+import dev.strata.error.TaskFailedException
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.DType
 import dev.strata.testing.HANG_GUARD
-import dev.strata.testing.awaitOrFail
 import dev.strata.testing.engineRun
 import dev.strata.testing.waitUntil
 import dev.strata.testing.waitUntilRunFailed
@@ -22,6 +21,7 @@ import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration.Companion.seconds
+import dev.strata.testing.awaitOrFail
 
 /** Scopes (DESIGN.md §4): nesting limit, non-blocking non-throwing end, and reclamation on consumption. */
 class ScopeSpec : FunSpec({

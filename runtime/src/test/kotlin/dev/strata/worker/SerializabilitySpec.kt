@@ -1,7 +1,7 @@
 package dev.strata.worker
 
-import dev.strata.run.InvalidSubmitException
-import dev.strata.run.Orchestrator
+import dev.strata.error.InvalidSubmitException
+import dev.strata.task.Orchestrator
 import dev.strata.run.RunHandle
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
@@ -700,7 +700,7 @@ private fun engine(p: Program, stats: EngineStats, processes: Boolean = false): 
         }
         try {
             for (h in handles) h.result(if (processes) 30.seconds else 2.minutes)
-        } catch (e: dev.strata.run.RunTimeoutException) {
+        } catch (e: dev.strata.error.RunTimeoutException) {
             throw AssertionError("$e; children: " + worker.core.processes?.endpoints?.joinToString("\n  ", prefix = "\n  ") { it.describe() }, e)
         }
     return Outcome(host.map { it.bytes() }, constant.bytes(), privates.map { it.bytes() }, rejected)

@@ -1,14 +1,12 @@
 package dev.strata.worker
 
-import dev.strata.run.InvalidConfigException
-import dev.strata.run.RunCancelledException
-import dev.strata.run.StrataException
-import dev.strata.run.WorkerClosedException
+import dev.strata.error.InvalidConfigException
+import dev.strata.error.RunCancelledException
+import dev.strata.error.StrataException
+import dev.strata.error.WorkerClosedException
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
-import dev.strata.testing.awaitOrFail
 import dev.strata.testing.background
-import dev.strata.testing.getOrFail
 import dev.strata.testing.waitUntil
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
@@ -22,6 +20,8 @@ import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
+import dev.strata.testing.awaitOrFail
+import dev.strata.testing.getOrFail
 
 /** Names of the live threads of the worker named [name] (and of nothing else). */
 private fun threadsOf(name: String): List<String> =

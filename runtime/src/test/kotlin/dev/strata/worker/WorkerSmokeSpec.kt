@@ -1,6 +1,6 @@
 package dev.strata.worker
 
-import dev.strata.run.TaskFailedException
+import dev.strata.error.TaskFailedException
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.DType

@@ -11,7 +11,7 @@ import io.kotest.core.config.AbstractProjectConfig
 class ProjectConfig : AbstractProjectConfig() {
     override suspend fun afterProject() {
         if (System.getProperty("strata.leftovers.selftest") == "true") {
-            java.nio.file.Files.createFile(dev.strata.mailbox.SharedMemoryFile.DIRECTORY.resolve("strata-${ProcessHandle.current().pid()}-selftest-0"))
+            java.nio.file.Files.createFile(dev.strata.shm.SharedMemoryFile.DIRECTORY.resolve("strata-${ProcessHandle.current().pid()}-selftest-0"))
         }
         assertNoLeftovers("the runtime suite")
     }

@@ -3,7 +3,7 @@ package dev.strata.samples
 import dev.strata.dsl.chip
 import dev.strata.dsl.submitGroup
 import dev.strata.dsl.worker
-import dev.strata.graph.TaskGraph
+import dev.strata.record.TaskGraph
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 import dev.strata.worker.Isolation

@@ -5,8 +5,8 @@ import dev.strata.dsl.submit
 import dev.strata.dsl.submitGroup
 import dev.strata.dsl.worker
 import dev.strata.samples.PipelineStages.BANDS
-import dev.strata.graph.TaskGraph
-import dev.strata.run.Orchestrator
+import dev.strata.record.TaskGraph
+import dev.strata.task.Orchestrator
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
 import dev.strata.tensor.DType

@@ -1,6 +1,7 @@
 package dev.strata.samples
 
 import java.io.PrintStream
+import dev.strata.record.TaskGraph
 
 /** A runnable sample: `./strata run <name> [args]`. */
 public interface Sample {
@@ -14,16 +15,16 @@ public interface Sample {
     public fun run(args: List<String>, out: PrintStream): Int
 
     /**
-     * The sample's main program recorded as a [dev.strata.graph.TaskGraph] for `./strata graph`, with the
+     * The sample's main program recorded as a [dev.strata.record.TaskGraph] for `./strata graph`, with the
      * same [args] as [run]; null if the sample has none. Throws [IllegalArgumentException] for bad args.
      */
-    public fun graph(args: List<String>): dev.strata.graph.TaskGraph? = null
+    public fun graph(args: List<String>): TaskGraph? = null
 }
 
 /** Every sample the CLI knows, by name. */
 public object Samples {
     /** Every registered sample, in listing order (`java-pipeline` is written in Java, through `dev.strata.java`). */
-    public val all: List<Sample> = listOf(AllreduceSample, PipelineSample, dev.strata.samples.java.JavaPipelineSample.INSTANCE)
+    public val all: List<Sample> = listOf(AllreduceSample, PipelineSample, JavaPipelineSample.INSTANCE)
 
     /** The sample called [name], or null. */
     public fun find(name: String): Sample? = all.firstOrNull { it.name == name }

@@ -1,13 +1,14 @@
 package dev.strata.chip.sim
 
-import dev.strata.mailbox.SharedMemoryFile
-import dev.strata.process.Futex
-import dev.strata.run.CommunicationException
-import dev.strata.run.ProtocolException
+import dev.strata.shm.SharedMemoryFile
+import dev.strata.shm.Futex
+import dev.strata.error.CommunicationException
+import dev.strata.error.ProtocolException
 import java.lang.foreign.MemorySegment
 import java.lang.foreign.ValueLayout
 import java.lang.invoke.VarHandle
 import java.nio.file.Path
+import dev.strata.chip.CommDomainSpec
 
 /**
  * The simulated chips' communication domain (DESIGN.md §9, issue 4 §5): one shared-memory file holding
@@ -64,7 +65,7 @@ public class SimCommDomain private constructor(
      * The named buffers of [spec] in rank [r]'s window (its own, or a peer's remote view), by name.
      * Throws [IllegalArgumentException] if the spec's buffers do not fit this domain's window.
      */
-    public fun buffers(spec: dev.strata.chip.CommDomainSpec, r: Int = rank): Map<String, MemorySegment> {
+    public fun buffers(spec: CommDomainSpec, r: Int = rank): Map<String, MemorySegment> {
         require(spec.usedBytes <= windowBytes) {
             "the buffers of domain '${spec.name}' need ${spec.usedBytes} B but its windows have $windowBytes B"
         }
@@ -220,6 +221,6 @@ public class SimCommDomain private constructor(
         }
 
         /** Ranks a domain can hold (the size of a communicator's rank table on real hardware). */
-        public const val MAX_RANKS: Int = dev.strata.chip.CommDomainSpec.MAX_RANKS
+        public const val MAX_RANKS: Int = CommDomainSpec.MAX_RANKS
     }
 }

@@ -1,10 +1,9 @@
 package dev.strata.chip.sim
 
 import dev.strata.process.assertNoLeftovers
-import dev.strata.run.CommunicationException
-import dev.strata.run.ProtocolException
+import dev.strata.error.CommunicationException
+import dev.strata.error.ProtocolException
 import dev.strata.testing.background
-import dev.strata.testing.getOrFail
 import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
@@ -13,6 +12,7 @@ import java.lang.foreign.ValueLayout
 import java.nio.file.Path
 import java.nio.file.Paths
 import java.util.concurrent.TimeUnit
+import dev.strata.testing.getOrFail
 
 private const val SECOND = 1_000_000_000L
 
@@ -87,7 +87,7 @@ class SimCommDomainSpec : FunSpec({
     }
 
     test("a file that is not a domain is refused with what is wrong") {
-        val f = dev.strata.mailbox.SharedMemoryFile.create(8192, "comm")
+        val f = dev.strata.shm.SharedMemoryFile.create(8192, "comm")
         try {
             shouldThrow<ProtocolException> { SimCommDomain.open("x", f.path, 0) }.message!! shouldContain "magic is 0x0"
         } finally {

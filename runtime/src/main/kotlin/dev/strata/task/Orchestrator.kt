@@ -1,9 +1,5 @@
-package dev.strata.run
+package dev.strata.task
 
-import dev.strata.task.StrataDsl
-import dev.strata.task.TaskArgs
-import dev.strata.task.TaskCallable
-import dev.strata.task.Target
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 
@@ -12,8 +8,8 @@ import dev.strata.tensor.Tensor
  * given to, and only on the thread that runs that program.
  *
  * Every `submit` validates its arguments first (all problems reported at once in an
- * [InvalidSubmitException]), throws the run's first error at once if a task already failed, and
- * suspends while the task ring is full — failing with [BackPressureTimeoutException] if nothing is
+ * [dev.strata.error.InvalidSubmitException]), throws the run's first error at once if a task already failed, and
+ * suspends while the task ring is full — failing with [dev.strata.error.BackPressureTimeoutException] if nothing is
  * released within the worker's `backPressureTimeout`. Dependencies on earlier tasks of the same run are
  * inferred from the tensors' tags and footprints.
  */

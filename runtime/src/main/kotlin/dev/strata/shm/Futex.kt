@@ -1,4 +1,4 @@
-package dev.strata.process
+package dev.strata.shm
 
 import dev.strata.nativebind.posix.errno_h
 import dev.strata.nativebind.posix.linux_futex_h

@@ -1,10 +1,10 @@
-package dev.strata.run
+package dev.strata.graph
 
-import dev.strata.graph.Task
-import dev.strata.graph.TensorMap
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.AtomicReference
+import dev.strata.error.RunCancelledException
+import java.util.concurrent.CompletableFuture
 
 /**
  * The engine's state for one run: its dependency namespace ([tensorMap]), the count of tasks not yet
@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.AtomicReference
  * [pending] starts at 1 for the build itself; each submitted task adds one, each terminal task and the
  * end of the build take one away. Whoever takes it to zero finishes the run, exactly once.
  */
-internal class Run(val id: Long, spinNanos: Long, private val onCancel: (Run) -> Unit) {
+internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
     val pending = AtomicLong(1)
     val firstError = AtomicReference<Throwable?>()
 
@@ -39,7 +39,24 @@ internal class Run(val id: Long, spinNanos: Long, private val onCancel: (Run) ->
     /** Tasks that became ready while an earlier run was still executing (scheduler thread only). */
     val held = ArrayList<Task>()
 
-    val handle = RunHandle(this, spinNanos)
+    /**
+     * Completes once the run is over: normally after a success, exceptionally with [firstError] after a
+     * failure. The public `RunHandle` is a view of it. Completing it again is harmless (the first wins).
+     */
+    val done = CompletableFuture<Unit>()
+
+    /**
+     * Work a waiter does while it spins on [done] instead of yielding (a worker with child processes polls
+     * their mailboxes, so the completion that ends the run needs no hand-off from the reactor thread).
+     */
+    @Volatile
+    var helper: (() -> Unit)? = null
+
+    /** Completes [done] with the run's outcome. Called by whoever finished the run; idempotent. */
+    fun complete() {
+        val error = if (failed) firstError.get() else null
+        if (error == null) done.complete(Unit) else done.completeExceptionally(error)
+    }
 
     /** Records [error] if it is the first; returns whether it was. Marks the run failed either way. */
     fun fail(error: Throwable): Boolean {
@@ -50,7 +67,7 @@ internal class Run(val id: Long, spinNanos: Long, private val onCancel: (Run) ->
 
     /** Cancels the run: unstarted tasks are skipped, running ones finish. */
     fun cancel() {
-        if (handle.isDone) return
+        if (done.isDone) return
         fail(RunCancelledException(id))
         onCancel(this)
     }

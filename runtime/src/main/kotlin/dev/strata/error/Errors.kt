@@ -1,4 +1,4 @@
-package dev.strata.run
+package dev.strata.error
 
 import kotlin.time.Duration
 

@@ -1,4 +1,4 @@
-package dev.strata.samples.java;
+package dev.strata.samples;
 
 import dev.strata.task.TaskCallable;
 import dev.strata.task.TaskContext;

@@ -1,6 +1,5 @@
-package dev.strata.process
+package dev.strata.shm
 
-import dev.strata.mailbox.SharedMemoryFile
 import io.github.oshai.kotlinlogging.KotlinLogging
 import java.nio.file.Files
 

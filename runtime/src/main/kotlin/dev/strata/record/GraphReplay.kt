@@ -1,22 +1,31 @@
-package dev.strata.run
+package dev.strata.record
 
-import dev.strata.graph.TaskGraph
 import dev.strata.task.TaskArgs
 import dev.strata.tensor.Tensor
+import dev.strata.error.GraphBindingException
+import dev.strata.run.Engine
+import dev.strata.run.ReplayPlan
+import dev.strata.run.ReplaySource
 
 /**
  * Checks a replay's bindings against a [TaskGraph] and the worker, all at once and before anything is
  * dispatched, and rebinds the graph's arguments.
  */
 internal class GraphReplay private constructor(
-    val graph: TaskGraph,
+    private val graph: TaskGraph,
     /** By parameter index: the bound tensor's buffer and byte offset. */
     private val rebinding: TaskArgs.Rebinding,
     /** By index in [TaskGraph.callables]: the worker's id for the callable (-1 when no child process runs it). */
-    val callableIds: IntArray,
-) {
+    override val callableIds: IntArray,
+) : ReplaySource {
+    /** The graph's layout for replay (read once: it is lazily built). */
+    private val layout = graph.plan
+
+    override val plan: ReplayPlan get() = layout.engine
+
     /** Node [i]'s arguments with every view of a parameter moved onto its binding (lazily: see [TaskArgs]). */
-    fun members(plan: TaskGraph.Plan, i: Int): Array<TaskArgs> {
+    override fun members(i: Int): Array<TaskArgs> {
+        val plan = layout
         val single = plan.single[i]
         if (single != null) return arrayOf(single.rebound(plan.singleSlots[i]!!, rebinding))
         val slots = plan.groupSlots[i] ?: return plan.members[i]
@@ -26,7 +35,7 @@ internal class GraphReplay private constructor(
 
     companion object {
         /**
-         * The replay, or [GraphBindingException] listing every problem; [InvalidCallableException] when a
+         * The replay, or [GraphBindingException] listing every problem; [dev.strata.error.InvalidCallableException] when a
          * callable cannot run in a child process the graph sends it to. Both before anything is submitted.
          */
         fun of(graph: TaskGraph, bindings: Map<String, Tensor>, engine: Engine): GraphReplay {

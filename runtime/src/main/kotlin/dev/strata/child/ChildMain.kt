@@ -1,22 +1,32 @@
-package dev.strata.process
+package dev.strata.child
 
 import dev.strata.mailbox.Mailbox
 import dev.strata.mailbox.MailboxParking
 import dev.strata.mailbox.MailboxSide
 import dev.strata.mailbox.MailboxState
-import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.shm.SharedMemoryFile
 import dev.strata.nativebind.posix.errno_h
 import dev.strata.nativebind.posix.signal_h
 import dev.strata.nativebind.posix.sys_prctl_h
 import dev.strata.nativebind.posix.unistd_h
-import dev.strata.run.TaskFailedException
+import dev.strata.error.TaskFailedException
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
 import dev.strata.worker.Worker
+import dev.strata.worker.WorkerSpec
+import dev.strata.worker.startLocalChip
 import java.lang.foreign.Arena
 import java.nio.file.Paths
 import kotlin.system.exitProcess
 import kotlin.time.Duration.Companion.milliseconds
+import dev.strata.mailbox.Doorbell
+import dev.strata.process.Callables
+import dev.strata.process.ChildSpec
+import dev.strata.process.SharedMappings
+import dev.strata.process.TaskWire
+import dev.strata.tensor.Access
+import dev.strata.chip.ChipRuntime
+import dev.strata.chip.ChipContextWire
 
 /**
  * The entry point of a child worker JVM (DESIGN.md §8). Started by the parent with a [ChildSpec]; it
@@ -53,7 +63,7 @@ internal class ChildLoop(val spec: ChildSpec) {
     lateinit var doorbell: Doorbell
         private set
     private var nested: Worker? = null
-    private var chip: dev.strata.chip.ChipRuntime? = null
+    private var chip: ChipRuntime? = null
 
     fun run(): Int {
         if (!tieToParent()) return EXIT_ORPHAN
@@ -66,8 +76,8 @@ internal class ChildLoop(val spec: ChildSpec) {
             mailbox.childPid = ProcessHandle.current().pid().toInt()
             try {
                 for (c in spec.callables) callables[c.id] = Callables.resolve(c.name)
-                spec.worker?.let { nested = Worker(it.toConfig()) }
-                spec.chip?.let { c -> chip = dev.strata.chip.ChipRuntime(spec.path, c.index, c.config, c.domains, c.startMillis.milliseconds).start() }
+                spec.worker?.let { nested = Worker(WorkerSpec.fromJson(it).toConfig()) }
+                spec.chip?.let { c -> chip = startLocalChip(spec.path, c.index, c.config, c.domains, c.startMillis.milliseconds) }
             } catch (t: Throwable) {
                 mailbox.writeError(TaskWire.ERROR_PLAIN, t.javaClass.name, t.message, t.stackTraceToString())
                 answer(parking, MailboxState.INIT_FAILED)
@@ -157,13 +167,13 @@ internal class ChildLoop(val spec: ChildSpec) {
     /** A chip memory operation or context request; the reply payload. */
     private fun chipControl(op: TaskWire.Op): ByteArray {
         val c = chip ?: throw IllegalArgumentException("control op ${op.code} needs a chip, and ${spec.path} is not one")
-        fun staged(): java.lang.foreign.MemorySegment = mappings.buffer(op.text, op.longs[1], op.longs[2], dev.strata.tensor.Access.READ_WRITE).segment!!
+        fun staged(): java.lang.foreign.MemorySegment = mappings.buffer(op.text, op.longs[1], op.longs[2], Access.READ_WRITE).segment!!
         return when (op.code) {
             TaskWire.OP_MALLOC -> java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(c.malloc(op.longs[0])).array()
             TaskWire.OP_FREE -> NO_REPLY.also { c.free(op.longs[0]) }
             TaskWire.OP_COPY_TO -> NO_REPLY.also { c.copyToDevice(op.longs[0], staged()) }
             TaskWire.OP_COPY_FROM -> NO_REPLY.also { c.copyFromDevice(staged(), op.longs[0]) }
-            TaskWire.OP_CHIP_CONTEXT -> kotlinx.serialization.json.Json.encodeToString(dev.strata.chip.ChipContextWire.serializer(), c.contextWire()).toByteArray()
+            TaskWire.OP_CHIP_CONTEXT -> kotlinx.serialization.json.Json.encodeToString(ChipContextWire.serializer(), c.contextWire()).toByteArray()
             else -> throw IllegalArgumentException("unknown control op ${op.code}")
         }
     }

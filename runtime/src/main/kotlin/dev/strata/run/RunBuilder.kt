@@ -13,6 +13,11 @@ import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
+import dev.strata.error.InvalidSubmitException
+import dev.strata.error.ScopeException
+import dev.strata.graph.Run
+import dev.strata.task.Gate
+import dev.strata.task.Orchestrator
 
 /** What the orchestrator needs from its worker. */
 internal interface Engine {
@@ -24,7 +29,7 @@ internal interface Engine {
     /** Takes as many free task slots as there are now, up to [max], in one step; returns how many. */
     fun tryAcquireSlots(max: Int): Int
 
-    /** Takes a task slot, suspending under back-pressure; throws [BackPressureTimeoutException]. */
+    /** Takes a task slot, suspending under back-pressure; throws [dev.strata.error.BackPressureTimeoutException]. */
     suspend fun acquireSlot()
     fun releaseSlot() = releaseSlots(1)
     fun releaseSlots(n: Int)
@@ -37,7 +42,7 @@ internal interface Engine {
     /**
      * Checks that [callable] can run on every target in [targets]: a target in a child process needs a
      * callable with a stable name. Returns its id among the worker's named callables (-1 when no target
-     * is a child process); throws [InvalidCallableException] when it has no stable name.
+     * is a child process); throws [dev.strata.error.InvalidCallableException] when it has no stable name.
      */
     fun admitCallable(callable: TaskCallable, targets: Array<Target>): Int = -1
 }
@@ -46,7 +51,7 @@ internal interface Engine {
  * Builds one run's DAG on the thread that runs its program: validation, fail-fast, slot allocation,
  * dependency inference through the run's TensorMap, scope references, publication to the scheduler.
  */
-internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orchestrator, TensorMap.DependencySink {
+internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrator, TensorMap.DependencySink {
     private val scopes = ArrayList<Scope>().apply { add(Scope(0)) }
     private val thread: Thread = Thread.currentThread()
     private var building: Task? = null
@@ -145,9 +150,9 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
      * successor hand-off) instead of each task going through the scheduler, and the builder and the
      * workers touch different tasks.
      */
-    suspend fun replay(replay: GraphReplay) {
+    suspend fun replay(replay: ReplaySource) {
         checkUsable()
-        val plan = replay.graph.plan
+        val plan = replay.plan
         val n = plan.size
         val tasks = arrayOfNulls<Task>(n)
         val callableIds = replay.callableIds
@@ -165,7 +170,7 @@ internal class OrchestratorImpl(private val engine: Engine, val run: Run) : Orch
                 while (built < end) {
                     val i = built
                     if (credit > 0) credit-- else takeSlot()
-                    val t = Task(engine.nextTaskId(), run, plan.names[i], plan.callables[i], plan.targets[i], replay.members(plan, i))
+                    val t = Task(engine.nextTaskId(), run, plan.names[i], plan.callables[i], plan.targets[i], replay.members(i))
                     t.callableId = callableIds[plan.callableIndex[i]]
                     scope.register(t)
                     building = t

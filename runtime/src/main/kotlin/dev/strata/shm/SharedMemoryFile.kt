@@ -1,4 +1,4 @@
-package dev.strata.mailbox
+package dev.strata.shm
 
 import java.lang.foreign.Arena
 import java.lang.foreign.MemorySegment

@@ -1,9 +1,10 @@
-package dev.strata.graph
+package dev.strata.record
 
-import dev.strata.run.Gate
-import dev.strata.run.InvalidSubmitException
-import dev.strata.run.Orchestrator
-import dev.strata.run.Run
+import dev.strata.task.Gate
+import dev.strata.error.InvalidSubmitException
+import dev.strata.task.Orchestrator
+import dev.strata.graph.Run
+import dev.strata.run.ReplayPlan
 import dev.strata.run.SubmitValidation
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
@@ -16,6 +17,8 @@ import dev.strata.tensor.Tensor
 import kotlinx.coroutines.runBlocking
 import kotlinx.serialization.Serializable
 import kotlinx.serialization.json.Json
+import dev.strata.graph.Task
+import dev.strata.graph.TensorMap
 
 /**
  * A program recorded once into an immutable DAG (issue 5 §2): its tasks in submission order, each
@@ -78,11 +81,24 @@ public class TaskGraph internal constructor(
      * The nodes as parallel arrays, read in order by a replay: building a task then touches a few
      * sequential arrays instead of chasing each node's objects through the heap (a cache miss apiece).
      */
-    internal class Plan(nodes: List<Node>, val callableIndex: IntArray) {
+    internal class Plan(nodes: List<Node>, callableIndex: IntArray) {
         val size: Int = nodes.size
-        val names: Array<String> = Array(size) { nodes[it].name }
-        val callables: Array<TaskCallable> = Array(size) { nodes[it].callable }
-        val targets: Array<Array<Target>> = Array(size) { nodes[it].targets }
+
+        /** What the engine reads. */
+        val engine: ReplayPlan = run {
+            val producerStart = IntArray(size + 1).also { st -> for (i in 0 until size) st[i + 1] = st[i] + nodes[i].producers.size }
+            ReplayPlan(
+                names = Array(size) { nodes[it].name },
+                callables = Array(size) { nodes[it].callable },
+                targets = Array(size) { nodes[it].targets },
+                callableIndex = callableIndex,
+                producerStart = producerStart,
+                producers = IntArray(producerStart[size]).also { all ->
+                    for (i in 0 until size) nodes[i].producers.copyInto(all, producerStart[i])
+                },
+            )
+        }
+
         val members: Array<Array<TaskArgs>> = Array(size) { nodes[it].members }
 
         /** A single-member node's member when it uses a parameter (else null), and which of its tensors do. */
@@ -91,12 +107,6 @@ public class TaskGraph internal constructor(
 
         /** A group node's parameter positions per member (null for single-member nodes and nodes without parameters). */
         val groupSlots: Array<Array<IntArray?>?> = Array(size) { i -> nodes[i].parameterSlots?.takeIf { nodes[i].members.size > 1 } }
-
-        /** Node i's producers are `producers[producerStart[i] until producerStart[i + 1]]`. */
-        val producerStart: IntArray = IntArray(size + 1).also { st -> for (i in 0 until size) st[i + 1] = st[i] + nodes[i].producers.size }
-        val producers: IntArray = IntArray(producerStart[size]).also { all ->
-            for (i in 0 until size) nodes[i].producers.copyInto(all, producerStart[i])
-        }
     }
 
     /** One recorded task: [producers] are indices of earlier nodes it must follow. */
@@ -189,7 +199,7 @@ public class TaskGraph internal constructor(
  * recording.
  */
 public class GraphBuilder internal constructor(private val name: String) : Orchestrator {
-    private val run = Run(0, 0) { }
+    private val run = Run(0) { }
     private val map = TensorMap()
     private val nodes = ArrayList<TaskGraph.Node>()
     private val tasks = ArrayList<Task>()

@@ -1,4 +1,4 @@
-package dev.strata.schedule
+package dev.strata.wait
 
 import java.util.concurrent.locks.LockSupport
 

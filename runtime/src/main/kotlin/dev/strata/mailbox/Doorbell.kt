@@ -1,9 +1,10 @@
-package dev.strata.process
+package dev.strata.mailbox
 
-import dev.strata.mailbox.SharedMemoryFile
+import dev.strata.shm.SharedMemoryFile
 import java.lang.invoke.VarHandle
 import java.lang.foreign.ValueLayout
 import java.nio.file.Path
+import dev.strata.shm.Futex
 
 /**
  * The parent's doorbell (DESIGN.md §7): one shared word that every child bumps after it changes its

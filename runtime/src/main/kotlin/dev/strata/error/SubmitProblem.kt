@@ -1,4 +1,4 @@
-package dev.strata.run
+package dev.strata.error
 
 import dev.strata.task.Target
 import dev.strata.tensor.Tag

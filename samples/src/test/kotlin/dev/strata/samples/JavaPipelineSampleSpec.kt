@@ -1,7 +1,5 @@
-package dev.strata.samples.java
+package dev.strata.samples
 
-import dev.strata.samples.capture
-import dev.strata.samples.Samples
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.nulls.shouldNotBeNull
 import io.kotest.matchers.shouldBe

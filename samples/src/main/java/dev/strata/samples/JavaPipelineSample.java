@@ -1,11 +1,10 @@
-package dev.strata.samples.java;
+package dev.strata.samples;
 
-import dev.strata.graph.TaskGraph;
+import dev.strata.record.TaskGraph;
 import dev.strata.java.Args;
 import dev.strata.java.JavaProgram;
 import dev.strata.java.JavaWorker;
 import dev.strata.java.Strata;
-import dev.strata.samples.Sample;
 import dev.strata.task.TaskCallable;
 import dev.strata.tensor.DType;
 import dev.strata.tensor.Tensor;
@@ -16,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
+import dev.strata.samples.SignalKernels;
 
 /**
  * {@code java-pipeline}: a signal pipeline written in plain Java through the facade ({@code dev.strata.java}),

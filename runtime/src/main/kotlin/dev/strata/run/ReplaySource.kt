@@ -1,0 +1,37 @@
+package dev.strata.run
+
+import dev.strata.task.TaskArgs
+import dev.strata.task.TaskCallable
+import dev.strata.task.Target
+
+/**
+ * A recorded program's tasks as the engine replays them: parallel arrays read in order, so building a
+ * task touches a few sequential arrays instead of chasing each node's objects through the heap.
+ * Node i runs `callables[callableIndex[i]]` on `targets[i]` after the nodes
+ * `producers[producerStart[i] until producerStart[i + 1]]`.
+ */
+internal class ReplayPlan(
+    val names: Array<String>,
+    val callables: Array<TaskCallable>,
+    val targets: Array<Array<Target>>,
+    val callableIndex: IntArray,
+    val producerStart: IntArray,
+    val producers: IntArray,
+) {
+    val size: Int get() = names.size
+}
+
+/**
+ * What [RunBuilder.replay] (the engine's one replay entry) reads: the plan, the worker's id of each
+ * distinct callable, and each node's arguments with the replay's bindings applied. Recorded graphs
+ * (package `record`) provide it; the engine never names them.
+ */
+internal interface ReplaySource {
+    val plan: ReplayPlan
+
+    /** By callable index: the worker's id for the callable (-1 when no child process runs it). */
+    val callableIds: IntArray
+
+    /** Node [i]'s arguments, one per member, with every parameter bound. */
+    fun members(i: Int): Array<TaskArgs>
+}

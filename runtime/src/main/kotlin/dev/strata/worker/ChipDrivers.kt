@@ -1,0 +1,24 @@
+package dev.strata.worker
+
+import dev.strata.chip.ChipConfig
+import dev.strata.chip.ChipDriver
+import dev.strata.chip.ChipDriverFactory
+import dev.strata.chip.sim.SimChipDriver
+import dev.strata.process.Callables
+
+/** Finds the driver a [ChipConfig] names. */
+internal object ChipDrivers {
+    fun create(name: String): ChipDriver {
+        if (name == ChipConfig.SIM) return SimChipDriver()
+        val loader = Thread.currentThread().contextClassLoader ?: ChipDrivers::class.java.classLoader
+        val type = try {
+            Class.forName(name, true, loader)
+        } catch (e: ClassNotFoundException) {
+            throw IllegalArgumentException("chip driver '$name' is neither 'sim' nor a class on the classpath", e)
+        }
+        val instance = runCatching { Callables.objectOf(type) }.getOrNull() ?: Callables.newInstanceOf(type)
+        val factory = instance as? ChipDriverFactory
+            ?: throw IllegalArgumentException("chip driver '$name' is not a ChipDriverFactory")
+        return factory.create()
+    }
+}
