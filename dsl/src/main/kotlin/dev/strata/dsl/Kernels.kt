@@ -110,11 +110,11 @@ public abstract class TypedKernel internal constructor(internal val params: List
     /** The signature, e.g. `Saxpy(input tensor, inout tensor, float)`. */
     override fun toString(): String = "$kernelName(${params.joinToString()})"
 
-    /** Runs [body] with a cursor after checking [context] carries what [params] declare. */
     /** How many tensors and scalars a task of this kernel carries (checked at every call). */
     internal val tensors: Int = params.count { it is Param.TensorParam }
     internal val scalars: Int = params.size - tensors
 
+    /** Runs [body] with a cursor after checking [context] carries what [params] declare. */
     internal inline fun decode(context: TaskContext, body: (Cursor) -> Unit) {
         require(context.args.tensorCount == tensors && context.args.scalarCount == scalars) {
             "kernel $this takes $tensors tensor(s) and $scalars scalar(s) but the task has ${context.args.tensorCount} " +

@@ -2,7 +2,12 @@ package dev.strata.endpoint
 
 import dev.strata.graph.Task
 
-/** One member of a task handed to one worker; carries the outcome back to the scheduler. */
+/**
+ * One member of a task handed to one worker; carries the outcome back to the scheduler.
+ *
+ * Its mutable fields are plain: the endpoint's thread writes them before it reports the completion, and
+ * the scheduler reads them after the report reached it through its inbox (whose offer/poll orders the two).
+ */
 internal class Dispatch(val task: Task, val member: Int, val endpoint: Endpoint) {
     /** Null on success; set by the endpoint before it reports completion. */
     var error: Throwable? = null
@@ -19,7 +24,8 @@ internal class Dispatch(val task: Task, val member: Int, val endpoint: Endpoint)
 
 /**
  * The one interface the scheduler talks to (DESIGN.md §7): a worker that runs one dispatch at a time.
- * Implementations: in-process threads now; shared-memory mailboxes and remote peers later.
+ * Implementations: [ThreadEndpoint] (a thread of this JVM) and `ProcessEndpoint` (a child JVM behind a
+ * shared-memory mailbox); a remote endpoint (a cluster member, level 4 across hosts) is next.
  */
 internal interface Endpoint : AutoCloseable {
     /** Path used in errors, e.g. `L3 sub#2`. */

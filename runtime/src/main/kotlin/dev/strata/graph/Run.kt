@@ -8,10 +8,15 @@ import java.util.concurrent.CompletableFuture
 
 /**
  * The engine's state for one run: its dependency namespace ([tensorMap]), the count of tasks not yet
- * terminal, its first error and its handle.
+ * terminal, its first error and its completion ([done], which the public `RunHandle` views).
  *
  * [pending] starts at 1 for the build itself; each submitted task adds one, each terminal task and the
  * end of the build take one away. Whoever takes it to zero finishes the run, exactly once.
+ *
+ * Threads: the program's thread builds (it alone touches [tensorMap]); endpoint threads, the scheduler
+ * and a canceller read and write the rest. [pending] and [firstError] are atomics; [failed], [building],
+ * [builder] and [helper] are volatile flags (a stale read only delays a skip or a poll by one check);
+ * [consumed] and [gates] are concurrent queues; [held] is the scheduler thread's alone.
  */
 internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
     val pending = AtomicLong(1)
@@ -26,11 +31,11 @@ internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
     @Volatile
     var building: Boolean = true
 
-    val tensorMap = TensorMap()
+    val tensorMap = TensorMap<Task>()
     val consumed = ConcurrentLinkedQueue<Task>()
 
     /** The gates of the run ([Orchestrator.gate]): skipped with their waiters if the run fails. */
-    val gates = java.util.concurrent.ConcurrentLinkedQueue<Task>()
+    val gates = ConcurrentLinkedQueue<Task>()
 
     /** The thread running the program while it builds (the stall watchdog interrupts a starved one). */
     @Volatile

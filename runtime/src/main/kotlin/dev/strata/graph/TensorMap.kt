@@ -17,15 +17,27 @@ import dev.strata.tensor.Footprint
  * more than half the buffer live in a list every query scans). So tiles, rows and slices of one big
  * buffer cost a lookup proportional to their neighbours, not to every live view of the buffer.
  * Owned by the orchestrator thread; not thread-safe.
+ *
+ * The accesses belong to [Owner]s of type [O]: the live [Task]s of a run, or the nodes of a program being
+ * recorded (package `record`), which infers its edges once with the same code.
  */
-internal class TensorMap {
+internal class TensorMap<O : TensorMap.Owner> {
+    /** What the map records accesses for. */
+    abstract class Owner {
+        /** Its entries in the map (null when none or erased); set by [infer], cleared by [erase]. */
+        var mapEntries: ArrayList<Entry>? = null
+
+        /** True once the owner's accesses no longer order anything (a consumed task): its entries are dropped when met. */
+        abstract val isConsumed: Boolean
+    }
+
     /** Receives the producers found by [infer]. */
-    fun interface DependencySink {
-        fun dependOn(producer: Task)
+    fun interface DependencySink<O> {
+        fun dependOn(producer: O)
     }
 
     /** One recorded access. [dead] once erased or superseded; removed from its list when next scanned. */
-    class Entry internal constructor(val task: Task, val footprint: Footprint, val write: Boolean, internal val index: Any) {
+    class Entry internal constructor(val owner: Owner, val footprint: Footprint, val write: Boolean, internal val index: Any) {
         var dead = false
     }
 
@@ -78,7 +90,7 @@ internal class TensorMap {
                     deadCount--
                     continue
                 }
-                if (e.task.state == TaskState.CONSUMED) { // consumed, not yet erased: drop it now
+                if (e.owner.isConsumed) { // consumed, not yet erased: drop it now
                     e.dead = true
                     live--
                     continue
@@ -108,7 +120,7 @@ internal class TensorMap {
      * follow, then records [task]'s own accesses. A producer may be reported more than once; the caller
      * de-duplicates.
      */
-    fun infer(task: Task, members: Array<TaskArgs>, sink: DependencySink) {
+    fun infer(task: O, members: Array<TaskArgs>, sink: DependencySink<O>) {
         for (m in members) {
             for (i in 0 until m.tensorCount) {
                 val arg = m.arg(i)
@@ -119,14 +131,15 @@ internal class TensorMap {
                 val index = byBuffer[arg.tensor.buffer.id] ?: continue
                 val writes = tag.writes
                 index.forEachNear(fp.lo, fp.hi) { e ->
-                    if (e.task !== task && (writes || e.write) && e.footprint.overlaps(fp)) sink.dependOn(e.task)
+                    @Suppress("UNCHECKED_CAST") // every entry of this map was recorded for an O
+                    if (e.owner !== task && (writes || e.write) && e.footprint.overlaps(fp)) sink.dependOn(e.owner as O)
                 }
             }
         }
         record(task, members)
     }
 
-    private fun record(task: Task, members: Array<TaskArgs>) {
+    private fun record(task: O, members: Array<TaskArgs>) {
         var mine: ArrayList<Entry>? = null
         for (m in members) {
             for (i in 0 until m.tensorCount) {
@@ -149,7 +162,7 @@ internal class TensorMap {
     }
 
     /** Drops the entries of a consumed [task]. */
-    fun erase(task: Task) {
+    fun erase(task: O) {
         val entries = task.mapEntries ?: return
         task.mapEntries = null
         for (e in entries) {

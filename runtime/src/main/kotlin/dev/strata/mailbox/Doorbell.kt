@@ -4,7 +4,8 @@ import dev.strata.shm.SharedMemoryFile
 import java.lang.invoke.VarHandle
 import java.lang.foreign.ValueLayout
 import java.nio.file.Path
-import dev.strata.shm.Futex
+import dev.strata.shm.FutexWaiter
+import dev.strata.shm.ParkedFlag
 
 /**
  * The parent's doorbell (DESIGN.md §7): one shared word that every child bumps after it changes its
@@ -14,19 +15,20 @@ import dev.strata.shm.Futex
  *   0  ring counter (i32)   — children add 1 after each state change; the reactor parks on it
  *  64  reactor parked (i32) — 1 while the reactor is about to park or parked
  * ```
- * Ringing makes the wake system call only when the reactor announced that it parked (the same Dekker
- * handshake as the mailbox's parking).
+ * Ringing makes the wake system call only when the reactor announced that it parked; waiting follows
+ * [SpinPark][dev.strata.wait.SpinPark]'s policy and handshake ([FutexWaiter]).
  */
 internal class Doorbell private constructor(val file: SharedMemoryFile) : AutoCloseable {
     private val seg = file.segment
     private val word = seg.asSlice(COUNTER, 4)
+    private val parked = ParkedFlag(seg, PARKED)
 
     val path: Path get() = file.path
 
     /** Bumps the counter; wakes the reactor if it parked. Any thread, any process. */
     fun ring() {
         INT.getAndAdd(seg, COUNTER, 1)
-        if ((INT.getVolatile(seg, PARKED) as Int) != 0) Futex.wakeAll(word)
+        parked.wakeIfParked(word)
     }
 
     /** The counter now (volatile read). */
@@ -36,24 +38,8 @@ internal class Doorbell private constructor(val file: SharedMemoryFile) : AutoCl
      * Waits until the counter differs from [seen]: spins for [spinNanos], then parks for at most
      * [timeoutNanos] in total. Returns whether it changed. One waiter (the reactor).
      */
-    fun await(seen: Int, spinNanos: Long, timeoutNanos: Long): Boolean {
-        val start = System.nanoTime()
-        var spins = 0
-        while (System.nanoTime() - start < spinNanos) {
-            if (value() != seen) return true
-            if (++spins and 63 == 0) Thread.yield() else Thread.onSpinWait()
-        }
-        val left = timeoutNanos - (System.nanoTime() - start)
-        if (left <= 0) return value() != seen
-        INT.setVolatile(seg, PARKED, 1)
-        try {
-            if (value() != seen) return true
-            Futex.wait(word, seen, left)
-        } finally {
-            INT.setVolatile(seg, PARKED, 0)
-        }
-        return value() != seen
-    }
+    fun await(seen: Int, spinNanos: Long, timeoutNanos: Long): Boolean =
+        FutexWaiter.await(word, parked, seen, spinNanos, timeoutNanos) { value() != seen }
 
     override fun close() = file.close()
 

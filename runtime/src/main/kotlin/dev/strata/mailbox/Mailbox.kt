@@ -7,8 +7,9 @@ import java.lang.invoke.VarHandle
 
 /**
  * Typed access to one mailbox segment laid out by [MailboxLayout]. Payload fields are plain writes
- * published by a release store of the state word and read after an acquire load of it: whoever
- * observes a state also observes everything its writer wrote before it.
+ * published by a volatile store of the state word ([MailboxParking.publish], its only writer after
+ * creation) and read after an acquire load of it: whoever observes a state also observes everything its
+ * writer wrote before it.
  *
  * Lengths read from the segment are never trusted: one outside its region raises [ProtocolException]
  * naming the mailbox. One writer per field at a time (see docs/protocol.md); not otherwise thread-safe.
@@ -29,11 +30,6 @@ public class Mailbox private constructor(
     public fun state(): MailboxState {
         val code = INT.getAcquire(segment, MailboxLayout.STATE_OFFSET) as Int
         return MailboxState.ofCode(code) ?: throw ProtocolException(name, "unknown state $code")
-    }
-
-    /** Publishes [state] with release semantics: every write before this call is visible with it. */
-    public fun publish(state: MailboxState) {
-        INT.setRelease(segment, MailboxLayout.STATE_OFFSET, state.code)
     }
 
     /** Moves from [expected] to [next] atomically; false if the state was something else. */

@@ -1,6 +1,7 @@
 package dev.strata.mailbox
 
-import dev.strata.shm.Futex
+import dev.strata.shm.FutexWaiter
+import dev.strata.shm.ParkedFlag
 import java.lang.foreign.MemorySegment
 import java.lang.foreign.ValueLayout
 import java.lang.invoke.VarHandle
@@ -10,31 +11,26 @@ import java.util.concurrent.atomic.LongAdder
 public enum class MailboxSide { PARENT, CHILD }
 
 /**
- * Waiting on a mailbox's state word without spinning forever (DESIGN.md §7): spin for a bounded time,
- * then park on a shared futex on the word. The publisher makes the wake system call only when the peer
- * announced that it parked, so a hot exchange costs no system call at all.
- *
- * The handshake is Dekker's: the waiter stores its parked flag, then loads the state; the publisher
- * stores the state, then loads the peer's parked flag — all four accesses volatile (sequentially
- * consistent), so at least one side sees the other. A state change that lands between the waiter's
- * check and its futex call makes the kernel return at once (the word no longer holds the expected value).
+ * Waiting on a mailbox's state word without spinning forever (DESIGN.md §7), and publishing it: the
+ * [SpinPark][dev.strata.wait.SpinPark] policy on the shared word — spin for a bounded time, then park on a
+ * shared futex — with its "announce parked, wake only if parked" handshake through the side's parked flag
+ * ([MailboxLayout.CHILD_PARKED_OFFSET], [MailboxLayout.PARENT_PARKED_OFFSET]). A hot exchange makes no
+ * system call at all. Both the parent ([dev.strata.process.ProcessEndpoint]) and the child publish every
+ * state through [publish]: it is the only writer of the state word after creation.
  *
  * One instance per side; [awaitChange] from one thread at a time. Holds no native resources
  * ([close] is there for symmetry with the mailbox's owners).
  */
 public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : AutoCloseable {
     private val word: MemorySegment = mailbox.stateWord
-    private val ownParked: Long
-    private val peerParked: Long
+    private val own: ParkedFlag
+    private val peer: ParkedFlag
 
     init {
-        if (side == MailboxSide.PARENT) {
-            ownParked = MailboxLayout.PARENT_PARKED_OFFSET
-            peerParked = MailboxLayout.CHILD_PARKED_OFFSET
-        } else {
-            ownParked = MailboxLayout.CHILD_PARKED_OFFSET
-            peerParked = MailboxLayout.PARENT_PARKED_OFFSET
-        }
+        val parent = ParkedFlag(mailbox.segment, MailboxLayout.PARENT_PARKED_OFFSET)
+        val child = ParkedFlag(mailbox.segment, MailboxLayout.CHILD_PARKED_OFFSET)
+        own = if (side == MailboxSide.PARENT) parent else child
+        peer = if (side == MailboxSide.PARENT) child else parent
     }
 
     /** Futex wake calls made by [publish] (diagnostics and tests). */
@@ -44,12 +40,12 @@ public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : A
     public val parks: LongAdder = LongAdder()
 
     /**
-     * Publishes [state] (payload written before it becomes visible with it) and wakes the peer if it
-     * announced that it parked.
+     * Publishes [state] — a volatile store, so every payload write before it is visible with it, and the
+     * store half of the park handshake — then wakes the peer if it announced that it parked.
      */
     public fun publish(state: MailboxState) {
         INT.setVolatile(mailbox.segment, MailboxLayout.STATE_OFFSET, state.code)
-        if ((INT.getVolatile(mailbox.segment, peerParked) as Int) != 0) wake()
+        if (peer.wakeIfParked(word)) wakeCalls.increment()
     }
 
     /**
@@ -58,37 +54,13 @@ public class MailboxParking(private val mailbox: Mailbox, side: MailboxSide) : A
      * means). Throws [dev.strata.error.ProtocolException] if the peer wrote garbage.
      */
     public fun awaitChange(observed: MailboxState, spinNanos: Long, timeoutNanos: Long): MailboxState {
-        val start = System.nanoTime()
         var s = mailbox.state()
         if (s != observed) return s
-        val spinEnd = start + minOf(spinNanos, timeoutNanos)
-        var spins = 0
-        while (System.nanoTime() < spinEnd) {
+        FutexWaiter.await(word, own, observed.code, spinNanos, timeoutNanos, onPark = { parks.increment() }) {
             s = mailbox.state()
-            if (s != observed) return s
-            if (++spins and 63 == 0) Thread.yield() else Thread.onSpinWait()
+            s != observed
         }
-        while (true) {
-            val left = timeoutNanos - (System.nanoTime() - start)
-            if (left <= 0) return mailbox.state()
-            INT.setVolatile(mailbox.segment, ownParked, 1)
-            try {
-                s = MailboxState.ofCode(INT.getVolatile(mailbox.segment, MailboxLayout.STATE_OFFSET) as Int) ?: mailbox.state()
-                if (s != observed) return s
-                parks.increment()
-                // Returns on a wake, on a timeout, on a signal, or at once if the word changed already.
-                Futex.wait(word, observed.code, left)
-            } finally {
-                INT.setVolatile(mailbox.segment, ownParked, 0)
-            }
-            s = mailbox.state()
-            if (s != observed) return s
-        }
-    }
-
-    private fun wake() {
-        wakeCalls.increment()
-        Futex.wakeAll(word)
+        return s
     }
 
     override fun close(): Unit = Unit

@@ -4,6 +4,8 @@ import dev.strata.endpoint.Dispatch
 import dev.strata.endpoint.Endpoint
 import dev.strata.mailbox.Mailbox
 import dev.strata.mailbox.MailboxLayout
+import dev.strata.mailbox.MailboxParking
+import dev.strata.mailbox.MailboxSide
 import dev.strata.mailbox.MailboxState
 import dev.strata.shm.SharedMemoryFile
 import dev.strata.error.InvalidCallableException
@@ -45,13 +47,16 @@ internal class ProcessEndpoint(
     private val registry: CallableRegistry,
 ) : Endpoint {
     val mailbox: Mailbox = Mailbox.create(file.path.toString(), file.segment)
+
+    /** The parent's side of the mailbox's park handshake: every state the parent writes goes through it. */
+    private val parking = MailboxParking(mailbox, MailboxSide.PARENT)
     private val seg = file.segment
     private val writer = TaskWire.Writer()
     private val lock = Any()
 
     @Volatile
-    private var inFlight: Any? = null // Dispatch or Control (written under the lock)
-    private val queue = ArrayDeque<Any>()
+    private var inFlight: MailboxRequest? = null // written under the lock; read without it by poll's quick idle check
+    private val queue = ArrayDeque<MailboxRequest>()
     private val known = BitSet()
     private var seq = 0L
     private lateinit var onDone: (Dispatch) -> Dispatch?
@@ -76,12 +81,6 @@ internal class ProcessEndpoint(
     @Volatile
     var onDied: (() -> Unit)? = null
 
-    /** A control request and its reply. [forDispatch] is set for a registration sent before a task. */
-    private class Control(val op: Int, val id: Int, val text: String, val forDispatch: Dispatch?, val longs: LongArray = EMPTY) {
-        val reply = CompletableFuture<ByteArray>()
-        val sentAt = System.nanoTime()
-    }
-
     /** Marks the callables the child loads at start-up as known. */
     fun preloaded(ids: Collection<Int>) = synchronized(lock) { ids.forEach { known.set(it) } }
 
@@ -100,7 +99,8 @@ internal class ProcessEndpoint(
     override fun dispatch(dispatch: Dispatch) {
         synchronized(lock) {
             dead?.let { throw it }
-            if (inFlight != null) queue.addLast(dispatch) else sendLocked(dispatch)
+            val request = MailboxRequest.Task(dispatch)
+            if (inFlight != null) queue.addLast(request) else sendLocked(request)
         }
     }
 
@@ -108,8 +108,8 @@ internal class ProcessEndpoint(
      * Sends a control request (ping, register, chip memory operations) and returns its reply payload;
      * queued behind a running task.
      */
-    fun control(op: Int, id: Int = 0, text: String = "", vararg longs: Long): CompletableFuture<ByteArray> {
-        val c = Control(op, id, text, null, longs)
+    fun control(op: ControlOp, id: Int = 0, text: String = "", vararg longs: Long): CompletableFuture<ByteArray> {
+        val c = MailboxRequest.Control(op, id, text, null, longs)
         synchronized(lock) {
             dead?.let { c.reply.completeExceptionally(it); return c.reply }
             if (inFlight != null) queue.addLast(c) else sendLocked(c)
@@ -117,18 +117,19 @@ internal class ProcessEndpoint(
         return c.reply
     }
 
-    private fun sendLocked(op: Any) {
+    private fun sendLocked(op: MailboxRequest) {
         when (op) {
-            is Dispatch -> {
-                val t = op.task
+            is MailboxRequest.Task -> {
+                val d = op.dispatch
+                val t = d.task
                 val id = t.callableId.takeIf { it >= 0 } ?: registry.idFor(t.callable!!)
                 if (!known[id]) { // first use on this child: load it there, then send the task
-                    sendLocked(Control(TaskWire.OP_REGISTER, id, registry.nameOf(id), op))
+                    sendLocked(MailboxRequest.Control(ControlOp.REGISTER, id, registry.nameOf(id), d))
                     return
                 }
-                val args = t.members[op.member]
+                val args = t.members[d.member]
                 try {
-                    writer.encode(t.id, op.member, t.members.size, t.name, args).writeTo(mailbox)
+                    writer.encode(t.id, d.member, t.members.size, t.name, args).writeTo(mailbox)
                 } catch (e: IllegalArgumentException) {
                     throw IllegalArgumentException("$path cannot take task #${t.id} '${t.name}': ${e.message}", e)
                 }
@@ -136,21 +137,18 @@ internal class ProcessEndpoint(
                 mailbox.callableId = id.toLong()
                 mailbox.dispatchSeq = ++seq
             }
-            is Control -> {
+            is MailboxRequest.Control -> {
                 writer.op(op.op, op.id, op.text, op.longs).writeTo(mailbox)
                 mailbox.clearError()
                 mailbox.dispatchSeq = ++seq
             }
         }
         inFlight = op
-        publish(if (op is Dispatch) MailboxState.TASK_READY else MailboxState.CONTROL_REQUEST)
+        publish(if (op is MailboxRequest.Task) MailboxState.TASK_READY else MailboxState.CONTROL_REQUEST)
     }
 
-    /** Release-publishes [state]; wakes the child only if it announced it parked. */
-    private fun publish(state: MailboxState) {
-        INT.setVolatile(seg, MailboxLayout.STATE_OFFSET, state.code)
-        if ((INT.getVolatile(seg, MailboxLayout.CHILD_PARKED_OFFSET) as Int) != 0) Futex.wakeAll(mailbox.stateWord)
-    }
+    /** Publishes [state] (a volatile store after the payload) and wakes the child only if it announced it parked. */
+    private fun publish(state: MailboxState) = parking.publish(state)
 
     /**
      * Looks at the mailbox after a doorbell ring (reactor thread; also called once when the child exits).
@@ -181,14 +179,14 @@ internal class ProcessEndpoint(
                     init.completeExceptionally(IllegalStateException("${e.errorClass}: ${e.message}"))
                 }
                 MailboxState.TASK_DONE, MailboxState.TASK_FAILED -> {
-                    val d = inFlight as? Dispatch ?: return
+                    val d = (inFlight as? MailboxRequest.Task)?.dispatch ?: return
                     if (state == MailboxState.TASK_FAILED) d.error = toTaskFailure(d, readErrorOrBreak() ?: return)
                     inFlight = null
                     finished = d
                     sendNextLocked()
                 }
                 MailboxState.CONTROL_DONE -> {
-                    val c = inFlight as? Control ?: return
+                    val c = inFlight as? MailboxRequest.Control ?: return
                     val (err, payload) = try {
                         mailbox.readError().let { e -> e to (if (e == null) mailbox.readArgs() else EMPTY_BYTES) }
                     } catch (e: ProtocolException) {
@@ -197,11 +195,11 @@ internal class ProcessEndpoint(
                     }
                     inFlight = null
                     if (err == null) {
-                        if (c.op == TaskWire.OP_REGISTER) known.set(c.id)
+                        if (c.op == ControlOp.REGISTER) known.set(c.id)
                         c.reply.complete(payload)
-                        c.forDispatch?.let { queue.addFirst(it) }
+                        c.forDispatch?.let { queue.addFirst(MailboxRequest.Task(it)) }
                     } else {
-                        val e = if (c.op == TaskWire.OP_REGISTER) {
+                        val e = if (c.op == ControlOp.REGISTER) {
                             InvalidCallableException(c.text, "loading it in $path failed: ${err.errorClass}: ${err.message}")
                         } else {
                             RemoteException(err.errorClass, err.message, err.stack)
@@ -222,7 +220,7 @@ internal class ProcessEndpoint(
     }
 
     private fun readErrorOrBreak() = try {
-        mailbox.readError() ?: MailboxError(TaskWire.ERROR_PLAIN, "unknown", "the child reported a failure without an error report", "")
+        mailbox.readError() ?: MailboxError(ErrorReport.PLAIN.code, "unknown", "the child reported a failure without an error report", "")
     } catch (e: ProtocolException) {
         broken(e)
         null
@@ -251,11 +249,13 @@ internal class ProcessEndpoint(
             try {
                 sendLocked(next)
             } catch (e: Throwable) { // arguments that cannot be encoded fail that task only
-                if (next is Dispatch) {
-                    next.error = TaskFailedException.of(path, next.task.id, next.task.name, e)
-                    Thread.ofVirtual().start { report(next) }
-                } else if (next is Control) {
-                    next.reply.completeExceptionally(e)
+                when (next) {
+                    is MailboxRequest.Task -> {
+                        val d = next.dispatch
+                        d.error = TaskFailedException.of(path, d.task.id, d.task.name, e)
+                        Thread.ofVirtual().start { report(d) }
+                    }
+                    is MailboxRequest.Control -> next.reply.completeExceptionally(e)
                 }
             }
         }
@@ -263,7 +263,7 @@ internal class ProcessEndpoint(
 
     private fun toTaskFailure(d: Dispatch, e: MailboxError): TaskFailedException {
         val t = d.task
-        if (e.code == TaskWire.ERROR_NESTED) {
+        if (e.code == ErrorReport.NESTED.code) {
             // The stack starts with the inner failure's coordinates: path, task id and name, one per line.
             val lines = e.stack.split('\n', limit = 4)
             if (lines.size >= 3) {
@@ -291,7 +291,7 @@ internal class ProcessEndpoint(
     private fun exited(p: Process) {
         poll() // an answer that arrived just before the exit still counts
         val code = p.exitValue()
-        val doing = synchronized(lock) { (inFlight as? Dispatch)?.let { "task #${it.task.id} '${it.task.name}'" } }
+        val doing = synchronized(lock) { (inFlight as? MailboxRequest.Task)?.dispatch?.let { "task #${it.task.id} '${it.task.name}'" } }
         if (closing && doing == null) return
         // The death is reported before the hook runs: the hook wakes peers (a chip's domain breaks), whose
         // own failures must not overtake it as the run's first error.
@@ -302,10 +302,10 @@ internal class ProcessEndpoint(
     private fun fail(e: StrataException) = failAll(e, markDead(e))
 
     /** Records the endpoint's death and takes everything it owed; empty if it was already dead. */
-    private fun markDead(e: StrataException): List<Any> = synchronized(lock) {
+    private fun markDead(e: StrataException): List<MailboxRequest> = synchronized(lock) {
         if (dead != null) return emptyList()
         dead = e
-        val owed = ArrayList<Any>()
+        val owed = ArrayList<MailboxRequest>()
         inFlight?.let { owed += it }
         inFlight = null
         owed.addAll(queue)
@@ -313,15 +313,15 @@ internal class ProcessEndpoint(
         owed
     }
 
-    private fun failAll(e: StrataException, owed: List<Any>) {
+    private fun failAll(e: StrataException, owed: List<MailboxRequest>) {
         if (!init.isDone) init.completeExceptionally(e)
         for (op in owed) {
             when (op) {
-                is Dispatch -> {
-                    op.error = e
-                    report(op)
+                is MailboxRequest.Task -> {
+                    op.dispatch.error = e
+                    report(op.dispatch)
                 }
-                is Control -> {
+                is MailboxRequest.Control -> {
                     op.reply.completeExceptionally(e)
                     op.forDispatch?.let {
                         it.error = e
@@ -400,11 +400,10 @@ internal class ProcessEndpoint(
             "heartbeat=${mailbox.heartbeat} childParked=${INT.getVolatile(seg, MailboxLayout.CHILD_PARKED_OFFSET)}"
     }
 
-    private fun Any?.describeOp(): String = when (this) {
+    private fun MailboxRequest?.describeOp(): String = when (this) {
         null -> "-"
-        is Dispatch -> "task#${task.id}/${member}"
-        is Control -> "control(op=$op, id=$id)"
-        else -> toString()
+        is MailboxRequest.Task -> "task#${dispatch.task.id}/${dispatch.member}"
+        is MailboxRequest.Control -> "control(op=$op, id=$id)"
     }
 
     private companion object {

@@ -61,9 +61,9 @@ internal object TaskWire {
             return this
         }
 
-        fun op(code: Int, id: Int = 0, text: String = "", longs: LongArray = LongArray(0)): Writer {
+        fun op(op: ControlOp, id: Int = 0, text: String = "", longs: LongArray = LongArray(0)): Writer {
             buf.clear()
-            int(code); int(id); str(text)
+            int(op.code); int(id); str(text)
             int(longs.size)
             for (v in longs) long(v)
             return this
@@ -134,16 +134,17 @@ internal object TaskWire {
     }
 
     /** A decoded control request. */
-    class Op(val code: Int, val id: Int, val text: String, val longs: LongArray)
+    class Op(val op: ControlOp, val id: Int, val text: String, val longs: LongArray)
 
     /** A control request: op code, an id, a text and 64-bit operands. */
     fun decodeOp(mailbox: String, bytes: ByteArray): Op = parse(mailbox, bytes) { b ->
         val code = b.int
+        val op = ControlOp.of(code) ?: throw ProtocolException(mailbox, "unknown control op $code")
         val id = b.int
         val text = str(mailbox, b)
         val n = if (b.remaining() >= 4) b.int else 0
         if (n < 0 || n > 64) throw ProtocolException(mailbox, "control operand count $n")
-        Op(code, id, text, LongArray(n) { b.long })
+        Op(op, id, text, LongArray(n) { b.long })
     }
 
     private inline fun <T> parse(mailbox: String, bytes: ByteArray, body: (ByteBuffer) -> T): T {
@@ -163,26 +164,8 @@ internal object TaskWire {
         return String(bytes, Charsets.UTF_8)
     }
 
-    const val OP_PING = 1
-    const val OP_REGISTER = 2
-
-    /** Chip memory: `longs = [bytes]`, reply the device pointer (8 bytes, little-endian). */
-    const val OP_MALLOC = 3
-    /** `longs = [pointer]`. */
-    const val OP_FREE = 4
-    /** Host → device: `text` = shared file, `longs = [pointer, file offset, bytes]`. */
-    const val OP_COPY_TO = 5
-    /** Device → host: `text` = shared file, `longs = [pointer, file offset, bytes]`. */
-    const val OP_COPY_FROM = 6
-    /** The chip's context; reply: its JSON. */
-    const val OP_CHIP_CONTEXT = 7
-
     /** The file name that marks a device tensor in the args wire (its offset is the device pointer). */
     const val DEVICE = "@device"
-
-    /** Error codes in a mailbox's error word. */
-    const val ERROR_PLAIN = 1
-    const val ERROR_NESTED = 2
 }
 
 /**

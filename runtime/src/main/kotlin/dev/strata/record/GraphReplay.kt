@@ -3,7 +3,8 @@ package dev.strata.record
 import dev.strata.task.TaskArgs
 import dev.strata.tensor.Tensor
 import dev.strata.error.GraphBindingException
-import dev.strata.run.Engine
+import dev.strata.run.CallableAdmission
+import dev.strata.run.SubmitValidation
 import dev.strata.run.ReplayPlan
 import dev.strata.run.ReplaySource
 
@@ -38,8 +39,7 @@ internal class GraphReplay private constructor(
          * The replay, or [GraphBindingException] listing every problem; [dev.strata.error.InvalidCallableException] when a
          * callable cannot run in a child process the graph sends it to. Both before anything is submitted.
          */
-        fun of(graph: TaskGraph, bindings: Map<String, Tensor>, engine: Engine): GraphReplay {
-            val validation = engine.validation
+        fun of(graph: TaskGraph, bindings: Map<String, Tensor>, validation: SubmitValidation, callables: CallableAdmission): GraphReplay {
             val problems = ArrayList<String>()
             if (graph.allocations > 0) {
                 problems += "it was recorded with ${graph.allocations} alloc call(s); a replay cannot re-create scope " +
@@ -89,7 +89,7 @@ internal class GraphReplay private constructor(
             }
             if (problems.isNotEmpty()) throw GraphBindingException(graph.name, problems.distinct())
             // Each callable is admitted once, over every target it runs on in the graph.
-            val callableIds = IntArray(graph.callables.size) { engine.admitCallable(graph.callables[it], graph.callableTargets[it]) }
+            val callableIds = IntArray(graph.callables.size) { callables.admit(graph.callables[it], graph.callableTargets[it]) }
             val ps = graph.parameters
             val buffers = Array(ps.size) { bound.getValue(ps[it].placeholder.id).buffer }
             val offsets = LongArray(ps.size) { bound.getValue(ps[it].placeholder.id).byteOffset }

@@ -1,6 +1,8 @@
 package dev.strata.run
 
-import dev.strata.graph.HeapRing
+import dev.strata.graph.HeapRings
+import dev.strata.graph.TaskWindow
+import java.util.concurrent.atomic.AtomicLong
 import dev.strata.graph.Scope
 import dev.strata.graph.Task
 import dev.strata.graph.TaskState
@@ -19,39 +21,70 @@ import dev.strata.graph.Run
 import dev.strata.task.Gate
 import dev.strata.task.Orchestrator
 
-/** What the orchestrator needs from its worker. */
-internal interface Engine {
-    val validation: SubmitValidation
-    fun nextTaskId(): Long
-    /** Takes a task slot if one is free now, without suspending (and without a continuation to allocate). */
-    fun tryAcquireSlot(): Boolean
+/**
+ * What a run's builder tells the scheduler (which implements it): a task is ready, a task was published
+ * poisoned, a run's build is over. Any thread; each call only posts an event.
+ */
+internal interface ReadyQueue {
+    /** [task] has nothing left to wait for: queue it for a worker. */
+    fun ready(task: Task)
 
-    /** Takes as many free task slots as there are now, up to [max], in one step; returns how many. */
-    fun tryAcquireSlots(max: Int): Int
-
-    /** Takes a task slot, suspending under back-pressure; throws [dev.strata.error.BackPressureTimeoutException]. */
-    suspend fun acquireSlot()
-    fun releaseSlot() = releaseSlots(1)
-    fun releaseSlots(n: Int)
-    /** Allocates from the heap ring of [depth], suspending under back-pressure. */
-    suspend fun allocate(depth: Int, bytes: Long): Pair<HeapRing, HeapRing.Allocation>
-    fun consume(task: Task)
-    fun publishReady(task: Task)
+    /** [task] was published poisoned: skip it and whatever waits on it. */
     fun skipPoisoned(task: Task)
+
+    /** [run]'s build ended and nothing of it is left pending: finish it. */
     fun runArrived(run: Run)
-    /**
-     * Checks that [callable] can run on every target in [targets]: a target in a child process needs a
-     * callable with a stable name. Returns its id among the worker's named callables (-1 when no target
-     * is a child process); throws [dev.strata.error.InvalidCallableException] when it has no stable name.
-     */
-    fun admitCallable(callable: TaskCallable, targets: Array<Target>): Int = -1
 }
 
 /**
- * Builds one run's DAG on the thread that runs its program: validation, fail-fast, slot allocation,
- * dependency inference through the run's TensorMap, scope references, publication to the scheduler.
+ * Checks that a callable can run on every target in `targets`: a target in a child process needs a
+ * callable with a stable name. Returns its id among the worker's named callables (-1 when no target is
+ * a child process); throws `InvalidCallableException` when it has no stable name.
  */
-internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrator, TensorMap.DependencySink {
+internal fun interface CallableAdmission {
+    fun admit(callable: TaskCallable, targets: Array<Target>): Int
+}
+
+/**
+ * Builds one run's DAG on the thread that runs its program (the `Orchestrator` a program is given).
+ *
+ * **One thread.** Everything here runs on the program's thread (checked at every call): the scopes,
+ * the run's TensorMap and the task being built are confined to it. A submit that must wait for a slot
+ * or heap bytes suspends the program's coroutine under back-pressure; it never blocks another thread.
+ *
+ * **A submit, in order:** fail fast if the run already failed; admit the callable (a child JVM needs a
+ * stable name); validate the arguments (every problem at once); erase the TensorMap entries of tasks
+ * consumed meanwhile; take a slot; create the [Task] (BUILDING) and register it with its scope; let the
+ * TensorMap report each earlier task it must follow and [attach][Task.attach] it to each (under the
+ * producer's monitor, so a producer finishing on another thread either releases it or is seen finished);
+ * hold scope allocations it reads; then [publish][Task.publish]: ready tasks go to the [ReadyQueue],
+ * poisoned ones are skipped there, the rest wait for their last producer.
+ *
+ * **References.** A task holds one reference for its scope, one per consumer and one for itself; the
+ * thread that drops the last one has the [TaskWindow] consume it (slot and bytes back). A scope's end drops
+ * its references and never waits.
+ *
+ * **The build's end** ([closeBuild]) ends the outer scopes and takes the build's own unit off
+ * `Run.pending`; the run finishes when its tasks are terminal too (see `Scheduler`, "How a run finishes").
+ *
+ * **Replay** ([replay], the engine's one replay entry) submits a recorded plan without validation or
+ * inference, a chunk of tasks at a time (see there).
+ */
+internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator, TensorMap.DependencySink<Task> {
+    /** What a worker gives each of its runs' builders: the shared pieces a build uses directly. */
+    class Parts(
+        val window: TaskWindow,
+        val heapRings: HeapRings,
+        val queue: ReadyQueue,
+        val validation: SubmitValidation,
+        val callables: CallableAdmission,
+        /** The worker's task numbers (ids in messages), shared by its runs. */
+        val taskIds: AtomicLong,
+    )
+
+    private val window = parts.window
+    private val queue = parts.queue
+
     private val scopes = ArrayList<Scope>().apply { add(Scope(0)) }
     private val thread: Thread = Thread.currentThread()
     private var building: Task? = null
@@ -74,14 +107,14 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
         checkUsable()
         run.firstError.get()?.let { throw it } // fail fast: the run already failed
         val taskName = name ?: callableName(callable)
-        val callableId = engine.admitCallable(callable, targets)
-        engine.validation.validate(targets, members).onLeft { problems ->
+        val callableId = parts.callables.admit(callable, targets)
+        parts.validation.validate(targets, members).onLeft { problems ->
             val subject = "task '$taskName' -> " + (if (targets.size == 1) "${targets[0]}" else "group of ${targets.size}")
             throw InvalidSubmitException(subject, problems)
         }
         drainConsumed()
         takeSlot()
-        val t = Task(engine.nextTaskId(), run, taskName, callable, targets, members)
+        val t = Task(parts.taskIds.incrementAndGet(), run, taskName, callable, targets, members)
         t.callableId = callableId
         run.pending.incrementAndGet()
         scopes.last().register(t)
@@ -101,16 +134,7 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
         val consumer = building!!
         if (producer.lastConsumerId == consumer.id) return // already attached through another argument
         producer.lastConsumerId = consumer.id
-        synchronized(producer) {
-            when (producer.state) {
-                TaskState.FAILED, TaskState.SKIPPED -> consumer.poisoned = true
-                TaskState.COMPLETED, TaskState.CONSUMED -> Unit // already done: nothing to wait for
-                else -> {
-                    (producer.fanout ?: ArrayList<Task>(2).also { producer.fanout = it }).add(consumer)
-                    consumer.addFanin()
-                }
-            }
-        }
+        producer.attach(consumer)
         retain(consumer, producer)
     }
 
@@ -129,15 +153,10 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
     }
 
     private fun publish(t: Task) {
-        val poisoned: Boolean
-        synchronized(t) {
-            poisoned = t.poisoned || run.failed
-            t.state = TaskState.PENDING
-        }
-        if (poisoned) {
-            engine.skipPoisoned(t) // keeps its build guard: it never becomes ready
-        } else if (t.releaseFanin()) {
-            engine.publishReady(t)
+        when (t.publish()) {
+            Task.Publish.POISONED -> queue.skipPoisoned(t) // keeps its build guard: it never becomes ready
+            Task.Publish.READY -> queue.ready(t)
+            Task.Publish.WAITING -> Unit
         }
     }
 
@@ -164,13 +183,13 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
         while (from < n) {
             if (run.failed) run.firstError.get()?.let { throw it }
             val end = minOf(n, from + REPLAY_CHUNK)
-            var credit = engine.tryAcquireSlots(end - from) // the chunk's slots in one step when they are free
+            var credit = window.tryAcquireUpTo(end - from) // the chunk's slots in one step when they are free
             var built = from
             try {
                 while (built < end) {
                     val i = built
                     if (credit > 0) credit-- else takeSlot()
-                    val t = Task(engine.nextTaskId(), run, plan.names[i], plan.callables[i], plan.targets[i], replay.members(i))
+                    val t = Task(parts.taskIds.incrementAndGet(), run, plan.names[i], plan.callables[i], plan.targets[i], replay.members(i))
                     t.callableId = callableIds[plan.callableIndex[i]]
                     scope.register(t)
                     building = t
@@ -183,7 +202,7 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
                 }
             } finally {
                 // Even when back-pressure gave up half-way: what was built is published (and skipped if the run failed).
-                if (credit > 0) engine.releaseSlots(credit)
+                if (credit > 0) window.release(credit)
                 run.pending.addAndGet((built - from).toLong())
                 for (k in from until built) publish(tasks[k]!!)
             }
@@ -191,13 +210,9 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
         }
     }
 
-    /**
-     * [consumer] follows [producer], a task of the chunk being built: nothing else can see the producer
-     * before it is published (a skip only marks a building task poisoned), so its fanout needs no lock.
-     */
+    /** [consumer] follows [producer], a task of the chunk being built (not published yet: no lock). */
     private fun attachUnpublished(consumer: Task, producer: Task) {
-        (producer.fanout ?: ArrayList<Task>(2).also { producer.fanout = it }).add(consumer)
-        consumer.addFanin()
+        producer.attachUnpublished(consumer)
         retain(consumer, producer)
     }
 
@@ -208,12 +223,12 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
         run.firstError.get()?.let { throw it }
         drainConsumed()
         takeSlot()
-        val t = Task(engine.nextTaskId(), run, "gate '$name'", GATE_CALLABLE, emptyArray(), emptyArray())
+        val t = Task(parts.taskIds.incrementAndGet(), run, "gate '$name'", GATE_CALLABLE, emptyArray(), emptyArray())
         run.pending.incrementAndGet()
         scopes.last().register(t)
-        synchronized(t) { t.state = TaskState.PENDING } // never published: its build guard stays until open()
+        t.holdAsGate() // never published: its build guard stays until open()
         run.gates += t
-        return GateImpl(name, t, engine)
+        return GateImpl(name, t, parts)
     }
 
     override suspend fun <T> after(gate: Gate, block: suspend Orchestrator.() -> T): T {
@@ -228,20 +243,14 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
         }
     }
 
-    private class GateImpl(override val name: String, val task: Task, private val engine: Engine) : Gate {
+    private class GateImpl(override val name: String, val task: Task, private val parts: Parts) : Gate {
         override val isOpen: Boolean get() = task.state != TaskState.PENDING
 
         override fun open() {
-            val consumers: ArrayList<Task>?
-            synchronized(task) {
-                if (task.state != TaskState.PENDING) return
-                task.state = TaskState.COMPLETED
-                consumers = task.fanout
-                task.fanout = null
-            }
-            consumers?.forEach { c -> if (c.releaseFanin()) engine.publishReady(c) }
-            if (task.release()) engine.consume(task)
-            if (task.run.arrive()) engine.runArrived(task.run)
+            val consumers = task.openGate() ?: return
+            for (c in consumers) if (c.releaseFanin()) parts.queue.ready(c)
+            if (task.release()) parts.window.consume(task)
+            if (task.run.arrive()) parts.queue.runArrived(task.run)
         }
 
         override fun toString(): String = "Gate($name, ${if (isOpen) "open" else "closed"})"
@@ -255,15 +264,14 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
         drainConsumed()
         takeSlot()
         val (ring, allocation) = try {
-            engine.allocate(scopes.size - 1, bytes)
+            parts.heapRings.allocate(scopes.size - 1, bytes)
         } catch (t: Throwable) {
-            engine.releaseSlot()
+            window.release()
             throw t
         }
-        val id = engine.nextTaskId()
+        val id = parts.taskIds.incrementAndGet()
         val slot = Task(id, run, "alloc#$id", null, emptyArray(), emptyArray())
-        slot.initAllocRefs()
-        slot.state = TaskState.COMPLETED
+        slot.initAllocSlot()
         slot.allocation = allocation
         slot.allocRing = ring
         val buffer = Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, "alloc#$id", allocation.segment, ring.sharedPath, allocation.offset)
@@ -287,7 +295,7 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
             return block()
         } finally {
             scopes.removeAt(scopes.lastIndex)
-            s.end(engine::consume)
+            s.end(window::consume)
         }
     }
 
@@ -295,10 +303,10 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
     fun closeBuild() {
         if (closed) return
         closed = true
-        while (scopes.isNotEmpty()) scopes.removeAt(scopes.lastIndex).end(engine::consume)
+        while (scopes.isNotEmpty()) scopes.removeAt(scopes.lastIndex).end(window::consume)
         run.building = false
         run.consumed.clear()
-        if (run.arrive()) engine.runArrived(run)
+        if (run.arrive()) queue.runArrived(run)
     }
 
     private fun drainConsumed() {
@@ -307,7 +315,7 @@ internal class RunBuilder(private val engine: Engine, val run: Run) : Orchestrat
 
     /** A task slot: at once when one is free (the common case costs no allocation), else under back-pressure. */
     private suspend inline fun takeSlot() {
-        if (!engine.tryAcquireSlot()) engine.acquireSlot()
+        if (!window.tryAcquire()) window.acquire()
     }
 
     private fun checkUsable() {

@@ -8,6 +8,7 @@ import java.util.concurrent.TimeoutException
 import kotlin.time.Duration
 import dev.strata.error.RunTimeoutException
 import dev.strata.graph.Run
+import dev.strata.wait.SpinPark
 
 /**
  * A run in flight, returned by `Worker.submit`. Behaves like a `Deferred<Unit>`:
@@ -79,27 +80,16 @@ public class RunHandle internal constructor(private val run: Run, private val sp
     }
 
     /**
-     * Bounded wait for short runs, cheaper than parking when the result is microseconds away. The waiter
-     * has nothing else to do, so it yields its core at every check: on a small machine the scheduler and
-     * the worker it waits for need the cores more than it does.
+     * Bounded wait for short runs, cheaper than blocking when the result is microseconds away
+     * ([SpinPark]'s spin; blocking on the future is the park). The waiter has nothing else to do, so it
+     * pauses by yielding its core — or, on a worker with child processes, by polling their mailboxes
+     * itself ([Run.helper]; still yielding every 8th pause), so the completion that ends the run needs no
+     * hand-off from the reactor thread.
      */
     private fun spinUntilDone(): Boolean {
-        if (future.isDone) return true
-        val help = run.helper
-        val deadline = System.nanoTime() + spinNanos
-        var spins = 0
-        while (System.nanoTime() < deadline) {
-            if (future.isDone) return true
-            if (help != null && (++spins and YIELD_EVERY) != 0) help() else Thread.yield()
-        }
-        return future.isDone
+        val help = run.helper ?: return SpinPark.spin(spinNanos, { Thread.yield() }) { future.isDone }
+        return SpinPark.spin(spinNanos, { n -> if (n and 7 == 0) Thread.yield() else help() }) { future.isDone }
     }
-
 
     override fun toString(): String = "RunHandle(#$id, ${if (isDone) "done" else "running"})"
-
-    private companion object {
-        /** A helping waiter still yields its core every 8th check (a mask: 7). */
-        const val YIELD_EVERY = 7
-    }
 }

@@ -7,6 +7,7 @@ import dev.strata.graph.Task
 import dev.strata.graph.TaskState
 import dev.strata.error.InternalStrataException
 import dev.strata.graph.Run
+import dev.strata.run.ReadyQueue
 import dev.strata.error.ProtocolException
 import dev.strata.error.TaskFailedException
 import dev.strata.error.WorkerDiedException
@@ -26,14 +27,60 @@ import kotlin.coroutines.resume
 private val log = KotlinLogging.logger {}
 
 /**
- * The scheduler of one worker (DESIGN.md §5): a coroutine on its own single-thread dispatcher that
- * suspends whenever its inbox is empty (no busy-wait; the dispatcher spins briefly before parking).
+ * The scheduler of one worker (DESIGN.md §5).
  *
- * Everything it owns — ready queues, which endpoints are idle, which run executes — is touched only on
- * its thread; other threads talk to it through [post]. Next-level children have one FIFO each (a task
- * names its target); sub workers form a pool fed by one FIFO; a group task is dispatched all-or-nothing
- * when every target it needs is idle, and while it waits at the head it reserves those targets.
- * Only the oldest admitted run dispatches; tasks of the next run that become ready are held until then.
+ * ## Structural overview
+ *
+ * One coroutine on its own single-thread dispatcher ([SpinParkDispatcher]: it spins briefly, then parks;
+ * an idle worker costs no CPU). It drives the worker's endpoints: a pool of sub workers ([subs]) and the
+ * directed next-level children ([nexts]). Three kinds of threads meet here:
+ *
+ * - the **program's thread** builds a run (`RunBuilder`) and posts ready tasks, poisoned tasks and the
+ *   end of the build ([ReadyQueue]);
+ * - **endpoint threads** (a `ThreadEndpoint`'s own thread, or the reactor thread of child JVMs) report
+ *   each finished dispatch through [endpointDone], which runs *on that thread*;
+ * - the **scheduler thread** owns every queue and every idle/busy decision.
+ *
+ * ## Who owns what
+ *
+ * Touched only on the scheduler thread: [runs] (admitted runs in order), the ready queues ([subQueue],
+ * [nextQueues], [groupQueue]), [idleSubs] / [nextBusy] / [reserved], a task's READY and RUNNING
+ * transitions, its member states and [Task.membersTerminal] (but see the hand-off below), and each run's
+ * held tasks. Other threads reach it only through [post], which hands over a [SchedulerEvent]: the inbox
+ * queue's offer/poll is the happens-before edge for everything the event carries (a [Dispatch]'s plain
+ * fields `error`, `fanoutDone`, `chained` and `finishedRun` are written by the endpoint thread before it
+ * posts and read by the scheduler after it polls). Terminal transitions and fan-out are the task's own
+ * ([Task.complete], [Task.skip], …, under its monitor), so an endpoint thread may make them too.
+ *
+ * ## Scheduling policy
+ *
+ * Sub tasks form one FIFO served by any idle sub worker (the most recently idle first, for its warm
+ * caches); each next-level child has its own FIFO (a task names its target). A group task is dispatched
+ * all-or-nothing when every target it needs is idle; while it waits at the head of [groupQueue] it
+ * reserves those targets, so single tasks cannot starve it. Only the oldest admitted run dispatches:
+ * tasks of the next run that become ready are held until it is the head.
+ *
+ * ## The successor hand-off
+ *
+ * When a single sub task succeeds, [endpointDone] completes it on the endpoint's thread and releases its
+ * consumers there. The first consumer whose fan-in reached zero *through this completion* — and only
+ * such a consumer: its last producer is the task this endpoint just finished, so no other thread can
+ * be making it ready — is claimed ([Task.claim]: PENDING → RUNNING, unless it was skipped or its run
+ * failed) and returned, and the endpoint runs it next on the same thread: a chain of dependent tasks runs
+ * without a hand-off per task (the single-slot LIFO of kotlinx.coroutines' `CoroutineScheduler`). Other
+ * ready consumers are posted. If the endpoint goes on with a successor and the run is not over, nothing
+ * the scheduler tracks has changed and it is not told at all; the endpoint writes the two member states
+ * itself, ordered after the dispatch that ran the task (nobody else reads them while it is running).
+ *
+ * ## How a run finishes
+ *
+ * `Run.pending` counts the build (1) plus every task not yet terminal; whoever takes it to zero finishes
+ * the run through one path, the [Hooks.runFinished] hook, which completes the run's handle and returns
+ * its admission permit exactly once: on an endpoint's thread that is the fast path (the caller's
+ * `result()` returns without waiting for the scheduler). The scheduler's own bookkeeping follows on its
+ * thread when it reads that completion — the run leaves [runs] and the next run's held tasks become
+ * ready — and its call of the hook is then a no-op. A scheduler failure fails every admitted run rather than
+ * hang anyone ([internalFailure]).
  */
 internal class Scheduler(
     name: String,
@@ -43,22 +90,23 @@ internal class Scheduler(
     private val hooks: Hooks,
     /** Keep [readyCount] current (a stall watchdog reads it). */
     private val countReady: Boolean = false,
-) {
+) : ReadyQueue {
     /** What the scheduler asks of its worker. */
     interface Hooks {
         /** [task]'s last reference is gone: reclaim its slot and bytes. Called from any thread. */
         fun consume(task: Task)
 
-        /** [run] is over (every task terminal, program returned). Called on the scheduler thread. */
+        /**
+         * [run] is over (every task terminal, program returned): complete its handle and return its
+         * admission permit. Called by the thread that finished the run — an endpoint's (the fast path) or
+         * the scheduler's — and again by the scheduler's bookkeeping; only the first call acts.
+         */
         fun runFinished(run: Run)
     }
 
-    private class RunEvent(val kind: Int, val run: Run)
-    private class SkipRequest(val task: Task)
-
     private val dispatcher = SpinParkDispatcher("strata-$name-scheduler", spinNanos)
     private val scope = CoroutineScope(dispatcher + SupervisorJob() + CoroutineName("strata-$name-scheduler"))
-    private val inbox = ConcurrentLinkedQueue<Any>()
+    private val inbox = ConcurrentLinkedQueue<SchedulerEvent>()
     private val waiter = AtomicReference<CancellableContinuation<Unit>?>()
     private var job: Job? = null
 
@@ -88,8 +136,8 @@ internal class Scheduler(
         job = scope.launch { loop() }
     }
 
-    /** Sends an event to the scheduler from any thread: a ready [Task], a [Dispatch] completion, … */
-    fun post(event: Any) {
+    /** Sends [event] to the scheduler from any thread; it is handled in posting order on the scheduler's thread. */
+    fun post(event: SchedulerEvent) {
         inbox.offer(event)
         val w = waiter.get()
         if (w != null && waiter.compareAndSet(w, null)) w.resume(Unit)
@@ -107,25 +155,20 @@ internal class Scheduler(
     private fun endpointDone(d: Dispatch): Dispatch? {
         val t = d.task
         if (d.error != null || t.isGroup) {
-            post(d)
+            post(SchedulerEvent.Completed(d))
             return null
         }
-        val consumers: ArrayList<Task>?
-        synchronized(t) {
-            t.state = TaskState.COMPLETED
-            consumers = t.fanout
-            t.fanout = null
-        }
+        val consumers = t.complete()
         d.fanoutDone = true
         var next: Dispatch? = null
         if (consumers != null) {
             for (c in consumers) {
                 if (!c.releaseFanin()) continue
-                if (next == null && d.endpoint.acceptsSub(c) && claim(c)) {
+                if (next == null && d.endpoint.acceptsSub(c) && c.claim()) {
                     next = Dispatch(c, 0, d.endpoint)
                     handOffs.increment()
                 } else {
-                    post(c) // ready: the scheduler queues it (or skips it)
+                    post(SchedulerEvent.Ready(c)) // the scheduler queues it (or skips it)
                 }
             }
         }
@@ -144,24 +187,14 @@ internal class Scheduler(
             next.task.memberStates[0] = MemberState.RUNNING
             return next
         }
-        post(d) // the scheduler's bookkeeping starts first; completing a handle twice is harmless
-        if (d.finishedRun) run.complete()
+        post(SchedulerEvent.Completed(d)) // the scheduler's bookkeeping (run order, held tasks) follows on its thread
+        if (d.finishedRun) hooks.runFinished(run) // handle and permit, here and now: the caller need not wait for it
         return next
     }
 
     /** A consumer that can chain onto a sub worker: a single sub task. */
     private fun Endpoint.acceptsSub(c: Task): Boolean =
         subs.getOrNull(index) === this && !c.isGroup && c.targets[0] is Target.Sub
-
-    /** Claims a ready consumer for direct execution unless it was skipped or its run failed. */
-    private fun claim(c: Task): Boolean = synchronized(c) {
-        if (c.state == TaskState.PENDING && !c.run.failed) {
-            c.state = TaskState.RUNNING
-            true
-        } else {
-            false
-        }
-    }
 
     /** Tasks queued ready for dispatch, refreshed by the scheduler loop (read by the stall watchdog). */
     @Volatile
@@ -172,17 +205,20 @@ internal class Scheduler(
      * Ends [run] now with its first error (the stall watchdog's verdict): what has not started is skipped,
      * its handle completes, and the next run may dispatch. Tasks still running finish (or not) on their own.
      */
-    fun abandon(run: Run) = post(RunEvent(ABANDONED, run))
+    fun abandon(run: Run) = post(SchedulerEvent.RunAbandoned(run))
 
-    fun admit(run: Run) = post(RunEvent(ADMITTED, run))
-    fun runFailed(run: Run) = post(RunEvent(FAILED, run))
-    fun runArrived(run: Run) = post(RunEvent(FINISHED, run))
-    fun skipPoisoned(task: Task) = post(SkipRequest(task))
+    fun admit(run: Run) = post(SchedulerEvent.RunAdmitted(run))
+    fun runFailed(run: Run) = post(SchedulerEvent.RunFailed(run))
+    override fun runArrived(run: Run) = post(SchedulerEvent.RunFinished(run))
+    override fun skipPoisoned(task: Task) = post(SchedulerEvent.Skip(task))
+
+    /** [task] became ready (its last producer or its build guard is gone). */
+    override fun ready(task: Task) = post(SchedulerEvent.Ready(task))
 
     /** Stops the scheduler loop; waits at most [timeoutMillis]. Endpoints are closed by the caller. */
     fun stop(timeoutMillis: Long) {
         stopping = true
-        post(STOP)
+        post(SchedulerEvent.Stop)
         dispatcher.close(timeoutMillis)
     }
 
@@ -212,22 +248,20 @@ internal class Scheduler(
         }
     }
 
-    private fun handleSafely(event: Any) {
+    private fun handleSafely(event: SchedulerEvent) {
         try {
             when (event) {
-                is Dispatch -> completed(event)
-                is Task -> makeReady(event)
-                is RunEvent -> when (event.kind) {
-                    ADMITTED -> runs.addLast(event.run)
-                    FINISHED -> finishRun(event.run)
-                    FAILED -> purgeHeld(event.run)
-                    ABANDONED -> {
-                        purgeHeld(event.run)
-                        if (event.run in runs) finishRun(event.run)
-                    }
+                is SchedulerEvent.Completed -> completed(event.dispatch)
+                is SchedulerEvent.Ready -> makeReady(event.task)
+                is SchedulerEvent.Skip -> skip(event.task)
+                is SchedulerEvent.RunAdmitted -> runs.addLast(event.run)
+                is SchedulerEvent.RunFinished -> finishRun(event.run)
+                is SchedulerEvent.RunFailed -> purgeHeld(event.run)
+                is SchedulerEvent.RunAbandoned -> {
+                    purgeHeld(event.run)
+                    if (event.run in runs) finishRun(event.run)
                 }
-                is SkipRequest -> skip(event.task)
-                STOP -> stopping = true
+                SchedulerEvent.Stop -> stopping = true
             }
         } catch (t: Throwable) {
             internalFailure(t)
@@ -245,7 +279,7 @@ internal class Scheduler(
             run.held += t
             return
         }
-        t.state = TaskState.READY
+        t.queued()
         val target = t.targets[0]
         when {
             target is Target.Sub -> subQueue.addLast(t)
@@ -306,7 +340,7 @@ internal class Scheduler(
     }
 
     private fun launch(t: Task) {
-        t.state = TaskState.RUNNING
+        t.dispatched()
         var dispatchFailed = false
         for (m in t.members.indices) {
             if (dispatchFailed) { // all-or-nothing broke: the rest never start
@@ -366,12 +400,7 @@ internal class Scheduler(
 
     private fun finishTask(t: Task) {
         val error = t.firstFailure
-        val consumers: ArrayList<Task>?
-        synchronized(t) {
-            t.state = if (error == null) TaskState.COMPLETED else TaskState.FAILED
-            consumers = t.fanout
-            t.fanout = null
-        }
+        val consumers = if (error == null) t.complete() else t.fail()
         if (consumers != null) {
             if (error == null) {
                 for (c in consumers) if (c.releaseFanin()) makeReady(c)
@@ -387,24 +416,10 @@ internal class Scheduler(
         skipWork.addLast(task)
         while (skipWork.isNotEmpty()) {
             val x = skipWork.removeFirst()
-            var consumers: ArrayList<Task>? = null
-            var skipped = false
-            synchronized(x) {
-                when (x.state) {
-                    TaskState.BUILDING -> x.poisoned = true // its submitter skips it when publishing
-                    TaskState.PENDING, TaskState.READY -> {
-                        x.state = TaskState.SKIPPED
-                        consumers = x.fanout
-                        x.fanout = null
-                        skipped = true
-                    }
-                    else -> Unit // running or terminal: it finishes on its own
-                }
-            }
-            if (!skipped) continue
+            val consumers = x.skip() ?: continue // still building (now poisoned), running or terminal
             for (m in x.memberStates.indices) x.memberStates[m] = MemberState.SKIPPED
             x.membersTerminal = x.members.size
-            consumers?.let { skipWork.addAll(it) }
+            skipWork.addAll(consumers)
             afterTerminal(x)
         }
     }
@@ -459,13 +474,5 @@ internal class Scheduler(
             runs.remove(run)
             hooks.runFinished(run)
         }
-    }
-
-    private companion object {
-        const val ADMITTED = 0
-        const val FINISHED = 1
-        const val FAILED = 2
-        const val ABANDONED = 3
-        val STOP = Any()
     }
 }

@@ -4,7 +4,7 @@ import dev.strata.chip.ChipConfig
 import dev.strata.chip.ChipDriver
 import dev.strata.chip.ChipDriverFactory
 import dev.strata.chip.sim.SimChipDriver
-import dev.strata.process.Callables
+import dev.strata.process.CallableNames
 
 /** Finds the driver a [ChipConfig] names. */
 internal object ChipDrivers {
@@ -16,7 +16,7 @@ internal object ChipDrivers {
         } catch (e: ClassNotFoundException) {
             throw IllegalArgumentException("chip driver '$name' is neither 'sim' nor a class on the classpath", e)
         }
-        val instance = runCatching { Callables.objectOf(type) }.getOrNull() ?: Callables.newInstanceOf(type)
+        val instance = runCatching { CallableNames.objectOf(type) }.getOrNull() ?: CallableNames.newInstanceOf(type)
         val factory = instance as? ChipDriverFactory
             ?: throw IllegalArgumentException("chip driver '$name' is not a ChipDriverFactory")
         return factory.create()

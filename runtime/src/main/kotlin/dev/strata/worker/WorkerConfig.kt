@@ -40,7 +40,8 @@ public sealed interface NextLevelChild {
  * How to build a [Worker]. Every limit has a default; [validate] reports every problem at once.
  *
  * @property level the worker's level (2 chip, 3 node, 4 pod, 5–6 above); a label, not a fork in the engine.
- * @property subWorkers host sub workers in the pool, one thread each.
+ * @property subWorkers host sub workers in the pool: one thread each, or one child JVM each with
+ *   [subIsolation] `PROCESS`.
  * @property nextLevel next-level children, addressed as `Target.Next(i)` in order.
  * @property taskWindow task slots in flight (submitted and not yet consumed) before `submit` suspends.
  * @property heapRingBytes bytes of each of the 4 heap rings that serve `alloc` (one per scope depth).

@@ -2,7 +2,7 @@ package dev.strata.worker
 
 import dev.strata.chip.ChipConfig
 import dev.strata.chip.CommDomainSpec
-import dev.strata.process.Callables
+import dev.strata.process.CallableNames
 import kotlinx.serialization.Serializable
 import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.JsonElement
@@ -41,7 +41,7 @@ internal data class WorkerSpec(
         taskWindow = taskWindow, heapRingBytes = heapRingBytes, backPressureTimeout = backPressureMillis.milliseconds,
         spin = spinNanos.nanoseconds, closeTimeout = closeMillis.milliseconds, name = name,
         subIsolation = subIsolation, nextIsolation = nextIsolation,
-        callables = callables.map { Callables.resolve(it) }, startTimeout = startMillis.milliseconds,
+        callables = callables.map { CallableNames.resolve(it) }, startTimeout = startMillis.milliseconds,
         childJvmOptions = childJvmOptions, chipIsolation = chipIsolation, domains = domains,
         stallTimeout = stallMillis?.milliseconds,
     )
@@ -68,7 +68,7 @@ internal data class WorkerSpec(
             nextIsolation = c.nextIsolation, taskWindow = c.taskWindow, heapRingBytes = c.heapRingBytes,
             backPressureMillis = c.backPressureTimeout.inWholeMilliseconds, spinNanos = c.spin.inWholeNanoseconds,
             closeMillis = c.closeTimeout.inWholeMilliseconds, startMillis = c.startTimeout.inWholeMilliseconds,
-            callables = c.callables.map { Callables.stableName(it) }, childJvmOptions = c.childJvmOptions,
+            callables = c.callables.map { CallableNames.stableName(it) }, childJvmOptions = c.childJvmOptions,
             chips = c.nextLevel.map { (it as? NextLevelChild.Chip)?.config }, chipIsolation = c.chipIsolation,
             domains = c.domains, stallMillis = c.stallTimeout?.inWholeMilliseconds,
         )

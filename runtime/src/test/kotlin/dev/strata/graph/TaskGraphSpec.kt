@@ -117,7 +117,7 @@ class TaskGraphSpec : FunSpec({
             val handles = List(30) { r -> w.submit(graph, mapOf("cells" to bindings[r % 3])) } // pipelined runs
             handles.forEach { it.result() }
             for (b in bindings) for (i in 0 until n) b.getLong(i) shouldBe expected[i.toInt()]
-            dev.strata.testing.waitUntil("every task slot is free again") { w.core.freeSlots == w.config.taskWindow }
+            dev.strata.testing.waitUntil("every task slot is free again") { w.window.free == w.config.taskWindow }
         }
     }
 
@@ -130,7 +130,7 @@ class TaskGraphSpec : FunSpec({
         Worker(WorkerConfig(subWorkers = 2, taskWindow = 100, backPressureTimeout = 300.milliseconds)).use { w ->
             shouldThrow<dev.strata.error.BackPressureTimeoutException> { w.run(big) }.message shouldContain "taskWindow"
             ran.get() shouldBeLessThanOrEqual 100
-            dev.strata.testing.waitUntil("the failed run's slots are free again") { w.core.freeSlots == 100 }
+            dev.strata.testing.waitUntil("the failed run's slots are free again") { w.window.free == 100 }
             ran.set(0)
             w.run(small)
             ran.get() shouldBe 10

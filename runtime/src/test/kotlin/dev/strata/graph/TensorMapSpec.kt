@@ -183,7 +183,7 @@ class TensorMapSpec : FunSpec({
         val m = MapHarness()
         val (t1, _) = m.submit(x(0, 8) to Tag.OUTPUT)
         val (t2, _) = m.submit(x(8, 16) to Tag.OUTPUT, y to Tag.INPUT)
-        t1.state = TaskState.CONSUMED
+        t1.consumed()
         m.deps(x(0, 16) to Tag.INPUT) shouldContainExactly listOf("t2")
         m.run.tensorMap.size shouldBe 3 // t2's two entries and t3's; t1's was dropped on the way
         m.run.tensorMap.erase(t2)

@@ -1,5 +1,7 @@
 package dev.strata.mailbox
 
+import dev.strata.process.ControlOp
+import dev.strata.process.ErrorReport
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldBeEmpty
 import io.kotest.matchers.collections.shouldHaveSize
@@ -28,7 +30,7 @@ class MailboxLayoutSpec : FunSpec({
             .filter { it.size == 4 && it[1].toLongOrNull() != null }
             .map { it[1].toLong() to it[2].toInt() }
             .toList()
-        rows shouldBe listOf(dev.strata.mailbox.Doorbell.COUNTER to 4, dev.strata.mailbox.Doorbell.PARKED to 4)
+        rows shouldBe listOf(Doorbell.COUNTER to 4, Doorbell.PARKED to 4)
     }
 
     test("docs/protocol.md lists every state with its value and nothing else") {
@@ -36,6 +38,18 @@ class MailboxLayoutSpec : FunSpec({
         val states = Regex("""^\| (\d+) \| ([A-Z_]+) \|""", RegexOption.MULTILINE).findAll(doc)
             .map { it.groupValues[1].toInt() to it.groupValues[2] }.toList()
         states shouldBe MailboxState.entries.map { it.code to it.name }
+    }
+
+    test("docs/protocol.md lists every control op with its code and nothing else") {
+        val ops = Regex("""^\| (\d+) \| ([A-Z_]+) \|""", RegexOption.MULTILINE).findAll(section("What travels in the args blob"))
+            .map { it.groupValues[1].toInt() to it.groupValues[2] }.toList()
+        ops shouldBe ControlOp.entries.map { it.code to it.name }
+    }
+
+    test("docs/protocol.md lists every error report with its code and nothing else") {
+        val reports = Regex("""^\| (\d+) \| ([A-Z_]+) \|""", RegexOption.MULTILINE).findAll(section("Error reports"))
+            .map { it.groupValues[1].toInt() to it.groupValues[2] }.toList()
+        reports shouldBe ErrorReport.entries.map { it.code to it.name }
     }
 
     test("the state word is alone on its cache line and fields never overlap") {

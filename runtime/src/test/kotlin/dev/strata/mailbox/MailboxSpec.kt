@@ -87,21 +87,23 @@ class MailboxSpec : FunSpec({
         }
     }
 
-    test("payload written before a release-published state is seen by a thread that acquires it") {
+    test("payload written before a published state is seen by a thread that acquires it") {
         Arena.ofShared().use { arena ->
             val m = fresh(arena)
+            val parent = MailboxParking(m, MailboxSide.PARENT)
+            val child = MailboxParking(m, MailboxSide.CHILD)
             repeat(2_000) { round ->
                 val reader = CompletableFuture.supplyAsync {
                     while (m.state() != MailboxState.TASK_READY) Thread.onSpinWait()
                     val args = m.readArgs()
                     val seq = m.dispatchSeq
-                    m.publish(MailboxState.TASK_DONE)
+                    child.publish(MailboxState.TASK_DONE)
                     seq to args
                 }
                 val payload = ByteArray(16) { (round + it).toByte() }
                 m.dispatchSeq = round.toLong()
                 m.writeArgs(payload)
-                m.publish(MailboxState.TASK_READY)
+                parent.publish(MailboxState.TASK_READY)
                 val (seq, args) = reader.get(10, TimeUnit.SECONDS)
                 seq shouldBe round.toLong()
                 args.contentEquals(payload) shouldBe true

@@ -2,7 +2,7 @@ package dev.strata.process
 
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
-import dev.strata.child.ChildRuntime
+import dev.strata.child.CurrentChild
 
 /** Callables the process tests send to child JVMs (top level: found there by name). */
 
@@ -57,7 +57,7 @@ fun negate(context: TaskContext) {
 /** Cannot be created in the child: its constructor throws (start-up failure). */
 class BrokenAtInit : TaskCallable {
     init {
-        if (ChildRuntime.current != null) throw IllegalStateException("BrokenAtInit refuses to load in ${ChildRuntime.current!!.spec.path}")
+        if (CurrentChild.current != null) throw IllegalStateException("BrokenAtInit refuses to load in ${CurrentChild.current!!.spec.path}")
     }
     override fun call(context: TaskContext) = Unit
 }
@@ -65,7 +65,7 @@ class BrokenAtInit : TaskCallable {
 /** Hangs forever while being created in the child (a hung start-up). */
 class HangsAtInit : TaskCallable {
     init {
-        if (ChildRuntime.current != null) Thread.sleep(Long.MAX_VALUE)
+        if (CurrentChild.current != null) Thread.sleep(Long.MAX_VALUE)
     }
     override fun call(context: TaskContext) = Unit
 }
@@ -73,7 +73,7 @@ class HangsAtInit : TaskCallable {
 /** Breaks the protocol from inside the child: scalar 0 picks how (1 unknown state, 2 oversize error length, 3 bad magic). */
 object WritesGarbage : TaskCallable {
     override fun call(context: TaskContext) {
-        val loop = ChildRuntime.current!!
+        val loop = CurrentChild.current!!
         val seg = loop.mailbox.segment
         val int = java.lang.foreign.ValueLayout.JAVA_INT
         when (context.scalar(0).toInt()) {

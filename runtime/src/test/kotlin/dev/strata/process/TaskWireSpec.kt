@@ -33,11 +33,17 @@ class TaskWireSpec : FunSpec({
         }
     }
 
+    test("a control request with an op code no op has is a protocol violation naming the code") {
+        val box = Mailbox.create("test", java.lang.foreign.Arena.ofAuto().allocate(MailboxLayout.totalSize(4096, 4096), 64), 4096, 4096)
+        box.writeArgs(java.nio.ByteBuffer.allocate(16).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(99).putInt(0).putInt(0).putInt(0).array())
+        shouldThrow<ProtocolException> { TaskWire.decodeOp("test", box.readArgs()) }.message shouldContain "unknown control op 99"
+    }
+
     test("control requests carry an id, a text and 64-bit operands") {
         val box = Mailbox.create("test", java.lang.foreign.Arena.ofAuto().allocate(MailboxLayout.totalSize(4096, 4096), 64), 4096, 4096)
-        TaskWire.Writer().op(TaskWire.OP_COPY_TO, 3, "/dev/shm/x", longArrayOf(0x10_0000_0000L, 64, -1)).writeTo(box)
+        TaskWire.Writer().op(ControlOp.COPY_TO, 3, "/dev/shm/x", longArrayOf(0x10_0000_0000L, 64, -1)).writeTo(box)
         val op = TaskWire.decodeOp("test", box.readArgs())
-        op.code shouldBe TaskWire.OP_COPY_TO
+        op.op shouldBe ControlOp.COPY_TO
         op.id shouldBe 3
         op.text shouldBe "/dev/shm/x"
         op.longs.toList() shouldBe listOf(0x10_0000_0000L, 64L, -1L)

@@ -150,19 +150,17 @@ private class Harness(subs: Int = 0, next: List<Boolean> = emptyList()) : AutoCl
 
     /** [consumer] waits for [producer] (what the TensorMap would infer). */
     fun dependsOn(consumer: Task, producer: Task) {
-        (producer.fanout ?: ArrayList<Task>().also { producer.fanout = it }).add(consumer)
-        consumer.addFanin()
+        producer.attachUnpublished(consumer)
     }
 
     /** Publishes tasks in order as the orchestrator does: skip if poisoned meanwhile, else release the build guard. */
     fun publish(vararg tasks: Task) {
         for (t in tasks) {
-            val poisoned: Boolean
-            synchronized(t) {
-                poisoned = t.poisoned || t.run.failed
-                t.state = TaskState.PENDING
+            when (t.publish()) {
+                Task.Publish.POISONED -> scheduler.skipPoisoned(t)
+                Task.Publish.READY -> scheduler.ready(t)
+                Task.Publish.WAITING -> Unit
             }
-            if (poisoned) scheduler.skipPoisoned(t) else if (t.releaseFanin()) scheduler.post(t)
         }
     }
 

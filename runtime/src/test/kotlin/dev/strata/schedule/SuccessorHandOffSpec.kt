@@ -46,7 +46,7 @@ class SuccessorHandOffSpec : FunSpec({
             repeat(200) { expect = expect * 31 + it }
             x.getLong(0) shouldBe expect
             threads shouldHaveSize 1
-            w.core.scheduler.handOffs.sum() shouldBe 200L // every link after the first was handed off
+            w.runs.scheduler.handOffs.sum() shouldBe 200L // every link after the first was handed off
         }
     }
 

@@ -640,12 +640,12 @@ private fun engine(p: Program, stats: EngineStats, processes: Boolean = false): 
     )
     Worker(config).use { worker ->
     val host = p.hostInit.mapIndexed { i, init ->
-        worker.core.hostBuffer(init.size.toLong(), "host$i", Access.READ_WRITE).also { it.segment!!.copyFrom(MemorySegment.ofArray(init)) }
+        worker.memory.hostBuffer(init.size.toLong(), "host$i", Access.READ_WRITE).also { it.segment!!.copyFrom(MemorySegment.ofArray(init)) }
     }
-    val constant = worker.core.hostBuffer(p.constInit.size.toLong(), "const", Access.READ_ONLY).also {
+    val constant = worker.memory.hostBuffer(p.constInit.size.toLong(), "const", Access.READ_ONLY).also {
         it.segment!!.copyFrom(MemorySegment.ofArray(p.constInit))
     }
-    val privates = p.privateSizes.mapIndexed { i, n -> worker.core.hostBuffer(n.toLong(), "private$i", Access.READ_WRITE) }
+    val privates = p.privateSizes.mapIndexed { i, n -> worker.memory.hostBuffer(n.toLong(), "private$i", Access.READ_WRITE) }
     val rejected = java.util.concurrent.ConcurrentHashMap.newKeySet<Int>()
     val callable = if (processes) ProcessEngineTask else EngineTask(stats)
 
@@ -701,7 +701,7 @@ private fun engine(p: Program, stats: EngineStats, processes: Boolean = false): 
         try {
             for (h in handles) h.result(if (processes) 30.seconds else 2.minutes)
         } catch (e: dev.strata.error.RunTimeoutException) {
-            throw AssertionError("$e; children: " + worker.core.processes?.endpoints?.joinToString("\n  ", prefix = "\n  ") { it.describe() }, e)
+            throw AssertionError("$e; children: " + worker.children.processes?.endpoints?.joinToString("\n  ", prefix = "\n  ") { it.describe() }, e)
         }
     return Outcome(host.map { it.bytes() }, constant.bytes(), privates.map { it.bytes() }, rejected)
     }

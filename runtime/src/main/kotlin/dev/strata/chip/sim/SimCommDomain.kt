@@ -2,6 +2,8 @@ package dev.strata.chip.sim
 
 import dev.strata.shm.SharedMemoryFile
 import dev.strata.shm.Futex
+import dev.strata.shm.FutexWaiter
+import dev.strata.shm.ParkedFlag
 import dev.strata.error.CommunicationException
 import dev.strata.error.ProtocolException
 import java.lang.foreign.MemorySegment
@@ -41,6 +43,7 @@ public class SimCommDomain private constructor(
 ) : AutoCloseable {
     private val seg: MemorySegment = file.segment
     private val generationWord = seg.asSlice(GENERATION_OFFSET, 4)
+    private val parked = ParkedFlag(seg, PARKED_OFFSET)
 
     /** Number of ranks. */
     public val ranks: Int = seg.get(ValueLayout.JAVA_INT, RANKS_OFFSET)
@@ -97,36 +100,23 @@ public class SimCommDomain private constructor(
         if (arrived == ranks) {
             INT.setVolatile(seg, ARRIVALS_OFFSET, 0)
             INT.getAndAdd(seg, GENERATION_OFFSET, 1)
-            if ((INT.getVolatile(seg, PARKED_OFFSET) as Int) != 0) Futex.wakeAll(generationWord)
+            parked.wakeIfParked(generationWord)
             return
         }
-        var spins = 0
-        while (System.nanoTime() - start < spinNanos) {
-            if (INT.getVolatile(seg, GENERATION_OFFSET) as Int != generation) return
-            if (++spins and 63 == 0) Thread.yield() else Thread.onSpinWait()
+        val passed = FutexWaiter.await(generationWord, parked, generation, spinNanos, timeoutNanos - (System.nanoTime() - start), PARK_SLICE_NANOS) {
+            INT.getVolatile(seg, GENERATION_OFFSET) as Int != generation || isBroken
         }
-        while (true) {
-            if (INT.getVolatile(seg, GENERATION_OFFSET) as Int != generation) return
-            checkNotBroken()
-            val left = timeoutNanos - (System.nanoTime() - start)
-            if (left <= 0) {
-                val now = INT.getVolatile(seg, ARRIVALS_OFFSET) as Int
-                INT.setVolatile(seg, BROKEN_OFFSET, 1)
-                Futex.wakeAll(generationWord)
-                throw CommunicationException(
-                    name, rank,
-                    "barrier timed out after ${timeoutNanos / 1_000_000} ms with $now of $ranks ranks arrived; a peer is " +
-                        "slow, hung or dead. The domain is now broken for every member",
-                )
-            }
-            INT.getAndAdd(seg, PARKED_OFFSET, 1)
-            try {
-                if (INT.getVolatile(seg, GENERATION_OFFSET) as Int != generation) return
-                Futex.wait(generationWord, generation, minOf(left, PARK_SLICE_NANOS))
-            } finally {
-                INT.getAndAdd(seg, PARKED_OFFSET, -1)
-            }
-        }
+        if (INT.getVolatile(seg, GENERATION_OFFSET) as Int != generation) return
+        checkNotBroken()
+        check(!passed) { "the barrier of domain '$name' woke without a reason" }
+        val now = INT.getVolatile(seg, ARRIVALS_OFFSET) as Int
+        INT.setVolatile(seg, BROKEN_OFFSET, 1)
+        Futex.wakeAll(generationWord)
+        throw CommunicationException(
+            name, rank,
+            "barrier timed out after ${timeoutNanos / 1_000_000} ms with $now of $ranks ranks arrived; a peer is " +
+                "slow, hung or dead. The domain is now broken for every member",
+        )
     }
 
     /**

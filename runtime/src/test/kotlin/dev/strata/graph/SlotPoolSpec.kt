@@ -1,4 +1,4 @@
-package dev.strata.worker
+package dev.strata.graph
 
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.ints.shouldBeLessThanOrEqual

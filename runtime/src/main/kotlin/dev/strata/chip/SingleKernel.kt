@@ -30,7 +30,8 @@ public class SingleKernel internal constructor(
 
 /**
  * A chip callable that runs [kernel] on one core (of [coreType], or the first core) with the task's
- * arguments: `submit(chip(0), kernel(VectorAdd)) { input(a); input(b); output(c) }`. Crosses into a chip's
+ * arguments: `submit(chip(0), "add", { input(a); input(b); output(c) }, kernel(VectorAdd))` (the arguments
+ * block comes before the callable, which is last so it may be a trailing lambda). Crosses into a chip's
  * JVM when [kernel] does (an `object`, a class with a no-arg constructor, or `callable(::f)`).
  */
 public fun kernel(kernel: TaskCallable, coreType: String? = null): TaskCallable = SingleKernel(kernel, coreType)

@@ -1,4 +1,4 @@
-package dev.strata.worker
+package dev.strata.graph
 
 import kotlinx.coroutines.CancellableContinuation
 import kotlinx.coroutines.suspendCancellableCoroutine

@@ -1,0 +1,180 @@
+package dev.strata.child
+
+import dev.strata.chip.ChipContextWire
+import dev.strata.chip.ChipRuntime
+import dev.strata.error.TaskFailedException
+import dev.strata.mailbox.Doorbell
+import dev.strata.mailbox.Mailbox
+import dev.strata.mailbox.MailboxParking
+import dev.strata.mailbox.MailboxSide
+import dev.strata.mailbox.MailboxState
+import dev.strata.nativebind.posix.errno_h
+import dev.strata.nativebind.posix.signal_h
+import dev.strata.nativebind.posix.sys_prctl_h
+import dev.strata.nativebind.posix.unistd_h
+import dev.strata.process.CallableNames
+import dev.strata.process.ChildSpec
+import dev.strata.process.ControlOp
+import dev.strata.process.ErrorReport
+import dev.strata.process.SharedMappings
+import dev.strata.process.TaskWire
+import dev.strata.shm.SharedMemoryFile
+import dev.strata.task.TaskCallable
+import dev.strata.task.TaskContext
+import dev.strata.tensor.Access
+import dev.strata.worker.Worker
+import dev.strata.worker.WorkerSpec
+import dev.strata.worker.startLocalChip
+import java.lang.foreign.Arena
+import java.nio.file.Paths
+import kotlin.time.Duration.Companion.milliseconds
+
+internal class ChildLoop(val spec: ChildSpec) {
+    private val callables = HashMap<Int, TaskCallable>()
+    private val mappings = SharedMappings()
+    lateinit var mailbox: Mailbox
+        private set
+    lateinit var doorbell: Doorbell
+        private set
+    private var nested: Worker? = null
+    private var chip: ChipRuntime? = null
+
+    fun run(): Int {
+        if (!tieToParent()) return EXIT_ORPHAN
+        val file = SharedMemoryFile.open(Paths.get(spec.mailbox))
+        doorbell = Doorbell.open(Paths.get(spec.doorbell))
+        mailbox = Mailbox.open(spec.mailbox, file.segment)
+        CurrentChild.current = this
+        val parking = MailboxParking(mailbox, MailboxSide.CHILD)
+        try {
+            mailbox.childPid = ProcessHandle.current().pid().toInt()
+            try {
+                for (c in spec.callables) callables[c.id] = CallableNames.resolve(c.name)
+                spec.worker?.let { nested = Worker(WorkerSpec.fromJson(it).toConfig()) }
+                spec.chip?.let { c -> chip = startLocalChip(spec.path, c.index, c.config, c.domains, c.startMillis.milliseconds) }
+            } catch (t: Throwable) {
+                mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, t.message, t.stackTraceToString())
+                answer(parking, MailboxState.INIT_FAILED)
+                return EXIT_INIT_FAILED
+            }
+            return serve(parking, answer(parking, MailboxState.INIT_READY))
+        } finally {
+            try {
+                nested?.close()
+                chip?.close()
+            } finally {
+                parking.close()
+                mappings.close()
+                doorbell.close()
+                file.close()
+            }
+        }
+    }
+
+    /**
+     * Answers requests until told to stop. [published] is the state this child wrote last: the parent may
+     * already have replaced it by a request, so waiting starts from what we wrote, not from what we read.
+     */
+    private fun serve(parking: MailboxParking, published: MailboxState): Int {
+        var observed = published
+        while (true) {
+            val s = parking.awaitChange(observed, spec.spinNanos, CHECK_NANOS)
+            if (s == observed) { // nothing for a while: is the parent still there, did it ask us to stop?
+                mailbox.beat()
+                if (unistd_h.getppid().toLong() != spec.parentPid) return EXIT_ORPHAN
+                if (mailbox.isShutdownRequested) return 0
+                continue
+            }
+            observed = when (s) {
+                MailboxState.TASK_READY -> runTask(parking)
+                MailboxState.CONTROL_REQUEST -> control(parking)
+                MailboxState.SHUTDOWN -> return 0
+                else -> s
+            }
+            if (mailbox.isShutdownRequested) return 0
+        }
+    }
+
+    private fun runTask(parking: MailboxParking): MailboxState {
+        val outcome = try {
+            val c = chip
+            val task = TaskWire.decode(mailbox.name, mailbox.readArgs(), mappings, c?.let { it::resolve })
+            val id = mailbox.callableId.toInt()
+            val callable = callables[id] ?: throw IllegalStateException("callable id $id was never registered in ${spec.path}")
+            if (c != null) {
+                c.execute(callable, task.args, task.member, task.groupSize)
+            } else {
+                callable.call(TaskContext(task.args, task.member, task.groupSize, spec.path, nested))
+            }
+            MailboxState.TASK_DONE
+        } catch (t: Throwable) {
+            if (t is TaskFailedException) { // a nested run failed: keep its path and coordinates for the parent
+                mailbox.writeError(
+                    ErrorReport.NESTED.code, t.errorClass, t.errorMessage,
+                    "${t.workerPath}\n${t.taskId}\n${t.taskName}\n${t.errorStack}",
+                )
+            } else {
+                mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, t.message, t.stackTraceToString())
+            }
+            MailboxState.TASK_FAILED
+        }
+        mailbox.beat()
+        return answer(parking, outcome)
+    }
+
+    private fun control(parking: MailboxParking): MailboxState {
+        try {
+            val op = TaskWire.decodeOp(mailbox.name, mailbox.readArgs())
+            var reply = NO_REPLY
+            when (op.op) {
+                ControlOp.PING -> Unit
+                ControlOp.REGISTER -> callables[op.id] = CallableNames.resolve(op.text)
+                else -> reply = chipControl(op)
+            }
+            mailbox.writeArgs(reply)
+        } catch (t: Throwable) {
+            mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, t.message, t.stackTraceToString())
+        }
+        return answer(parking, MailboxState.CONTROL_DONE)
+    }
+
+    /** A chip memory operation or context request; the reply payload. */
+    private fun chipControl(op: TaskWire.Op): ByteArray {
+        val c = chip ?: throw IllegalArgumentException("control op ${op.op} needs a chip, and ${spec.path} is not one")
+        fun staged(): java.lang.foreign.MemorySegment = mappings.buffer(op.text, op.longs[1], op.longs[2], Access.READ_WRITE).segment!!
+        return when (op.op) {
+            ControlOp.MALLOC -> java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(c.malloc(op.longs[0])).array()
+            ControlOp.FREE -> NO_REPLY.also { c.free(op.longs[0]) }
+            ControlOp.COPY_TO -> NO_REPLY.also { c.copyToDevice(op.longs[0], staged()) }
+            ControlOp.COPY_FROM -> NO_REPLY.also { c.copyFromDevice(staged(), op.longs[0]) }
+            ControlOp.CHIP_CONTEXT -> kotlinx.serialization.json.Json.encodeToString(ChipContextWire.serializer(), c.contextWire()).toByteArray()
+            ControlOp.PING, ControlOp.REGISTER -> throw IllegalArgumentException("control op ${op.op} is not a chip operation")
+        }
+    }
+
+    /** Publishes [state] and rings the parent's doorbell. */
+    private fun answer(parking: MailboxParking, state: MailboxState): MailboxState {
+        parking.publish(state)
+        doorbell.ring()
+        return state
+    }
+
+    /** SIGKILL when the parent dies; false if it is already gone. */
+    private fun tieToParent(): Boolean {
+        Arena.ofConfined().use { a ->
+            val errno = errno_h.allocateCapture(a)
+            if (sys_prctl_h.prctl(errno, sys_prctl_h.PR_SET_PDEATHSIG, signal_h.SIGKILL.toLong()) != 0) {
+                System.err.println("strata child ${spec.path}: prctl(PR_SET_PDEATHSIG) failed, errno ${errno_h.errno(errno)}; relying on the parent-pid check")
+            }
+        }
+        return unistd_h.getppid().toLong() == spec.parentPid
+    }
+
+    private companion object {
+        /** How often an idle child checks its parent pid and the shutdown word (PDEATHSIG is the fast path). */
+        const val CHECK_NANOS = 2_000_000_000L
+        const val EXIT_INIT_FAILED = 1
+        const val EXIT_ORPHAN = 70
+        val NO_REPLY = ByteArray(0)
+    }
+}

@@ -1,0 +1,190 @@
+package dev.strata.worker
+
+import dev.strata.endpoint.Dispatch
+import dev.strata.endpoint.ThreadEndpoint
+import dev.strata.error.SchedulerStallException
+import dev.strata.error.WorkerClosedException
+import dev.strata.graph.Run
+import dev.strata.graph.Task
+import dev.strata.graph.HeapRings
+import dev.strata.graph.TaskWindow
+import dev.strata.run.CallableAdmission
+import dev.strata.run.SubmitValidation
+import dev.strata.run.RunBuilder
+import dev.strata.run.RunHandle
+import dev.strata.schedule.Scheduler
+import dev.strata.schedule.StallWatchdog
+import dev.strata.task.Orchestrator
+import io.github.oshai.kotlinlogging.KotlinLogging
+import kotlinx.coroutines.runBlocking
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.Semaphore
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicLong
+import java.util.concurrent.locks.ReentrantLock
+import kotlin.concurrent.withLock
+
+private val log = KotlinLogging.logger {}
+
+/**
+ * How a worker admits and finishes runs (DESIGN.md §4): at most [RUNS_IN_FLIGHT] runs at once (the next
+ * builds while the current one executes; a third `submit` blocks), one program building at a time, no
+ * run started from inside one of the worker's own tasks or programs. It owns the worker's [Scheduler]
+ * (and answers its [Scheduler.Hooks]) and, for a worker with a stall budget, its [StallWatchdog].
+ *
+ * A run ends through one path, [runFinished] on the scheduler thread (or in [close], once the scheduler
+ * stopped): its handle completes (a no-op when the thread that finished its last task completed it
+ * first, which is the fast path) and its admission permit is returned.
+ */
+internal class RunAdmission(
+    private val config: WorkerConfig,
+    private val children: WorkerChildren,
+    private val window: TaskWindow,
+    heapRings: HeapRings,
+    validation: SubmitValidation,
+    callables: CallableAdmission,
+    tracked: Boolean,
+) : Scheduler.Hooks {
+    private val spinNanos = config.spin.inWholeNanoseconds
+    private val closed = AtomicBoolean(false)
+    private val runIds = AtomicLong()
+    private val admission = Semaphore(RUNS_IN_FLIGHT)
+    private val buildLock = ReentrantLock()
+    private val activeRuns = ConcurrentHashMap.newKeySet<Run>()
+
+    /** True once [close] began. */
+    val isClosed: Boolean get() = closed.get()
+
+    val scheduler = Scheduler(config.name, children.subs, children.nexts, spinNanos, this, countReady = tracked).also { it.start() }
+
+    /** What every run's builder is given: it talks to the window, the rings and this scheduler directly. */
+    private val parts = RunBuilder.Parts(window, heapRings, scheduler, validation, callables, AtomicLong())
+
+    /** The stall watchdog over the worker's in-process children (a chip's cores; a host's sub workers and next-level children). */
+    private val watchdog: StallWatchdog? = if (!tracked) null else StallWatchdog(
+        config.name, config.stallTimeout!!, (children.subs + children.nexts).filterIsInstance<ThreadEndpoint>(),
+        object : StallWatchdog.Hooks {
+            override fun headRun(): Run? = activeRuns.minByOrNull { it.id }
+            override fun submitted(): Long = parts.taskIds.get()
+            override fun readyCount(): Int = scheduler.readyCount
+            override fun declare(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, Dispatch>?) =
+                declareStall(run, error, stuck)
+        },
+        if (config.level == 2) "ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS" else "WorkerConfig.stallTimeout of ${config.name}",
+    )
+
+    /** The watchdog's verdict: the run fails now; a stuck core is interrupted, a starved program too. */
+    private fun declareStall(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, Dispatch>?) {
+        log.error { error.message }
+        run.fail(error)
+        stuck?.let { (ep, d) -> ep.interruptRunning(d) }
+        synchronized(run) { if (run.building) run.builder?.interrupt() }
+        scheduler.abandon(run)
+    }
+
+    /** Admits a run of [program] and builds it on the calling thread (see `Worker.submit`). */
+    fun submit(program: suspend Orchestrator.() -> Unit): RunHandle = admit { builder -> builder.program() }
+
+    /** Admits a run and builds it with [build]; returns once the build returned, while tasks may still run. */
+    fun admit(build: suspend (RunBuilder) -> Unit): RunHandle {
+        if (closed.get()) throw WorkerClosedException(config.name)
+        check(!buildLock.isHeldByCurrentThread) {
+            "a run's program started another run on the same worker (${config.name}); submit tasks instead, " +
+                "or run the nested program on a next-level worker"
+        }
+        children.endpointOfCurrentThread()?.let { ep ->
+            throw IllegalStateException(
+                "a task running on ${ep.path} started a run on its own worker (${config.name}); that run would wait " +
+                    "behind the run the task belongs to. Submit the work from the program instead, or run it on a " +
+                    "next-level worker (ctx.worker)",
+            )
+        }
+        admission.acquire()
+        if (closed.get()) {
+            admission.release()
+            throw WorkerClosedException(config.name)
+        }
+        return buildLock.withLock {
+            val run = Run(runIds.incrementAndGet()) { scheduler.runFailed(it) }
+            val handle = RunHandle(run, spinNanos)
+            children.processes?.let { p -> run.helper = p::pollAll } // the waiter reads mailboxes itself
+            activeRuns += run
+            watchdog?.arm()
+            scheduler.admit(run)
+            val builder = RunBuilder(run, parts)
+            run.builder = Thread.currentThread()
+            try {
+                runBlocking { build(builder) }
+            } catch (e: Throwable) {
+                // The program itself failed: skip what has not started, let running tasks finish, rethrow.
+                endBuilding(run)
+                run.fail(e)
+                scheduler.runFailed(run)
+                builder.closeBuild()
+                handle.join()
+                val stall = run.firstError.get() as? SchedulerStallException
+                if (stall != null && stall !== e) { // the watchdog interrupted a starved program: its verdict is the error
+                    stall.addSuppressed(e)
+                    throw stall
+                }
+                throw e
+            }
+            endBuilding(run)
+            builder.closeBuild()
+            handle
+        }
+    }
+
+    /** The program's thread stops being [run]'s builder; an interrupt the watchdog sent it is cleared. */
+    private fun endBuilding(run: Run) {
+        synchronized(run) { run.builder = null }
+        if (run.firstError.get() is SchedulerStallException) Thread.interrupted()
+    }
+
+    override fun consume(task: Task) = window.consume(task)
+
+    /** [run] is over: its handle completes and its admission permit comes back, exactly once. */
+    override fun runFinished(run: Run) {
+        if (!run.markFinished()) return // the finishing thread, the scheduler and close() may all get here
+        run.building = false
+        run.complete() // first: on the fast path the caller is spinning on it
+        activeRuns -= run
+        watchdog?.disarmIfIdle { activeRuns.isEmpty() }
+        admission.release()
+    }
+
+    /**
+     * Refuses new runs and ends the ones in flight: waits up to `closeTimeout` for them, then cancels them
+     * and waits as long again; stops the watchdog and the scheduler; ends whatever the stopped scheduler
+     * can no longer finish (a cancelled run keeps its `RunCancelledException`, others fail with
+     * `WorkerClosedException`), so nobody waits forever on a handle. Returns false if already closed.
+     */
+    fun close(): Boolean {
+        if (!closed.compareAndSet(false, true)) return false
+        val timeoutMs = config.closeTimeout.inWholeMilliseconds
+        if (!admission.tryAcquire(RUNS_IN_FLIGHT, timeoutMs, TimeUnit.MILLISECONDS)) {
+            log.warn { "${config.name}: runs still in flight after ${config.closeTimeout}; cancelling them" }
+            for (r in activeRuns) r.cancel()
+            if (!admission.tryAcquire(RUNS_IN_FLIGHT, timeoutMs, TimeUnit.MILLISECONDS)) {
+                log.warn { "${config.name}: tasks still running after cancellation; closing anyway" }
+            }
+        }
+        watchdog?.close()
+        scheduler.stop(1_000)
+        for (r in activeRuns.toList()) {
+            r.fail(WorkerClosedException(config.name))
+            runFinished(r)
+        }
+        return true
+    }
+
+    /** Wakes anyone still blocked in admission (after the children closed): they see the worker closed. */
+    fun releaseWaiters() {
+        admission.release(RUNS_IN_FLIGHT * 4)
+    }
+
+    private companion object {
+        const val RUNS_IN_FLIGHT = 2
+    }
+}
