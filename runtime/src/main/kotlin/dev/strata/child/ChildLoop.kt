@@ -2,6 +2,7 @@ package dev.strata.child
 
 import dev.strata.chip.ChipContextWire
 import dev.strata.chip.ChipRuntime
+import dev.strata.error.ErrorText
 import dev.strata.error.TaskFailedException
 import dev.strata.mailbox.Doorbell
 import dev.strata.mailbox.Mailbox
@@ -53,7 +54,7 @@ internal class ChildLoop(val spec: ChildSpec) {
                 spec.worker?.let { nested = Worker(WorkerSpec.fromJson(it).toConfig()) }
                 spec.chip?.let { c -> chip = startLocalChip(spec.path, c.index, c.config, c.domains, c.startMillis.milliseconds) }
             } catch (t: Throwable) {
-                mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, t.message, t.stackTraceToString())
+                mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
                 answer(parking, MailboxState.INIT_FAILED)
                 return EXIT_INIT_FAILED
             }
@@ -114,10 +115,11 @@ internal class ChildLoop(val spec: ChildSpec) {
                     "${t.workerPath}\n${t.taskId}\n${t.taskName}\n${t.errorStack}",
                 )
             } else {
-                mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, t.message, t.stackTraceToString())
+                mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
             }
             MailboxState.TASK_FAILED
         }
+        Thread.interrupted() // an interrupt the task left set must not reach the next task
         mailbox.beat()
         return answer(parking, outcome)
     }
@@ -133,7 +135,7 @@ internal class ChildLoop(val spec: ChildSpec) {
             }
             mailbox.writeArgs(reply)
         } catch (t: Throwable) {
-            mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, t.message, t.stackTraceToString())
+            mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
         }
         return answer(parking, MailboxState.CONTROL_DONE)
     }

@@ -53,10 +53,10 @@ public data class ChipConfig(
             }
             ensureOrAccumulate(coreCount <= 64) { "$where: at most 64 cores, was $coreCount" }
             ensureOrAccumulate(deviceMemoryBytes > 0) { "$where: deviceMemoryBytes must be > 0, was $deviceMemoryBytes" }
-            ensureOrAccumulate(syncTimeout.isPositive()) { "$where: syncTimeout must be > 0, was $syncTimeout" }
-            ensureOrAccumulate(commTimeout.isPositive()) { "$where: commTimeout must be > 0, was $commTimeout" }
-            ensureOrAccumulate(stallTimeout == null || stallTimeout.isPositive()) { "$where: stallTimeout must be > 0, was $stallTimeout" }
-            ensureOrAccumulate(!simInitDelay.isNegative()) { "$where: simInitDelay must be >= 0, was $simInitDelay" }
+            ensureOrAccumulate(syncTimeout.isPositive() && syncTimeout.isFinite()) { "$where: syncTimeout must be > 0 and finite, was $syncTimeout" }
+            ensureOrAccumulate(commTimeout.isPositive() && commTimeout.isFinite()) { "$where: commTimeout must be > 0 and finite, was $commTimeout" }
+            ensureOrAccumulate(stallTimeout == null || (stallTimeout.isPositive() && stallTimeout.isFinite())) { "$where: stallTimeout must be > 0 and finite, was $stallTimeout" }
+            ensureOrAccumulate(!simInitDelay.isNegative() && simInitDelay.isFinite()) { "$where: simInitDelay must be >= 0 and finite, was $simInitDelay" }
         }
     }.fold({ it.toList() }, { emptyList() })
 

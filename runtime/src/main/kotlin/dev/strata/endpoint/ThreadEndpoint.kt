@@ -82,6 +82,9 @@ internal class ThreadEndpoint(
                     lastProgressNanos = System.nanoTime()
                 } else {
                     execute(d)
+                    // A task that left its interrupt flag set must not fail the next task with an
+                    // InterruptedException, nor turn this thread's park into a busy loop.
+                    Thread.interrupted()
                 }
                 slot.set(null)
                 d = try {

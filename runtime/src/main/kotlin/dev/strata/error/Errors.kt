@@ -42,7 +42,12 @@ public class TaskFailedException(
                     error.errorMessage, error.errorStack, error,
                 )
             } else {
-                TaskFailedException(path, taskId, taskName, error.javaClass.name, error.message, error.stackTraceToString(), error)
+                // Never throws, whatever the error's own methods do (ErrorText); an unprintable error is not kept
+                // as the cause, or printing this exception would throw in its turn.
+                TaskFailedException(
+                    path, taskId, taskName, error.javaClass.name, ErrorText.message(error), ErrorText.stack(error),
+                    error.takeIf { ErrorText.printable(it) },
+                )
             }
     }
 }

@@ -1,5 +1,6 @@
 package dev.strata.worker
 
+import dev.strata.error.WorkerClosedException
 import dev.strata.graph.HeapRings
 import dev.strata.graph.TaskWindow
 import dev.strata.process.CallableRegistry
@@ -31,7 +32,9 @@ import kotlin.time.Duration.Companion.seconds
  *   started are skipped; the next run is unaffected;
  * - idle workers park their threads: no CPU is used between runs beyond a short spin.
  *
- * Thread-safe. Close it (it is [AutoCloseable]) to stop its threads and its nested workers.
+ * Thread-safe. Close it (it is [AutoCloseable]) to stop its threads and its nested workers; after that,
+ * every call but [close] and reading its state throws [dev.strata.error.WorkerClosedException] and creates
+ * nothing.
  */
 public class Worker internal constructor(config: WorkerConfig, chipView: ChipView?) : Runner, AutoCloseable {
     /** Creates and starts a worker from [config] (every child started and ready before this returns). */
@@ -122,6 +125,7 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
 
     /** A zeroed host tensor owned by the caller (not by a scope), usable by every run of this worker. */
     public fun hostTensor(dtype: DType, vararg shape: Long, label: String = "host", access: Access = Access.READ_WRITE): Tensor {
+        checkOpen()
         val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
         return memory.hostBuffer(bytes, label, access).tensor(dtype, *shape)
     }
@@ -131,7 +135,10 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
      * (callables are otherwise sent on first use). Throws [dev.strata.error.InvalidCallableException] if it
      * has no stable name (a lambda) or a child cannot load it. No effect without child processes.
      */
-    public fun register(callable: TaskCallable): Unit = children.register(callable)
+    public fun register(callable: TaskCallable) {
+        checkOpen()
+        children.register(callable)
+    }
 
     /**
      * Pings every child process through its mailbox; returns each one's round trip, or null for a child
@@ -146,7 +153,10 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
      * Chip [chip]'s context: device, cores, and its rank, window and named buffers in each communication
      * domain (DESIGN.md §9). Ready as soon as the worker is: every chip brought its domains up first.
      */
-    public fun chipContext(chip: Int): ChipContext = chips.chipContext(chip)
+    public fun chipContext(chip: Int): ChipContext {
+        checkOpen()
+        return chips.chipContext(chip)
+    }
 
     /**
      * Allocates device memory on chip [chip] and returns a contiguous tensor over it. Device memory is
@@ -154,21 +164,32 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
      * it only on that chip (a submit to any other target is rejected). Freed by [freeDevice] or when the
      * worker closes. Throws [dev.strata.error.ChipException] if the driver's malloc fails.
      */
-    public fun deviceTensor(chip: Int, dtype: DType, vararg shape: Long, label: String = "device"): Tensor =
-        chips.deviceTensor(chip, dtype, shape, label)
+    public fun deviceTensor(chip: Int, dtype: DType, vararg shape: Long, label: String = "device"): Tensor {
+        checkOpen()
+        return chips.deviceTensor(chip, dtype, shape, label)
+    }
 
     /** Frees the device memory of [tensor] (a tensor from [deviceTensor]); tasks can no longer use it. */
-    public fun freeDevice(tensor: Tensor): Unit = chips.freeDevice(tensor)
+    public fun freeDevice(tensor: Tensor) {
+        checkOpen()
+        chips.freeDevice(tensor)
+    }
 
     /**
      * Copies [host] into [device] (both contiguous, the same number of bytes). Call it between runs: a
      * copy is not ordered with the tasks of a run in flight (in a child JVM it waits behind the chip's
      * current task).
      */
-    public fun copyToDevice(device: Tensor, host: Tensor): Unit = chips.copy(device, host, CopyDirection.TO_DEVICE)
+    public fun copyToDevice(device: Tensor, host: Tensor) {
+        checkOpen()
+        chips.copy(device, host, CopyDirection.TO_DEVICE)
+    }
 
     /** Copies [device] into [host] (both contiguous, the same number of bytes); see [copyToDevice]. */
-    public fun copyFromDevice(host: Tensor, device: Tensor): Unit = chips.copy(device, host, CopyDirection.FROM_DEVICE)
+    public fun copyFromDevice(host: Tensor, device: Tensor) {
+        checkOpen()
+        chips.copy(device, host, CopyDirection.FROM_DEVICE)
+    }
 
     /** Process ids of the child JVMs, by path (diagnostics). Empty without child processes. */
     public val childPids: Map<String, Long> get() = children.childPids
@@ -184,6 +205,11 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
         heapRings.unlink()
         memory.close()
         runs.releaseWaiters()
+    }
+
+    /** Everything but [close] and reading state refuses a closed worker, before it creates anything. */
+    private fun checkOpen() {
+        if (runs.isClosed) throw WorkerClosedException(path)
     }
 
     override fun toString(): String = "Worker($path, subs=${config.subWorkers}, next=${config.nextLevel.size})"

@@ -102,10 +102,10 @@ public data class WorkerConfig(
                 ensureOrAccumulate(subWorkers <= 1024) { "subWorkers must be <= 1024 (one thread each), was $subWorkers" }
                 ensureOrAccumulate(taskWindow > 0) { "taskWindow must be > 0, was $taskWindow" }
                 ensureOrAccumulate(heapRingBytes > 0) { "heapRingBytes must be > 0, was $heapRingBytes" }
-                ensureOrAccumulate(backPressureTimeout.isPositive()) { "backPressureTimeout must be > 0, was $backPressureTimeout" }
-                ensureOrAccumulate(!spin.isNegative()) { "spin must be >= 0, was $spin" }
-                ensureOrAccumulate(!closeTimeout.isNegative()) { "closeTimeout must be >= 0, was $closeTimeout" }
-                ensureOrAccumulate(startTimeout.isPositive()) { "startTimeout must be > 0, was $startTimeout" }
+                ensureOrAccumulate(backPressureTimeout.isPositive() && backPressureTimeout.isFinite()) { "backPressureTimeout must be > 0 and finite, was $backPressureTimeout" }
+                ensureOrAccumulate(!spin.isNegative() && spin.isFinite()) { "spin must be >= 0 and finite, was $spin" }
+                ensureOrAccumulate(!closeTimeout.isNegative() && closeTimeout.isFinite()) { "closeTimeout must be >= 0 and finite, was $closeTimeout" }
+                ensureOrAccumulate(startTimeout.isPositive() && startTimeout.isFinite()) { "startTimeout must be > 0 and finite, was $startTimeout" }
                 nextLevel.forEachIndexed { i, c ->
                     if (c is NextLevelChild.Chip) {
                         ensureOrAccumulate(level == 3) { "nextLevel[$i] is a chip; chips belong to level-3 workers, this one is level $level" }
@@ -130,7 +130,7 @@ public data class WorkerConfig(
                         ensureOrAccumulate(!c.worker.isClosed) { "nextLevel[$i] (${c.worker.path}) is already closed" }
                     }
                 }
-                ensureOrAccumulate(stallTimeout == null || stallTimeout.isPositive()) { "stallTimeout must be > 0, was $stallTimeout" }
+                ensureOrAccumulate(stallTimeout == null || (stallTimeout.isPositive() && stallTimeout.isFinite())) { "stallTimeout must be > 0 and finite, was $stallTimeout" }
                 if (stallTimeout != null && level >= 3) {
                     val inProcesses = (if (subWorkers > 0 && subIsolation == Isolation.PROCESS) listOf("its sub workers") else emptyList()) +
                         nextLevel.indices.filter { isProcess(it) }.map { "nextLevel[$it]" }
