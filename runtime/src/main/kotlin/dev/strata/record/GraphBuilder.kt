@@ -13,6 +13,7 @@ import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
+import dev.strata.tensor.bytesOf
 
 /**
  * The receiver of a recorded program ([TaskGraph.record], `taskGraph { }` in the DSL): an
@@ -42,8 +43,7 @@ public class GraphBuilder internal constructor(private val name: String) : Orche
      */
     public fun parameter(name: String, dtype: DType, vararg shape: Long): Tensor {
         require(params.none { it.name == name }) { "parameter '$name' is declared twice in graph '${this.name}'" }
-        require(shape.all { it >= 0 }) { "parameter '$name' has a negative size: ${shape.contentToString()}" }
-        val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
+        val bytes = bytesOf(dtype, shape, "parameter '$name' of graph '${this.name}'")
         val placeholder = Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, "parameter '$name'", null)
         params += TaskGraph.Parameter(name, dtype, shape.copyOf(), placeholder)
         paramIds[placeholder.id] = params.size - 1
@@ -109,7 +109,7 @@ public class GraphBuilder internal constructor(private val name: String) : Orche
 
     /** Recorded for export (a scratch buffer of the scope); a graph with allocations cannot be replayed. */
     override suspend fun alloc(dtype: DType, vararg shape: Long): Tensor {
-        val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
+        val bytes = bytesOf(dtype, shape, "alloc in graph '${this.name}'")
         allocations++
         return Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, "alloc#$allocations", null).tensor(dtype, *shape)
     }

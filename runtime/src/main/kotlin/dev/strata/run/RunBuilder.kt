@@ -15,6 +15,7 @@ import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
+import dev.strata.tensor.bytesOf
 import dev.strata.error.InvalidSubmitException
 import dev.strata.error.ScopeException
 import dev.strata.graph.Run
@@ -259,8 +260,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
     override suspend fun alloc(dtype: DType, vararg shape: Long): Tensor {
         checkUsable()
         run.firstError.get()?.let { throw it }
-        require(shape.all { it >= 0 }) { "alloc shape must be >= 0, was ${shape.contentToString()}" }
-        val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
+        val bytes = bytesOf(dtype, shape, "alloc in run #${run.id}")
         drainConsumed()
         takeSlot()
         val (ring, allocation) = try {

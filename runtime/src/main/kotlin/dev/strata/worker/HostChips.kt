@@ -13,6 +13,7 @@ import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Buffer
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
+import dev.strata.tensor.bytesOf
 import kotlinx.serialization.json.Json
 import java.lang.foreign.MemorySegment
 import java.nio.ByteBuffer
@@ -147,8 +148,7 @@ internal class HostChips(private val config: WorkerConfig, private val children:
 
     fun deviceTensor(chip: Int, dtype: DType, shape: LongArray, label: String): Tensor {
         val port = port(chip)
-        require(shape.all { it >= 0 }) { "device tensor shape must be >= 0, was ${shape.contentToString()}" }
-        val bytes = maxOf(1, shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n })
+        val bytes = maxOf(1, bytesOf(dtype, shape, "deviceTensor '$label' on chip $chip"))
         val buffer = Buffer.device(bytes, AddressSpace.Device(chip), label, port.malloc(bytes))
         deviceBuffers[buffer.id] = buffer
         return buffer.tensor(dtype, *shape)

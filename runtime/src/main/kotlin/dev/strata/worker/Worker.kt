@@ -15,6 +15,7 @@ import dev.strata.task.TaskCallable
 import dev.strata.tensor.Access
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
+import dev.strata.tensor.bytesOf
 import dev.strata.chip.ChipContext
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
@@ -126,7 +127,7 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
     /** A zeroed host tensor owned by the caller (not by a scope), usable by every run of this worker. */
     public fun hostTensor(dtype: DType, vararg shape: Long, label: String = "host", access: Access = Access.READ_WRITE): Tensor {
         checkOpen()
-        val bytes = shape.fold(dtype.byteSize.toLong()) { acc, n -> acc * n }
+        val bytes = bytesOf(dtype, shape, "hostTensor '$label'")
         return memory.hostBuffer(bytes, label, access).tensor(dtype, *shape)
     }
 

@@ -91,6 +91,18 @@ class FaultContainmentSpec : FunSpec({
         }
     }
 
+    test("sizes are exact: a negative or overflowing shape is refused, naming the call (issue 13 §13)") {
+        Worker(WorkerConfig(subWorkers = 1)).use { w ->
+            shouldThrow<IllegalArgumentException> { w.hostTensor(DType.F32, -1) }.message shouldContain "hostTensor 'host': every dimension must be >= 0"
+            shouldThrow<IllegalArgumentException> { w.hostTensor(DType.F32, 1L shl 62, 4) }.message shouldContain "do not fit"
+            shouldThrow<IllegalArgumentException> { w.runBounded { alloc(DType.F32, 1L shl 62, 4) } }.message shouldContain "alloc in run #"
+            w.runBounded { alloc(DType.F32, 4) } // the worker stays usable
+        }
+        Worker(WorkerConfig(nextLevel = listOf(NextLevelChild.Chip(ChipConfig(deviceId = 0))), chipIsolation = Isolation.THREAD)).use { w ->
+            shouldThrow<IllegalArgumentException> { w.deviceTensor(0, DType.F32, 1L shl 62, 4) }.message shouldContain "deviceTensor 'device' on chip 0"
+        }
+    }
+
     test("a closed worker refuses everything with WorkerClosedException and creates nothing") {
         val w = Worker(WorkerConfig(subWorkers = 1, subIsolation = Isolation.PROCESS))
         w.close()
