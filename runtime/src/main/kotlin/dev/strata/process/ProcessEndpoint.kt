@@ -409,7 +409,6 @@ internal class ProcessEndpoint(
     private companion object {
         val INT: VarHandle = ValueLayout.JAVA_INT.varHandle()
         const val KILL_WAIT_MS = 5_000L
-        val EMPTY = LongArray(0)
         val EMPTY_BYTES = ByteArray(0)
     }
 }

@@ -2,7 +2,6 @@ package dev.strata.record
 
 import dev.strata.tensor.Tensor
 import kotlinx.serialization.Serializable
-import kotlinx.serialization.json.Json
 
 /** The JSON export of a [TaskGraph]. */
 @Serializable
