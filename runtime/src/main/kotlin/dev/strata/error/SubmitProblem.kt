@@ -13,6 +13,11 @@ public sealed class SubmitProblem(public val message: String) {
             "its buffer '${tensor.buffer.label}' of ${tensor.buffer.byteSize} B; fix the offset, shape or strides",
     )
 
+    public class ViewOverflows(public val member: Int, public val argIndex: Int, public val tensor: Tensor) : SubmitProblem(
+        "${where(member, argIndex)} $tensor spans more bytes than a 64-bit offset can address (its offset, shape and " +
+            "strides overflow); no buffer can hold it, so fix the shape or strides",
+    )
+
     public class NegativeShape(public val member: Int, public val argIndex: Int, public val tensor: Tensor) : SubmitProblem(
         "${where(member, argIndex)} $tensor has a negative size or stride; views need sizes and strides >= 0",
     )

@@ -131,7 +131,8 @@ internal class SubmitValidation(
                         ensureOrAccumulate(!negative) { SubmitProblem.NegativeShape(mi, i, tensor) }
                         if (!negative) {
                             val fp = tensor.footprint
-                            ensureOrAccumulate(fp.isEmpty || (fp.lo >= 0 && fp.hi <= buffer.byteSize)) {
+                            ensureOrAccumulate(!fp.overflows) { SubmitProblem.ViewOverflows(mi, i, tensor) }
+                            ensureOrAccumulate(fp.overflows || fp.isEmpty || (fp.lo >= 0 && fp.hi <= buffer.byteSize)) {
                                 SubmitProblem.ViewOutOfBounds(mi, i, tensor)
                             }
                         }

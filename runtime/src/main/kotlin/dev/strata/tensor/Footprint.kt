@@ -24,6 +24,12 @@ internal class Footprint private constructor(
     private val extents: LongArray,
 ) {
     val isEmpty: Boolean get() = hi <= lo
+
+    /**
+     * True when the view's byte arithmetic does not fit in a `Long` (e.g. shape `[2^62 + 1]` of F32):
+     * such a view can never lie inside a buffer, and validation reports it instead of a wrapped range.
+     */
+    val overflows: Boolean get() = this === OVERFLOW
     val isContiguous: Boolean get() = counts.isEmpty()
     private val dims: Int get() = counts.size
 
@@ -56,18 +62,32 @@ internal class Footprint private constructor(
 
         private val EMPTY = Footprint(0, 0, LongArray(0), LongArray(0), 0, longArrayOf(0))
 
-        fun of(byteOffset: Long, shape: LongArray, elementStrides: LongArray, elementSize: Int): Footprint {
+        /** Stands for every view whose byte arithmetic overflows: spans all of `Long`, never empty. */
+        private val OVERFLOW = Footprint(Long.MIN_VALUE, Long.MAX_VALUE, LongArray(0), LongArray(0), 0, longArrayOf(0))
+
+        /**
+         * The normal form of the view at [byteOffset] with [shape] and [elementStrides]. All arithmetic is
+         * exact: a view whose bytes cannot be addressed with a `Long` gives the footprint that [overflows].
+         */
+        fun of(byteOffset: Long, shape: LongArray, elementStrides: LongArray, elementSize: Int): Footprint =
+            try {
+                normalForm(byteOffset, shape, elementStrides, elementSize)
+            } catch (_: ArithmeticException) {
+                OVERFLOW
+            }
+
+        private fun normalForm(byteOffset: Long, shape: LongArray, elementStrides: LongArray, elementSize: Int): Footprint {
             var base = byteOffset
             val ns = ArrayList<Long>(shape.size)
             val ss = ArrayList<Long>(shape.size)
             for (d in shape.indices) {
                 val n = shape[d]
                 if (n == 0L) return EMPTY
-                var s = elementStrides[d] * elementSize
+                var s = Math.multiplyExact(elementStrides[d], elementSize.toLong())
                 if (n == 1L || s == 0L) continue
                 if (s < 0) { // the same bytes, walked from the other end
-                    base += (n - 1) * s
-                    s = -s
+                    base = Math.addExact(base, Math.multiplyExact(n - 1, s))
+                    s = Math.negateExact(s)
                 }
                 ns += n
                 ss += s
@@ -87,15 +107,15 @@ internal class Footprint private constructor(
                 changed = false
                 // The innermost dimension steps by no more than the run: its bytes are one longer run.
                 if (ss.isNotEmpty() && ss.last() <= run) {
-                    run += (ns.last() - 1) * ss.last()
+                    run = Math.addExact(run, Math.multiplyExact(ns.last() - 1, ss.last()))
                     ns.removeAt(ns.lastIndex); ss.removeAt(ss.lastIndex)
                     changed = true
                 }
                 // Neighbours where the outer stride is the inner dimension's whole span fold into one.
                 var k = ss.size - 1
                 while (k > 0) {
-                    if (ss[k - 1] == ns[k] * ss[k]) {
-                        ns[k - 1] = ns[k - 1] * ns[k]
+                    if (ss[k - 1] == Math.multiplyExact(ns[k], ss[k])) {
+                        ns[k - 1] = Math.multiplyExact(ns[k - 1], ns[k])
                         ss[k - 1] = ss[k]
                         ns.removeAt(k); ss.removeAt(k)
                         changed = true
@@ -107,8 +127,10 @@ internal class Footprint private constructor(
             val strides = ss.toLongArray()
             val extents = LongArray(counts.size + 1)
             extents[counts.size] = run
-            for (k in counts.indices.reversed()) extents[k] = extents[k + 1] + (counts[k] - 1) * strides[k]
-            return Footprint(base, base + extents[0], counts, strides, run, extents)
+            for (k in counts.indices.reversed()) {
+                extents[k] = Math.addExact(extents[k + 1], Math.multiplyExact(counts[k] - 1, strides[k]))
+            }
+            return Footprint(base, Math.addExact(base, extents[0]), counts, strides, run, extents)
         }
 
         /**

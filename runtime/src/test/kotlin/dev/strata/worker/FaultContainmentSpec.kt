@@ -1,6 +1,8 @@
 package dev.strata.worker
 
 import dev.strata.error.InvalidConfigException
+import dev.strata.error.InvalidSubmitException
+import dev.strata.error.SubmitProblem
 import dev.strata.error.TaskFailedException
 import dev.strata.error.WorkerClosedException
 import dev.strata.chip.ChipConfig
@@ -16,6 +18,7 @@ import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
@@ -100,6 +103,20 @@ class FaultContainmentSpec : FunSpec({
         }
         Worker(WorkerConfig(nextLevel = listOf(NextLevelChild.Chip(ChipConfig(deviceId = 0))), chipIsolation = Isolation.THREAD)).use { w ->
             shouldThrow<IllegalArgumentException> { w.deviceTensor(0, DType.F32, 1L shl 62, 4) }.message shouldContain "deviceTensor 'device' on chip 0"
+        }
+    }
+
+    test("a view whose footprint overflows a Long is refused, not wrapped into its buffer (issue 13 §13)") {
+        Worker(WorkerConfig(subWorkers = 1)).use { w ->
+            val x = w.hostTensor(DType.F32, 16, label = "x") // 64 bytes
+            val huge = x.buffer.view(DType.F32, 0, longArrayOf((1L shl 62) + 1), longArrayOf(1))
+            val far = x.buffer.view(DType.F32, 0, longArrayOf(2, 2), longArrayOf(Long.MAX_VALUE / 2, 1))
+            for (view in listOf(huge, far)) {
+                val e = shouldThrow<InvalidSubmitException> {
+                    w.runBounded { submit(Target.Sub, SleepsBriefly, TaskArgs.build { output(view) }, "huge") }
+                }
+                e.problems.single().shouldBeInstanceOf<SubmitProblem.ViewOverflows>().message shouldContain "argument 0"
+            }
         }
     }
 
