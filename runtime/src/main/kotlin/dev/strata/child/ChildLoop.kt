@@ -97,6 +97,7 @@ internal class ChildLoop(val spec: ChildSpec) {
     }
 
     private fun runTask(parking: MailboxParking): MailboxState {
+        val seq = mailbox.dispatchSeq
         val outcome = try {
             val c = chip
             val task = TaskWire.decode(mailbox.name, mailbox.readArgs(), mappings, c?.let { it::resolve })
@@ -121,10 +122,11 @@ internal class ChildLoop(val spec: ChildSpec) {
         }
         Thread.interrupted() // an interrupt the task left set must not reach the next task
         mailbox.beat()
-        return answer(parking, outcome)
+        return answer(parking, outcome, seq)
     }
 
     private fun control(parking: MailboxParking): MailboxState {
+        val seq = mailbox.dispatchSeq
         try {
             val op = TaskWire.decodeOp(mailbox.name, mailbox.readArgs())
             var reply = NO_REPLY
@@ -137,7 +139,7 @@ internal class ChildLoop(val spec: ChildSpec) {
         } catch (t: Throwable) {
             mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
         }
-        return answer(parking, MailboxState.CONTROL_DONE)
+        return answer(parking, MailboxState.CONTROL_DONE, seq)
     }
 
     /** A chip memory operation or context request; the reply payload. */
@@ -154,8 +156,9 @@ internal class ChildLoop(val spec: ChildSpec) {
         }
     }
 
-    /** Publishes [state] and rings the parent's doorbell. */
-    private fun answer(parking: MailboxParking, state: MailboxState): MailboxState {
+    /** Echoes [seq] (the request's dispatch seq), publishes [state] and rings the parent's doorbell. */
+    private fun answer(parking: MailboxParking, state: MailboxState, seq: Long = 0): MailboxState {
+        mailbox.answerSeq = seq
         parking.publish(state)
         doorbell.ring()
         return state

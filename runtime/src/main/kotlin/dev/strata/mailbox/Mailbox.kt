@@ -61,6 +61,15 @@ public class Mailbox private constructor(
         get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.DISPATCH_SEQ_OFFSET)
         set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.DISPATCH_SEQ_OFFSET, value)
 
+    /**
+     * The dispatch seq of the request the child's answer belongs to: the child copies [dispatchSeq] here
+     * before it publishes its answer, and the parent accepts an answer only when it matches the seq it
+     * sent (a stray or forged state write is then a [ProtocolException], not a result).
+     */
+    public var answerSeq: Long
+        get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.ANSWER_SEQ_OFFSET)
+        set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.ANSWER_SEQ_OFFSET, value)
+
     public var callableId: Long
         get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.CALLABLE_ID_OFFSET)
         set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.CALLABLE_ID_OFFSET, value)

@@ -10,6 +10,7 @@ package dev.strata.mailbox
  *  line 1  64  state (i32)  — alone on its line: the word both sides spin and park on
  *  line 2 128  shutdown (i32, sticky) | 132 child parked (i32) | 136 parent parked (i32) | 144 heartbeat (i64)
  *  line 3 192  dispatch seq (i64) | 200 callable id (i64) | 208 args length (i32) | 212 error code (i32) | 216 error length (i32)
+ *          224  answer seq (i64)
  *         256  args blob   [ARGS_OFFSET, ARGS_OFFSET + args capacity)
  *              error region [errorOffset(args capacity), + error capacity), capacity >= 4096
  * ```
@@ -20,7 +21,7 @@ public object MailboxLayout {
 
     /** "STRM" in ASCII, big-endian reading. */
     public const val MAGIC: Int = 0x5354524D
-    public const val VERSION: Int = 1
+    public const val VERSION: Int = 2
 
     public const val MAGIC_OFFSET: Long = 0
     public const val VERSION_OFFSET: Long = 4
@@ -41,6 +42,9 @@ public object MailboxLayout {
     public const val ARGS_LENGTH_OFFSET: Long = DISPATCH_SEQ_OFFSET + 16
     public const val ERROR_CODE_OFFSET: Long = DISPATCH_SEQ_OFFSET + 20
     public const val ERROR_LENGTH_OFFSET: Long = DISPATCH_SEQ_OFFSET + 24
+
+    /** The dispatch seq of the request the child answers, written by it before the answer's state. */
+    public const val ANSWER_SEQ_OFFSET: Long = DISPATCH_SEQ_OFFSET + 32
 
     public const val ARGS_OFFSET: Long = 4L * CACHE_LINE
 
@@ -69,6 +73,7 @@ public object MailboxLayout {
         Field("args length", ARGS_LENGTH_OFFSET, 4, "parent (task), child (control reply)"),
         Field("error code", ERROR_CODE_OFFSET, 4, "child"),
         Field("error length", ERROR_LENGTH_OFFSET, 4, "child"),
+        Field("answer seq", ANSWER_SEQ_OFFSET, 8, "child"),
     )
 
     /** Where the error region starts for [argsCapacity] bytes of args (cache-line aligned). */

@@ -179,14 +179,14 @@ internal class ProcessEndpoint(
                     init.completeExceptionally(IllegalStateException("${e.errorClass}: ${e.message}"))
                 }
                 MailboxState.TASK_DONE, MailboxState.TASK_FAILED -> {
-                    val d = (inFlight as? MailboxRequest.Task)?.dispatch ?: return
+                    val d = (answered(state) as? MailboxRequest.Task ?: return).dispatch
                     if (state == MailboxState.TASK_FAILED) d.error = toTaskFailure(d, readErrorOrBreak() ?: return)
                     inFlight = null
                     finished = d
                     sendNextLocked()
                 }
                 MailboxState.CONTROL_DONE -> {
-                    val c = inFlight as? MailboxRequest.Control ?: return
+                    val c = answered(state) as? MailboxRequest.Control ?: return
                     val (err, payload) = try {
                         mailbox.readError().let { e -> e to (if (e == null) mailbox.readArgs() else EMPTY_BYTES) }
                     } catch (e: ProtocolException) {
@@ -217,6 +217,27 @@ internal class ProcessEndpoint(
         }
         finished?.let { report(it) }
         failedDispatch?.let { report(it) }
+    }
+
+    /**
+     * The request in flight that the child's [state] answers, or null: nothing is owed (a late ring), or
+     * the answer is not the child's answer to it — the wrong kind, or an answer seq other than the seq we
+     * sent (a stray or forged state write). The latter breaks the protocol: the child is killed and what it
+     * owed fails with [ProtocolException]. Under the lock.
+     */
+    private fun answered(state: MailboxState): MailboxRequest? {
+        val op = inFlight ?: return null
+        val kindFits = (state == MailboxState.CONTROL_DONE) == (op is MailboxRequest.Control)
+        val echoed = mailbox.answerSeq
+        if (kindFits && echoed == seq) return op
+        broken(
+            ProtocolException(
+                mailbox.name,
+                "the mailbox says $state for dispatch seq $echoed, but ${op.describeOp()} with seq $seq is in flight " +
+                    "(a stray or forged write to the mailbox); the child can no longer be trusted",
+            ),
+        )
+        return null
     }
 
     private fun readErrorOrBreak() = try {

@@ -70,13 +70,18 @@ class HangsAtInit : TaskCallable {
     override fun call(context: TaskContext) = Unit
 }
 
-/** Breaks the protocol from inside the child: scalar 0 picks how (1 unknown state, 2 oversize error length, 3 bad magic). */
+/**
+ * Breaks the protocol from inside the child: scalar 0 picks how (1 unknown state, 2 oversize error length,
+ * 3 bad magic, 4 a forged TASK_DONE while the task still runs: its output is never written).
+ */
 object WritesGarbage : TaskCallable {
     override fun call(context: TaskContext) {
         val loop = CurrentChild.current!!
         val seg = loop.mailbox.segment
         val int = java.lang.foreign.ValueLayout.JAVA_INT
-        when (context.scalar(0).toInt()) {
+        val how = context.scalar(0).toInt()
+        if (how != 4) loop.mailbox.answerSeq = loop.mailbox.dispatchSeq // an answer to the right request, just malformed
+        when (how) {
             1 -> seg.set(int, dev.strata.mailbox.MailboxLayout.STATE_OFFSET, 77)
             2 -> {
                 seg.set(int, dev.strata.mailbox.MailboxLayout.ERROR_CODE_OFFSET, 1)
@@ -87,6 +92,7 @@ object WritesGarbage : TaskCallable {
                 seg.set(int, dev.strata.mailbox.MailboxLayout.MAGIC_OFFSET, 0xBAD)
                 seg.set(int, dev.strata.mailbox.MailboxLayout.STATE_OFFSET, dev.strata.mailbox.MailboxState.TASK_DONE.code)
             }
+            4 -> seg.set(int, dev.strata.mailbox.MailboxLayout.STATE_OFFSET, dev.strata.mailbox.MailboxState.TASK_DONE.code)
         }
         loop.doorbell.ring()
         Thread.sleep(60_000) // the parent kills us

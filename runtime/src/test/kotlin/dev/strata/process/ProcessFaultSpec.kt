@@ -93,7 +93,7 @@ class ProcessFaultSpec : FunSpec({
         e.failures[1] shouldContain "BrokenAtInit refuses to load in L3 sub#1"
     }
 
-    for ((how, expected) in listOf(1 to "unknown state 77", 2 to "error length", 3 to "magic is 0xbad")) {
+    for ((how, expected) in listOf(1 to "unknown state 77", 2 to "error length", 3 to "magic is 0xbad", 4 to "forged")) {
         test("a child that writes garbage ($expected) fails its task with ProtocolException; the parent carries on") {
             procWorker(subs = 1).use { w ->
                 val e = shouldThrow<ProtocolException> {
@@ -101,6 +101,22 @@ class ProcessFaultSpec : FunSpec({
                 }
                 e.message!! shouldContain expected
                 e.mailbox shouldContain "strata-"
+            }
+        }
+    }
+
+    test("a forged TASK_DONE is not a result: the answer seq does not match, the run fails, later runs do not hang (issue 13 §5)") {
+        procWorker(subs = 1).use { w ->
+            val out = w.hostTensor(dev.strata.tensor.DType.I64, 1, label = "out")
+            val e = shouldThrow<ProtocolException> {
+                w.submit {
+                    submitTo(Target.Sub, WritesGarbage, TaskArgs.build { scalar(4); output(out) })
+                }.result(HANG_GUARD)
+            }
+            e.message!! shouldContain "forged"
+            e.message!! shouldContain "seq"
+            repeat(2) { // the next runs end (today by failing fast: the child was killed) instead of hanging
+                w.submit { submitTo(Target.Sub, Sleeps, TaskArgs.build { scalar(1) }) }.join(HANG_GUARD) shouldBe true
             }
         }
     }
