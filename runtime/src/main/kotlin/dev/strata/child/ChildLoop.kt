@@ -27,6 +27,7 @@ import dev.strata.worker.Worker
 import dev.strata.worker.WorkerSpec
 import dev.strata.worker.startLocalChip
 import java.lang.foreign.Arena
+import java.util.concurrent.locks.LockSupport
 import java.nio.file.Paths
 import kotlin.time.Duration.Companion.milliseconds
 
@@ -39,6 +40,61 @@ internal class ChildLoop(val spec: ChildSpec) {
         private set
     private var nested: Worker? = null
     private var chip: ChipRuntime? = null
+    private lateinit var watch: TaskWatch
+
+    /**
+     * The child's second thread, alive only while a task runs: it advances the heartbeat every [BEAT_MILLIS]
+     * (so the parent can tell a frozen JVM from a task that does not return) and interrupts the task when
+     * the parent asks ([Mailbox.cancelSeq] names its dispatch seq: its run was cancelled). Parked while the
+     * child is idle, so an idle child still costs no wake-ups.
+     */
+    private inner class TaskWatch(private val taskThread: Thread) : Runnable {
+        @Volatile
+        private var taskSeq = 0L
+
+        @Volatile
+        private var parked = false
+        private val lock = Any()
+        private var interruptedSeq = 0L
+        private val thread = Thread(this, "strata-child-watch").apply {
+            isDaemon = true
+            start()
+        }
+
+        /** The task with dispatch seq [seq] starts (the task thread). */
+        fun begin(seq: Long) {
+            taskSeq = seq
+            if (parked) LockSupport.unpark(thread)
+        }
+
+        /** The task ended: no interrupt reaches the next one (the task thread). */
+        fun end() {
+            synchronized(lock) { taskSeq = 0 }
+            Thread.interrupted()
+        }
+
+        override fun run() {
+            while (true) {
+                val seq = taskSeq
+                if (seq == 0L) {
+                    parked = true
+                    if (taskSeq == 0L) LockSupport.park(this)
+                    parked = false
+                    continue
+                }
+                mailbox.beat()
+                if (mailbox.cancelSeq == seq && interruptedSeq != seq) {
+                    synchronized(lock) {
+                        if (taskSeq == seq) {
+                            interruptedSeq = seq
+                            taskThread.interrupt()
+                        }
+                    }
+                }
+                LockSupport.parkNanos(this, BEAT_MILLIS * 1_000_000)
+            }
+        }
+    }
 
     fun run(): Int {
         if (!tieToParent()) return EXIT_ORPHAN
@@ -46,6 +102,7 @@ internal class ChildLoop(val spec: ChildSpec) {
         doorbell = Doorbell.open(Paths.get(spec.doorbell))
         mailbox = Mailbox.open(spec.mailbox, file.segment)
         CurrentChild.current = this
+        watch = TaskWatch(Thread.currentThread())
         val parking = MailboxParking(mailbox, MailboxSide.CHILD)
         try {
             mailbox.childPid = ProcessHandle.current().pid().toInt()
@@ -78,6 +135,7 @@ internal class ChildLoop(val spec: ChildSpec) {
      */
     private fun serve(parking: MailboxParking, published: MailboxState): Int {
         var observed = published
+        if (mailbox.isShutdownRequested) return 0 // asked to stop while starting (our ready answer hid the SHUTDOWN)
         while (true) {
             val s = parking.awaitChange(observed, spec.spinNanos, CHECK_NANOS)
             if (s == observed) { // nothing for a while: is the parent still there, did it ask us to stop?
@@ -98,6 +156,7 @@ internal class ChildLoop(val spec: ChildSpec) {
 
     private fun runTask(parking: MailboxParking): MailboxState {
         val seq = mailbox.dispatchSeq
+        watch.begin(seq)
         val outcome = try {
             val c = chip
             val task = TaskWire.decode(mailbox.name, mailbox.readArgs(), mappings, c?.let { it::resolve })
@@ -120,7 +179,7 @@ internal class ChildLoop(val spec: ChildSpec) {
             }
             MailboxState.TASK_FAILED
         }
-        Thread.interrupted() // an interrupt the task left set must not reach the next task
+        watch.end() // and an interrupt the task left set (or a late cancel) must not reach the next task
         mailbox.beat()
         return answer(parking, outcome, seq)
     }
@@ -180,6 +239,9 @@ internal class ChildLoop(val spec: ChildSpec) {
         const val CHECK_NANOS = 2_000_000_000L
         const val EXIT_INIT_FAILED = 1
         const val EXIT_ORPHAN = 70
+
+        /** The heartbeat's period while a task runs (and how often a cancel request is looked at). */
+        const val BEAT_MILLIS = 50L
         val NO_REPLY = ByteArray(0)
     }
 }

@@ -50,8 +50,41 @@ internal interface Endpoint : AutoCloseable {
     /** True if the calling thread is this endpoint's own (the caller is one of its tasks). */
     fun ownsCurrentThread(): Boolean
 
+    /** The dispatch this worker is running now, or null (what the stall watchdog and cancellation look at). */
+    val running: Dispatch?
+
+    /** Whether this worker is doing something (running a task, or getting ready to: a child JVM being replaced). */
+    val busy: Boolean get() = running != null
+
+    /** When [running] started ([System.nanoTime]); meaningless while nothing runs. */
+    val runningSinceNanos: Long
+
+    /** When this worker last started or finished a task ([System.nanoTime]): its progress clock. */
+    val lastProgressNanos: Long
+
+    /**
+     * Stops [dispatch] if this worker is still running it; never blocks, never throws. A thread is
+     * interrupted (a task that ignores interrupts cannot be stopped in a JVM; its thread is left running). A
+     * child JVM is asked to interrupt the task and killed if it has not answered within its grace, or killed
+     * at once for [StopReason.STALLED]; a sub child is then replaced by a fresh one.
+     */
+    fun stop(dispatch: Dispatch, reason: StopReason)
+
+    /** What is known about [dispatch] running here for [forNanos], for a stall verdict (e.g. the child's pid and heartbeat). */
+    fun describeRunning(dispatch: Dispatch, forNanos: Long): String =
+        "$path has been running task #${dispatch.task.id} '${dispatch.task.name}' for ${forNanos / 1_000_000} ms"
+
     /** Stops the worker, waiting at most [timeoutMillis] for a running task; never throws. */
     fun close(timeoutMillis: Long)
 
     override fun close(): Unit = close(1_000)
+}
+
+/** Why [Endpoint.stop] is called. */
+internal enum class StopReason {
+    /** Its run was cancelled: stop gently (interrupt), then harder after a grace. */
+    CANCELLED,
+
+    /** The stall watchdog declared it `running-stalled`: stop it now. */
+    STALLED,
 }

@@ -23,19 +23,18 @@ internal class ThreadEndpoint(
     /** Whether a stall watchdog reads [running] and [lastProgressNanos]. */
     private val tracked: Boolean = false,
 ) : Endpoint {
-    /** The dispatch being executed (tracked endpoints only). */
     @Volatile
-    var running: Dispatch? = null
+    override var running: Dispatch? = null
         private set
 
-    /** When this endpoint last started or finished a task (tracked endpoints only). */
+    /** Refreshed only when a stall watchdog reads it ([tracked]); otherwise the start time. */
     @Volatile
-    var lastProgressNanos: Long = System.nanoTime()
+    override var lastProgressNanos: Long = System.nanoTime()
         private set
 
-    /** When the running task started (tracked endpoints only). */
+    /** Refreshed only when a stall watchdog reads it ([tracked]). */
     @Volatile
-    var runningSinceNanos: Long = 0
+    override var runningSinceNanos: Long = 0
         private set
 
     private val interruptLock = Any()
@@ -73,19 +72,16 @@ internal class ThreadEndpoint(
                     val now = System.nanoTime()
                     runningSinceNanos = now
                     lastProgressNanos = now
-                    running = d
-                    execute(d)
-                    synchronized(interruptLock) {
-                        running = null
-                        Thread.interrupted() // an interrupt meant for the finished task must not reach the next
-                    }
-                    lastProgressNanos = System.nanoTime()
-                } else {
-                    execute(d)
-                    // A task that left its interrupt flag set must not fail the next task with an
-                    // InterruptedException, nor turn this thread's park into a busy loop.
+                }
+                running = d
+                execute(d)
+                synchronized(interruptLock) {
+                    running = null
+                    // An interrupt meant for the finished task (a stop, or one the task left set) must not
+                    // fail the next task with an InterruptedException, nor turn this thread's park into a busy loop.
                     Thread.interrupted()
                 }
+                if (tracked) lastProgressNanos = System.nanoTime()
                 slot.set(null)
                 d = try {
                     onDone(d) // may hand back a successor to run right here
@@ -107,10 +103,10 @@ internal class ThreadEndpoint(
         }
     }
 
-    /** Interrupts the task [d] if this endpoint is still running it (the stall watchdog's emergency stop). */
-    fun interruptRunning(d: Dispatch) {
+    /** Interrupts [dispatch] if this endpoint is still running it, whatever the [reason]: a thread cannot be killed. */
+    override fun stop(dispatch: Dispatch, reason: StopReason) {
         synchronized(interruptLock) {
-            if (running === d) thread?.interrupt()
+            if (running === dispatch) thread?.interrupt()
         }
     }
 

@@ -111,7 +111,9 @@ public class ProtocolException(public val mailbox: String, detail: String) :
  * A child worker process exited or was killed while it owed an answer (a task, a control request, its
  * start-up report). [workerPath] names the child; [exitCode] is its exit status, [signal] the signal
  * that killed it when there was one (exit statuses above 128 are reported as signals, as shells do).
- * Every task the child was running or had queued fails with this error; the child is not restarted.
+ * The task it was running fails with this error. A sub worker or a plain or nested next-level child is
+ * then replaced by a fresh child JVM ([replaced]), which runs what was queued behind it; a chip child is
+ * not (its device state and domains are gone): everything sent to it later fails with this error.
  */
 public class WorkerDiedException(
     public val workerPath: String,
@@ -119,9 +121,11 @@ public class WorkerDiedException(
     public val exitCode: Int,
     /** What the child was doing, e.g. `task #12 'stencil'`, or null when it was idle. */
     public val doing: String?,
+    /** True when a fresh child replaces it (sub workers, plain and nested next-level children); false for a chip. */
+    public val replaced: Boolean = false,
 ) : StrataException(
     "child worker $workerPath (pid $pid) died${doing?.let { " while running $it" } ?: ""}: ${describeExit(exitCode)}. " +
-        "Tasks sent to it fail; close this worker and create a new one to get the child back",
+        if (replaced) "A fresh child JVM replaces it for later tasks" else "Tasks sent to it fail; close this worker and create a new one to get the child back",
 ) {
     /** The signal that killed the child, or null if it exited by itself. */
     public val signal: Int? get() = if (exitCode > 128) exitCode - 128 else null
@@ -134,6 +138,21 @@ public class WorkerDiedException(
             else "exited with code $code"
     }
 }
+
+/**
+ * A child worker process did not answer [what] within [timeout]: it hangs (a blocked call, a stopped JVM).
+ * It was killed; [replaced] says whether a fresh child JVM took its place.
+ */
+public class ChildUnresponsiveException(
+    public val workerPath: String,
+    public val pid: Long,
+    public val what: String,
+    public val timeout: Duration,
+    public val replaced: Boolean,
+) : StrataException(
+    "child worker $workerPath (pid $pid) did not answer $what within $timeout; it was killed" +
+        if (replaced) " and a fresh child JVM replaces it" else "; tasks sent to it fail",
+)
 
 /**
  * A worker could not start: one or more child processes failed or did not report ready before the

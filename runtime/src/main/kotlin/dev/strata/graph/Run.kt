@@ -70,7 +70,7 @@ internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
         return first
     }
 
-    /** Cancels the run: unstarted tasks are skipped, running ones finish. */
+    /** Cancels the run: unstarted tasks are skipped; [onCancel] stops the running ones. */
     fun cancel() {
         if (done.isDone) return
         fail(RunCancelledException(id))

@@ -57,6 +57,14 @@ public class Mailbox private constructor(
 
     public val heartbeat: Long get() = LONG.getAcquire(segment, MailboxLayout.HEARTBEAT_OFFSET) as Long
 
+    /**
+     * The dispatch seq of a running task the parent asks the child to interrupt (its run was cancelled):
+     * written by the parent at any time, read by the child's heartbeat thread while a task runs.
+     */
+    public var cancelSeq: Long
+        get() = LONG.getAcquire(segment, MailboxLayout.CANCEL_SEQ_OFFSET) as Long
+        set(value) = LONG.setRelease(segment, MailboxLayout.CANCEL_SEQ_OFFSET, value)
+
     public var dispatchSeq: Long
         get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.DISPATCH_SEQ_OFFSET)
         set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.DISPATCH_SEQ_OFFSET, value)

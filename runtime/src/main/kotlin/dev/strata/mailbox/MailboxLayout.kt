@@ -8,7 +8,7 @@ package dev.strata.mailbox
  * ```
  *  line 0   0  magic (i32) | 4 version (i32) | 8 total size (i64) | 16 args capacity (i32) | 20 error capacity (i32) | 24 child pid (i32)
  *  line 1  64  state (i32)  — alone on its line: the word both sides spin and park on
- *  line 2 128  shutdown (i32, sticky) | 132 child parked (i32) | 136 parent parked (i32) | 144 heartbeat (i64)
+ *  line 2 128  shutdown (i32, sticky) | 132 child parked (i32) | 136 parent parked (i32) | 144 heartbeat (i64) | 152 cancel seq (i64)
  *  line 3 192  dispatch seq (i64) | 200 callable id (i64) | 208 args length (i32) | 212 error code (i32) | 216 error length (i32)
  *          224  answer seq (i64)
  *         256  args blob   [ARGS_OFFSET, ARGS_OFFSET + args capacity)
@@ -36,6 +36,9 @@ public object MailboxLayout {
     public const val CHILD_PARKED_OFFSET: Long = SHUTDOWN_OFFSET + 4
     public const val PARENT_PARKED_OFFSET: Long = SHUTDOWN_OFFSET + 8
     public const val HEARTBEAT_OFFSET: Long = SHUTDOWN_OFFSET + 16
+
+    /** The dispatch seq of a task the parent wants interrupted (its run was cancelled); 0 for none. */
+    public const val CANCEL_SEQ_OFFSET: Long = SHUTDOWN_OFFSET + 24
 
     public const val DISPATCH_SEQ_OFFSET: Long = 3L * CACHE_LINE
     public const val CALLABLE_ID_OFFSET: Long = DISPATCH_SEQ_OFFSET + 8
@@ -68,6 +71,7 @@ public object MailboxLayout {
         Field("child parked", CHILD_PARKED_OFFSET, 4, "child"),
         Field("parent parked", PARENT_PARKED_OFFSET, 4, "parent"),
         Field("heartbeat", HEARTBEAT_OFFSET, 8, "child"),
+        Field("cancel seq", CANCEL_SEQ_OFFSET, 8, "parent"),
         Field("dispatch seq", DISPATCH_SEQ_OFFSET, 8, "parent"),
         Field("callable id", CALLABLE_ID_OFFSET, 8, "parent"),
         Field("args length", ARGS_LENGTH_OFFSET, 4, "parent (task), child (control reply)"),

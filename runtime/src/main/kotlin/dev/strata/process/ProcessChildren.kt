@@ -3,8 +3,6 @@ package dev.strata.process
 import kotlinx.serialization.json.JsonElement
 import arrow.resilience.saga
 import arrow.resilience.transact
-import dev.strata.mailbox.MailboxLayout
-import dev.strata.shm.SharedMemoryFile
 import dev.strata.error.WorkerDiedException
 import dev.strata.error.WorkerStartException
 import io.github.oshai.kotlinlogging.KotlinLogging
@@ -55,6 +53,8 @@ internal class ProcessChildren private constructor(
             spinNanos: Long,
             startTimeout: Duration,
             jvmOptions: List<String>,
+            /** Bounds and recovery of each child: by its plan (a chip child is never replaced). */
+            settings: (ChildPlan) -> ProcessEndpoint.Settings,
             onFailure: () -> Unit = {},
         ): ProcessChildren {
             SegmentSweeper.sweep()
@@ -64,7 +64,7 @@ internal class ProcessChildren private constructor(
                     val doorbell = saga({ Doorbell.create() }) { it.close() }
                     val reactor = saga({ Reactor(workerPath.replace(' ', '-'), doorbell, spinNanos).also { it.start() } }) { it.stop() }
                     val endpoints = plans.map { plan ->
-                        saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions) }) { it.kill() }
+                        saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions, settings(plan)) }) { it.kill() }
                     }
                     awaitReady(workerPath, endpoints, startTimeout, onFailure)
                     ProcessChildren(doorbell, reactor, endpoints)
@@ -80,25 +80,19 @@ internal class ProcessChildren private constructor(
             reactor: Reactor,
             spinNanos: Long,
             jvmOptions: List<String>,
+            settings: ProcessEndpoint.Settings,
         ): ProcessEndpoint {
-            val file = SharedMemoryFile.create(
-                MailboxLayout.totalSize(MailboxLayout.DEFAULT_ARGS_CAPACITY, MailboxLayout.DEFAULT_ERROR_CAPACITY), "mailbox",
-            )
-            val ep = try {
-                ProcessEndpoint(plan.path, plan.index, file, registry)
-            } catch (t: Throwable) {
-                file.close()
-                throw t
+            val ep = ProcessEndpoint(plan.path, plan.index, registry, settings) { file, callables ->
+                val spec = ChildSpec(
+                    path = plan.path, kind = plan.kind, level = plan.level, parentPid = ProcessHandle.current().pid(),
+                    mailbox = file.path.toString(), doorbell = doorbell.path.toString(), spinNanos = spinNanos,
+                    callables = callables, worker = plan.worker, chip = plan.chip,
+                )
+                ChildLauncher.launch(spec, jvmOptions)
             }
-            ep.preloaded(preload.map { it.id })
-            val spec = ChildSpec(
-                path = plan.path, kind = plan.kind, level = plan.level, parentPid = ProcessHandle.current().pid(),
-                mailbox = file.path.toString(), doorbell = doorbell.path.toString(), spinNanos = spinNanos,
-                callables = preload, worker = plan.worker, chip = plan.chip,
-            )
             try {
                 reactor.add(ep)
-                ep.attach(ChildLauncher.launch(spec, jvmOptions))
+                ep.launch(preload)
             } catch (t: Throwable) {
                 ep.kill()
                 throw t

@@ -19,7 +19,12 @@ import java.lang.foreign.ValueLayout
 import java.lang.invoke.VarHandle
 import java.util.BitSet
 import java.util.concurrent.CompletableFuture
+import java.util.concurrent.ScheduledThreadPoolExecutor
 import java.util.concurrent.TimeUnit
+import kotlin.time.Duration
+import dev.strata.endpoint.StopReason
+import dev.strata.error.ChildUnresponsiveException
+import dev.strata.error.WorkerStartException
 import dev.strata.shm.Futex
 import dev.strata.mailbox.MailboxError
 import dev.strata.error.WorkerClosedException
@@ -36,33 +41,95 @@ private val log = KotlinLogging.logger {}
  * flight (or a control request sent while a task runs) waits in a small queue. A callable the child has
  * not loaded yet is registered first with a `CONTROL_REQUEST`.
  *
- * Faults: the child's exit (seen through [Process.onExit]) fails everything in flight or queued with
- * [WorkerDiedException]; a mailbox that breaks the protocol fails them with [ProtocolException] and the
- * child is killed. Later dispatches throw the same error, which the scheduler turns into a task failure.
+ * Faults: the child's exit (seen through [Process.onExit]) fails everything in flight with
+ * [WorkerDiedException]; a mailbox that breaks the protocol fails it with [ProtocolException] and the
+ * child is killed; a control request not answered within [Settings.controlTimeout] kills the child. A
+ * [Settings.replaceable] child (a sub worker, a plain or nested next-level child) that dies after its
+ * start-up is then replaced by a fresh one — a new mailbox and a new JVM — and what was queued behind it
+ * runs there, so the worker stays usable. A chip child is not replaced: later dispatches throw the error
+ * that ended it, which the scheduler turns into a task failure.
  */
 internal class ProcessEndpoint(
     override val path: String,
     override val index: Int,
-    private val file: SharedMemoryFile,
     private val registry: CallableRegistry,
+    private val settings: Settings,
+    /** Launches a child JVM on a mailbox file, preloading the given callables (one life of this endpoint). */
+    private val launcher: (SharedMemoryFile, List<CallableEntry>) -> Process,
 ) : Endpoint {
-    val mailbox: Mailbox = Mailbox.create(file.path.toString(), file.segment)
+    /** How this endpoint bounds and recovers its child. */
+    class Settings(
+        /** Whether a child that died after start-up is replaced by a fresh one. */
+        val replaceable: Boolean,
+        /** Deadline of every control request, and of a replacement's start-up. */
+        val controlTimeout: Duration,
+        /** How long a cancelled task may take to honour its interrupt before its child is killed. */
+        val cancelGrace: Duration,
+    )
 
-    /** The parent's side of the mailbox's park handshake: every state the parent writes goes through it. */
-    private val parking = MailboxParking(mailbox, MailboxSide.PARENT)
-    private val seg = file.segment
+    /**
+     * One child JVM and its mailbox. A replacement is a new life: a fresh file (so nothing the dead child
+     * wrote can be mistaken for an answer), a fresh JVM, an empty set of loaded callables.
+     */
+    private inner class Life(val number: Int, val file: SharedMemoryFile, preload: Collection<Int>) {
+        val mailbox: Mailbox = Mailbox.create(file.path.toString(), file.segment)
+
+        /** The parent's side of the mailbox's park handshake: every state the parent writes goes through it. */
+        val parking = MailboxParking(mailbox, MailboxSide.PARENT)
+        val seg = file.segment
+        val known = BitSet().apply { preload.forEach { set(it) } }
+
+        /** Completes when the child reported INIT_READY; fails on INIT_FAILED or its exit. */
+        val init = CompletableFuture<Unit>()
+
+        @Volatile
+        var process: Process? = null
+
+        /** Set (under the lock) when the mailbox is unmapped: nobody may touch it after that. */
+        var unmapped = false
+
+        /** Set (under the lock) once this child can no longer be trusted and is being killed: nothing more is sent to it. */
+        var condemned = false
+
+        fun unmap() {
+            if (unmapped) return
+            unmapped = true
+            file.close()
+        }
+    }
+
     private val writer = TaskWire.Writer()
     private val lock = Any()
 
     @Volatile
+    private var life: Life
+
+    @Volatile
     private var inFlight: MailboxRequest? = null // written under the lock; read without it by poll's quick idle check
     private val queue = ArrayDeque<MailboxRequest>()
-    private val known = BitSet()
     private var seq = 0L
     private lateinit var onDone: (Dispatch) -> Dispatch?
 
-    /** Completes when the child reported INIT_READY; fails on INIT_FAILED or its exit. */
-    val init = CompletableFuture<Unit>()
+    @Volatile
+    private var sentAtNanos = 0L
+
+    @Volatile
+    private var progressNanos: Long = System.nanoTime()
+
+    /** While a replacement child starts (bounded by its own deadline), the clock is current: that is progress. */
+    override var lastProgressNanos: Long
+        get() = if (replacing) System.nanoTime() else progressNanos
+        private set(value) {
+            progressNanos = value
+        }
+
+    /** A replacement child is starting; requests wait for it. */
+    private val replacing: Boolean get() = life.let { it.number > 1 && !it.init.isDone && !it.unmapped }
+
+    override val busy: Boolean get() = inFlight != null || replacing
+
+    /** Completes when the first child reported INIT_READY; fails on INIT_FAILED or its exit (start-up waits for it). */
+    val init: CompletableFuture<Unit>
 
     @Volatile
     private var dead: StrataException? = null
@@ -70,25 +137,32 @@ internal class ProcessEndpoint(
     @Volatile
     private var closing = false
 
-    /** Set (under the lock) when the mailbox is unmapped: nobody may touch it after that. */
-    private var unmapped = false
+    init {
+        life = Life(1, newMailboxFile(), emptyList())
+        init = life.init
+    }
 
-    @Volatile
-    var process: Process? = null
-        private set
+    /** The current child JVM. */
+    val process: Process? get() = life.process
 
     /** Called once when the child dies while it is not being closed (e.g. to break its communication domains). */
     @Volatile
     var onDied: (() -> Unit)? = null
 
-    /** Marks the callables the child loads at start-up as known. */
-    fun preloaded(ids: Collection<Int>) = synchronized(lock) { ids.forEach { known.set(it) } }
-
-    /** Attaches the launched child; its exit is watched from now on. */
-    fun attach(p: Process) {
-        process = p
-        p.onExit().thenRun { exited(p) }
+    /** Starts the first child, preloading [preload]; its exit is watched from now on. */
+    fun launch(preload: List<CallableEntry>) {
+        val l = life
+        synchronized(lock) { preload.forEach { l.known.set(it.id) } }
+        attach(l, launcher(l.file, preload))
     }
+
+    private fun attach(l: Life, p: Process) {
+        l.process = p
+        p.onExit().thenRun { exited(l, p) }
+    }
+
+    override val running: Dispatch? get() = (inFlight as? MailboxRequest.Task)?.dispatch
+    override val runningSinceNanos: Long get() = sentAtNanos
 
     override fun start(onDone: (Dispatch) -> Dispatch?) {
         this.onDone = onDone
@@ -99,31 +173,39 @@ internal class ProcessEndpoint(
     override fun dispatch(dispatch: Dispatch) {
         synchronized(lock) {
             dead?.let { throw it }
-            val request = MailboxRequest.Task(dispatch)
-            if (inFlight != null) queue.addLast(request) else sendLocked(request)
+            enqueueLocked(MailboxRequest.Task(dispatch))
         }
     }
 
     /**
      * Sends a control request (ping, register, chip memory operations) and returns its reply payload;
-     * queued behind a running task.
+     * queued behind a running task. The child must answer within [Settings.controlTimeout] of receiving
+     * it, or it is killed (and replaced, where it can be) and the reply fails.
      */
     fun control(op: ControlOp, id: Int = 0, text: String = "", vararg longs: Long): CompletableFuture<ByteArray> {
         val c = MailboxRequest.Control(op, id, text, null, longs)
         synchronized(lock) {
             dead?.let { c.reply.completeExceptionally(it); return c.reply }
-            if (inFlight != null) queue.addLast(c) else sendLocked(c)
+            enqueueLocked(c)
         }
         return c.reply
     }
 
+    /** Sends [op] now if the mailbox is free and its child ready, else queues it. */
+    private fun enqueueLocked(op: MailboxRequest) {
+        val l = life
+        if (inFlight != null || !l.init.isDone || l.condemned) queue.addLast(op) else sendLocked(op)
+    }
+
     private fun sendLocked(op: MailboxRequest) {
+        val l = life
+        val mailbox = l.mailbox
         when (op) {
             is MailboxRequest.Task -> {
                 val d = op.dispatch
                 val t = d.task
                 val id = t.callableId.takeIf { it >= 0 } ?: registry.idFor(t.callable!!)
-                if (!known[id]) { // first use on this child: load it there, then send the task
+                if (!l.known[id]) { // first use on this child: load it there, then send the task
                     sendLocked(MailboxRequest.Control(ControlOp.REGISTER, id, registry.nameOf(id), d))
                     return
                 }
@@ -141,14 +223,16 @@ internal class ProcessEndpoint(
                 writer.op(op.op, op.id, op.text, op.longs).writeTo(mailbox)
                 mailbox.clearError()
                 mailbox.dispatchSeq = ++seq
+                val sent = seq
+                TIMER.schedule({ controlLate(l, op, sent) }, settings.controlTimeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
             }
         }
         inFlight = op
-        publish(if (op is MailboxRequest.Task) MailboxState.TASK_READY else MailboxState.CONTROL_REQUEST)
+        val now = System.nanoTime()
+        sentAtNanos = now
+        lastProgressNanos = now
+        l.parking.publish(if (op is MailboxRequest.Task) MailboxState.TASK_READY else MailboxState.CONTROL_REQUEST)
     }
-
-    /** Publishes [state] (a volatile store after the payload) and wakes the child only if it announced it parked. */
-    private fun publish(state: MailboxState) = parking.publish(state)
 
     /**
      * Looks at the mailbox after a doorbell ring (reactor thread; also called once when the child exits).
@@ -157,45 +241,53 @@ internal class ProcessEndpoint(
      */
     fun poll() {
         if (dead != null) return
-        if (init.isDone && inFlight == null) return
+        if (life.init.isDone && inFlight == null) return
         var finished: Dispatch? = null
         var failedDispatch: Dispatch? = null
         synchronized(lock) {
-            if (unmapped) return
+            val l = life
+            if (l.unmapped) return
+            val mailbox = l.mailbox
             val state = try {
-                val magic = INT.getAcquire(seg, MailboxLayout.MAGIC_OFFSET) as Int
+                val magic = INT.getAcquire(l.seg, MailboxLayout.MAGIC_OFFSET) as Int
                 if (magic != MailboxLayout.MAGIC) {
                     throw ProtocolException(mailbox.name, "magic is 0x${magic.toUInt().toString(16)}, expected 0x${MailboxLayout.MAGIC.toString(16)}")
                 }
                 mailbox.state()
             } catch (e: ProtocolException) {
-                broken(e)
+                broken(l, e)
                 return
             }
             when (state) {
-                MailboxState.INIT_READY -> if (!init.isDone) init.complete(Unit)
-                MailboxState.INIT_FAILED -> if (!init.isDone) {
-                    val e = readErrorOrBreak() ?: return
-                    init.completeExceptionally(IllegalStateException("${e.errorClass}: ${e.message}"))
+                MailboxState.INIT_READY -> if (!l.init.isDone) {
+                    l.init.complete(Unit)
+                    if (l.number > 1) log.info { "$path: replacement child (pid ${l.process?.pid()}) is ready" }
+                    sendNextLocked()
+                }
+                MailboxState.INIT_FAILED -> if (!l.init.isDone) {
+                    val e = readErrorOrBreak(l) ?: return
+                    l.init.completeExceptionally(IllegalStateException("${e.errorClass}: ${e.message}"))
                 }
                 MailboxState.TASK_DONE, MailboxState.TASK_FAILED -> {
-                    val d = (answered(state) as? MailboxRequest.Task ?: return).dispatch
-                    if (state == MailboxState.TASK_FAILED) d.error = toTaskFailure(d, readErrorOrBreak() ?: return)
+                    val d = (answered(l, state) as? MailboxRequest.Task ?: return).dispatch
+                    if (state == MailboxState.TASK_FAILED) d.error = toTaskFailure(d, readErrorOrBreak(l) ?: return)
                     inFlight = null
+                    lastProgressNanos = System.nanoTime()
                     finished = d
                     sendNextLocked()
                 }
                 MailboxState.CONTROL_DONE -> {
-                    val c = answered(state) as? MailboxRequest.Control ?: return
+                    val c = answered(l, state) as? MailboxRequest.Control ?: return
                     val (err, payload) = try {
                         mailbox.readError().let { e -> e to (if (e == null) mailbox.readArgs() else EMPTY_BYTES) }
                     } catch (e: ProtocolException) {
-                        broken(e)
+                        broken(l, e)
                         return
                     }
                     inFlight = null
+                    lastProgressNanos = System.nanoTime()
                     if (err == null) {
-                        if (c.op == ControlOp.REGISTER) known.set(c.id)
+                        if (c.op == ControlOp.REGISTER) l.known.set(c.id)
                         c.reply.complete(payload)
                         c.forDispatch?.let { queue.addFirst(MailboxRequest.Task(it)) }
                     } else {
@@ -225,14 +317,15 @@ internal class ProcessEndpoint(
      * sent (a stray or forged state write). The latter breaks the protocol: the child is killed and what it
      * owed fails with [ProtocolException]. Under the lock.
      */
-    private fun answered(state: MailboxState): MailboxRequest? {
+    private fun answered(l: Life, state: MailboxState): MailboxRequest? {
         val op = inFlight ?: return null
         val kindFits = (state == MailboxState.CONTROL_DONE) == (op is MailboxRequest.Control)
-        val echoed = mailbox.answerSeq
+        val echoed = l.mailbox.answerSeq
         if (kindFits && echoed == seq) return op
         broken(
+            l,
             ProtocolException(
-                mailbox.name,
+                l.mailbox.name,
                 "the mailbox says $state for dispatch seq $echoed, but ${op.describeOp()} with seq $seq is in flight " +
                     "(a stray or forged write to the mailbox); the child can no longer be trusted",
             ),
@@ -240,10 +333,10 @@ internal class ProcessEndpoint(
         return null
     }
 
-    private fun readErrorOrBreak() = try {
-        mailbox.readError() ?: MailboxError(ErrorReport.PLAIN.code, "unknown", "the child reported a failure without an error report", "")
+    private fun readErrorOrBreak(l: Life) = try {
+        l.mailbox.readError() ?: MailboxError(ErrorReport.PLAIN.code, "unknown", "the child reported a failure without an error report", "")
     } catch (e: ProtocolException) {
-        broken(e)
+        broken(l, e)
         null
     }
 
@@ -265,7 +358,7 @@ internal class ProcessEndpoint(
     }
 
     private fun sendNextLocked() {
-        while (inFlight == null) {
+        while (inFlight == null && life.init.isDone && !life.condemned && dead == null) {
             val next = queue.removeFirstOrNull() ?: return
             try {
                 sendLocked(next)
@@ -299,25 +392,90 @@ internal class ProcessEndpoint(
     }
 
     /**
-     * The mailbox broke the protocol: kill the child (it can no longer be trusted) and fail what is in
-     * flight — on another thread, since the caller may hold the lock.
+     * [l]'s child can no longer be trusted ([error]: a protocol violation, an unanswered control request):
+     * what it owed fails with [error] now — on another thread, since the caller may hold the lock — and the
+     * child is killed; its exit then replaces it where it can be. Idempotent per life.
      */
-    private fun broken(e: ProtocolException) {
-        val owed = markDead(e)
-        log.error { "$path: ${e.message}; killing the child" }
-        process?.destroyForcibly()
-        Thread.ofVirtual().name("strata-protocol-failure").start { failAll(e, owed) }
+    private fun broken(l: Life, error: StrataException) {
+        val owed = synchronized(lock) {
+            if (life !== l || l.unmapped || l.condemned) return
+            l.condemned = true
+            // A child that will be replaced keeps its queue for its successor; otherwise the endpoint dies with it.
+            takeOwed(if (settings.replaceable && l.init.isDone && !l.init.isCompletedExceptionally) null else error)
+        }
+        log.error { "$path: ${error.message}; killing the child (pid ${l.process?.pid()})" }
+        l.process?.destroyForcibly()
+        Thread.ofVirtual().name("strata-protocol-failure").start { failAll(error, owed) }
     }
 
-    private fun exited(p: Process) {
+    /** A control request still unanswered at its deadline: the child is unresponsive (a class initialiser that blocks, a hung chip call). */
+    private fun controlLate(l: Life, c: MailboxRequest.Control, sent: Long) {
+        synchronized(lock) { if (inFlight !== c || seq != sent || life !== l) return }
+        val pid = l.process?.pid()
+        val what = "did not answer within ${settings.controlTimeout}; its JVM (pid $pid) was killed" +
+            if (settings.replaceable) " and is replaced by a fresh one" else ""
+        val error: StrataException = if (c.op == ControlOp.REGISTER) {
+            InvalidCallableException(c.text, "loading it in $path $what (does its class initialiser or constructor block?)")
+        } else {
+            ChildUnresponsiveException(path, pid ?: -1, "control request ${c.op}", settings.controlTimeout, settings.replaceable)
+        }
+        broken(l, error)
+    }
+
+    private fun exited(l: Life, p: Process) {
+        if (life !== l) return // an earlier life, already replaced
         poll() // an answer that arrived just before the exit still counts
         val code = p.exitValue()
         val doing = synchronized(lock) { (inFlight as? MailboxRequest.Task)?.dispatch?.let { "task #${it.task.id} '${it.task.name}'" } }
         if (closing && doing == null) return
+        val replace = settings.replaceable && !closing && l.init.isDone && !l.init.isCompletedExceptionally
         // The death is reported before the hook runs: the hook wakes peers (a chip's domain breaks), whose
         // own failures must not overtake it as the run's first error.
-        fail(WorkerDiedException(path, p.pid(), code, doing ?: if (!init.isDone) "its start-up" else null))
+        val error = WorkerDiedException(path, p.pid(), code, doing ?: if (!l.init.isDone) "its start-up" else null, replaced = replace)
+        if (replace) {
+            val owed = synchronized(lock) {
+                if (life !== l) return
+                l.condemned = true // what the failure hands back (a successor) queues for the replacement
+                takeOwed(null)
+            }
+            failAll(error, owed)
+            replace(l, error)
+        } else {
+            fail(error)
+        }
         if (!closing) runCatching { onDied?.invoke() }.onFailure { log.warn(it) { "$path: the death hook failed" } }
+    }
+
+    /**
+     * Starts a fresh child in place of [old] (dead after [why]): a new mailbox file and JVM with the
+     * callables the old one had loaded preloaded. Requests queued meanwhile wait for it; if it does not report ready
+     * within [Settings.controlTimeout], this endpoint is dead for good and they fail.
+     */
+    private fun replace(old: Life, why: StrataException) {
+        log.warn { "$path: replacing the child that died (${why.message})" }
+        // Under the lock, launch included: a close that comes later finds the new child and stops it.
+        val l = try {
+            synchronized(lock) {
+                if (closing || life !== old) return
+                old.unmap()
+                // What the dead child had loaded, and nothing else: a callable whose loading killed it stays out.
+                val preload = registry.snapshot().filter { (id, _) -> old.known[id] }.map { (id, name) -> CallableEntry(id, name) }
+                val next = Life(old.number + 1, newMailboxFile(), preload.map { it.id })
+                life = next
+                attach(next, launcher(next.file, preload))
+                next
+            }
+        } catch (t: Throwable) {
+            fail(WorkerStartException(path, listOf("$path: replacing the child that died (${why.message}) failed: $t")))
+            return
+        }
+        TIMER.schedule({
+            if (life === l && !l.init.isDone) {
+                l.process?.destroyForcibly()
+                fail(WorkerStartException(path, listOf("$path: the replacement child did not report ready within ${settings.controlTimeout}")))
+            }
+        }, settings.controlTimeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
+        l.init.whenComplete { _, e -> if (e != null && life === l) fail(WorkerStartException(path, listOf("$path: the replacement child failed to start: ${e.message}"))) }
     }
 
     private fun fail(e: StrataException) = failAll(e, markDead(e))
@@ -325,13 +483,20 @@ internal class ProcessEndpoint(
     /** Records the endpoint's death and takes everything it owed; empty if it was already dead. */
     private fun markDead(e: StrataException): List<MailboxRequest> = synchronized(lock) {
         if (dead != null) return emptyList()
-        dead = e
+        takeOwed(e)
+    }
+
+    /** Takes what is in flight and queued; [deadWith] non-null also marks the endpoint dead for good. Under the lock. */
+    private fun takeOwed(deadWith: StrataException?): List<MailboxRequest> {
+        if (deadWith != null) dead = deadWith
         val owed = ArrayList<MailboxRequest>()
         inFlight?.let { owed += it }
         inFlight = null
-        owed.addAll(queue)
-        queue.clear()
-        owed
+        if (deadWith != null) { // a replaced child keeps its queue: the requests run on its successor
+            owed.addAll(queue)
+            queue.clear()
+        }
+        return owed
     }
 
     private fun failAll(e: StrataException, owed: List<MailboxRequest>) {
@@ -353,21 +518,72 @@ internal class ProcessEndpoint(
         }
     }
 
+    override fun stop(dispatch: Dispatch, reason: StopReason) {
+        val l: Life
+        val sent: Long
+        synchronized(lock) {
+            if ((inFlight as? MailboxRequest.Task)?.dispatch !== dispatch) return
+            l = life
+            sent = seq
+            if (reason == StopReason.CANCELLED) {
+                if (l.unmapped) return
+                l.mailbox.cancelSeq = sent // the child's heartbeat thread interrupts the task
+            }
+        }
+        if (reason == StopReason.STALLED) {
+            log.error { "$path: killing its child JVM (pid ${l.process?.pid()}): task #${dispatch.task.id} '${dispatch.task.name}' stalled" }
+            l.process?.destroyForcibly()
+            return
+        }
+        TIMER.schedule({
+            val still = synchronized(lock) { life === l && seq == sent && (inFlight as? MailboxRequest.Task)?.dispatch === dispatch }
+            if (still) {
+                log.warn { "$path: cancelled task #${dispatch.task.id} '${dispatch.task.name}' ignored its interrupt for ${settings.cancelGrace}; killing its child JVM (pid ${l.process?.pid()})" }
+                l.process?.destroyForcibly()
+            }
+        }, settings.cancelGrace.inWholeNanoseconds, TimeUnit.NANOSECONDS)
+    }
+
+    /**
+     * The verdict's detail: the child's pid and whether its JVM still runs. A child's heartbeat thread beats
+     * every 100 ms while a task runs; two reads [BEAT_WATCH_MS] apart tell a frozen JVM (SIGSTOP, swapping,
+     * a debugger) from a task that does not return. Blocks the caller (the watchdog) for that long, once per verdict.
+     */
+    override fun describeRunning(dispatch: Dispatch, forNanos: Long): String {
+        val l = life
+        fun beat(): Long? = synchronized(lock) { if (l.unmapped) null else l.mailbox.heartbeat }
+        val before = beat()
+        try {
+            Thread.sleep(BEAT_WATCH_MS)
+        } catch (_: InterruptedException) {
+            Thread.currentThread().interrupt()
+        }
+        val after = beat()
+        val jvm = when {
+            before == null || after == null -> "its mailbox is gone"
+            after != before -> "its JVM is alive (its heartbeat advances), so the task itself does not return"
+            else -> "its heartbeat did not advance in $BEAT_WATCH_MS ms: the JVM is stopped or frozen (SIGSTOP, swapping, a debugger)"
+        }
+        return "$path (pid ${l.process?.pid()}) has been running task #${dispatch.task.id} '${dispatch.task.name}' for " +
+            "${forNanos / 1_000_000} ms; $jvm. Its child JVM is killed" + if (settings.replaceable) " and replaced by a fresh one" else ""
+    }
+
     /** Asks the child to stop: the sticky shutdown word, then SHUTDOWN if the mailbox is free. Never blocks. */
     fun beginShutdown() {
         closing = true
         synchronized(lock) {
-            if (unmapped) return
-            mailbox.requestShutdown()
-            if (inFlight == null) publish(MailboxState.SHUTDOWN)
+            val l = life
+            if (l.unmapped) return
+            l.mailbox.requestShutdown()
+            if (inFlight == null) l.parking.publish(MailboxState.SHUTDOWN)
             // A busy child sees the sticky word after its task; wake it in case it is parked.
-            Futex.wakeAll(mailbox.stateWord)
+            Futex.wakeAll(l.mailbox.stateWord)
         }
     }
 
     /** Waits for the child to exit until [deadlineNanos], then kills it; unlinks the mailbox. Never throws. */
     fun finishShutdown(deadlineNanos: Long) {
-        val p = process
+        val p = life.process
         try {
             if (p != null) {
                 val left = deadlineNanos - System.nanoTime()
@@ -381,7 +597,6 @@ internal class ProcessEndpoint(
             Thread.currentThread().interrupt()
             p?.destroyForcibly()
         } finally {
-            if (dead == null) dead = WorkerClosedException(path)
             unmap()
         }
     }
@@ -389,7 +604,7 @@ internal class ProcessEndpoint(
     /** Kills the child at once and unlinks the mailbox (start-up rollback). */
     fun kill() {
         closing = true
-        process?.let { p ->
+        life.process?.let { p ->
             p.destroyForcibly()
             try {
                 p.waitFor(KILL_WAIT_MS, TimeUnit.MILLISECONDS)
@@ -401,9 +616,9 @@ internal class ProcessEndpoint(
     }
 
     private fun unmap() = synchronized(lock) {
+        closing = true
         if (dead == null) dead = WorkerClosedException(path)
-        unmapped = true
-        file.close()
+        life.unmap()
     }
 
     override fun close(timeoutMillis: Long) {
@@ -411,14 +626,15 @@ internal class ProcessEndpoint(
         finishShutdown(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis))
     }
 
-    override fun toString(): String = "ProcessEndpoint($path, pid=${process?.pid()})"
+    override fun toString(): String = "ProcessEndpoint($path, pid=${life.process?.pid()})"
 
     /** State for diagnostics: what is in flight, queued, and what the mailbox says. */
     fun describe(): String = synchronized(lock) {
-        if (unmapped) return "$path (closed)"
-        "$path pid=${process?.pid()} alive=${process?.isAlive} dead=${dead?.message} inFlight=${inFlight.describeOp()} " +
-            "queue=${queue.map { it.describeOp() }} state=${runCatching { mailbox.state() }.getOrNull()} seq=$seq " +
-            "heartbeat=${mailbox.heartbeat} childParked=${INT.getVolatile(seg, MailboxLayout.CHILD_PARKED_OFFSET)}"
+        val l = life
+        if (l.unmapped) return "$path (closed)"
+        "$path life=${l.number} pid=${l.process?.pid()} alive=${l.process?.isAlive} dead=${dead?.message} inFlight=${inFlight.describeOp()} " +
+            "queue=${queue.map { it.describeOp() }} state=${runCatching { l.mailbox.state() }.getOrNull()} seq=$seq " +
+            "heartbeat=${l.mailbox.heartbeat} childParked=${INT.getVolatile(l.seg, MailboxLayout.CHILD_PARKED_OFFSET)}"
     }
 
     private fun MailboxRequest?.describeOp(): String = when (this) {
@@ -431,5 +647,17 @@ internal class ProcessEndpoint(
         val INT: VarHandle = ValueLayout.JAVA_INT.varHandle()
         const val KILL_WAIT_MS = 5_000L
         val EMPTY_BYTES = ByteArray(0)
+
+        /** How long a verdict watches a child's heartbeat (its beat period while a task runs is 100 ms). */
+        const val BEAT_WATCH_MS = 350L
+
+        fun newMailboxFile(): SharedMemoryFile = SharedMemoryFile.create(
+            MailboxLayout.totalSize(MailboxLayout.DEFAULT_ARGS_CAPACITY, MailboxLayout.DEFAULT_ERROR_CAPACITY), "mailbox",
+        )
+
+        /** Deadlines of control requests, cancellation graces and replacements: one daemon thread for the JVM. */
+        val TIMER = ScheduledThreadPoolExecutor(1) { r -> Thread(r, "strata-child-deadlines").apply { isDaemon = true } }.apply {
+            removeOnCancelPolicy = true
+        }
     }
 }

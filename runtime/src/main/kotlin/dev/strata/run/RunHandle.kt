@@ -13,7 +13,7 @@ import dev.strata.wait.SpinPark
 /**
  * A run in flight, returned by `Worker.submit`. Behaves like a `Deferred<Unit>`:
  * [await] suspends until the run finished and throws its error; [result] does the same, blocking;
- * [join] waits without throwing the run's error; [cancel] skips the tasks that have not started.
+ * [join] waits without throwing the run's error; [cancel] skips the tasks that have not started and stops the running ones.
  *
  * Thread-safe. A run is done when every task it submitted is terminal and its program has returned.
  */
@@ -68,7 +68,10 @@ public class RunHandle internal constructor(private val run: Run, private val sp
     }
 
     /**
-     * Cancels the run: tasks not yet dispatched are skipped, running tasks finish, and the run ends with
+     * Cancels the run: tasks not yet dispatched are skipped; running tasks are interrupted — on a thread
+     * through `Thread.interrupt` (a task that ignores it runs on: a JVM thread cannot be killed), in a child
+     * JVM by the child's watch thread, and a child whose task has not returned within the worker's
+     * `closeTimeout` is killed and replaced by a fresh one. The run ends with
      * [dev.strata.error.RunCancelledException] (unless it already failed or finished). Later submits of the run throw.
      */
     public fun cancel() {

@@ -1,7 +1,7 @@
 package dev.strata.schedule
 
 import dev.strata.endpoint.Dispatch
-import dev.strata.endpoint.ThreadEndpoint
+import dev.strata.endpoint.Endpoint
 import dev.strata.graph.Run
 import dev.strata.error.SchedulerStallException
 import dev.strata.error.StallKind
@@ -12,7 +12,7 @@ import kotlin.time.Duration
 
 /**
  * The stall watchdog (DESIGN.md §9, seed pr930-935) of a chip's engine (level 2) or, when its config
- * sets a budget, of a host worker whose children all run in this JVM: a wall-clock no-progress budget with the
+ * sets a budget, of a host worker (its children on threads or in child JVMs): a wall-clock no-progress budget with the
  * seed's ownership rule, checked a few times per budget from one shared timer thread — never by the
  * cores themselves, and not at all while no run is in flight ([arm] / [disarmIfIdle]).
  *
@@ -32,7 +32,7 @@ import kotlin.time.Duration
 internal class StallWatchdog(
     private val path: String,
     private val budget: Duration,
-    private val cores: List<ThreadEndpoint>,
+    private val cores: List<Endpoint>,
     private val hooks: Hooks,
     /** Where a user raises [budget] (named in the error). */
     private val budgetSetting: String = "ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS",
@@ -49,7 +49,7 @@ internal class StallWatchdog(
         fun readyCount(): Int
 
         /** Fails [run] with [error] at once; [stuck] is the dispatch of the core that owns it, if any. */
-        fun declare(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, Dispatch>?)
+        fun declare(run: Run, error: SchedulerStallException, stuck: Pair<Endpoint, Dispatch>?)
     }
 
     private val budgetNanos = budget.inWholeNanoseconds
@@ -107,16 +107,15 @@ internal class StallWatchdog(
         for (c in cores.indices) {
             val p = cores[c].lastProgressNanos
             if (p - clocks[c] > 0) clocks[c] = p
-            if (cores[c].running != null) anyRunning = true
+            if (cores[c].busy) anyRunning = true
         }
         for (c in cores.indices) {
             if (now - clocks[c] <= budgetNanos) continue
             val core = cores[c]
             val d = core.running
             if (d != null) {
-                val ms = (now - core.runningSinceNanos) / 1_000_000
                 val old = if (d.task.run !== run) " (of an earlier run that was abandoned)" else ""
-                declare(run, StallKind.RUNNING_STALLED, "${core.path} has been running task #${d.task.id} '${d.task.name}'$old for $ms ms", core to d)
+                declare(run, StallKind.RUNNING_STALLED, core.describeRunning(d, now - core.runningSinceNanos) + old, core to d)
                 return
             }
             if (!anyRunning && now - orchestratorClock > budgetNanos) {
@@ -140,10 +139,10 @@ internal class StallWatchdog(
         }
     }
 
-    private fun declare(run: Run, kind: Pair<StallKind, String>, stuck: Pair<ThreadEndpoint, Dispatch>?) =
+    private fun declare(run: Run, kind: Pair<StallKind, String>, stuck: Pair<Endpoint, Dispatch>?) =
         declare(run, kind.first, kind.second, stuck)
 
-    private fun declare(run: Run, kind: StallKind, detail: String, stuck: Pair<ThreadEndpoint, Dispatch>?) {
+    private fun declare(run: Run, kind: StallKind, detail: String, stuck: Pair<Endpoint, Dispatch>?) {
         declared = run
         hooks.declare(run, SchedulerStallException(path, kind, budget, detail, budgetSetting), stuck)
     }

@@ -1,7 +1,8 @@
 package dev.strata.worker
 
 import dev.strata.endpoint.Dispatch
-import dev.strata.endpoint.ThreadEndpoint
+import dev.strata.endpoint.Endpoint
+import dev.strata.endpoint.StopReason
 import dev.strata.error.SchedulerStallException
 import dev.strata.error.WorkerClosedException
 import dev.strata.graph.Run
@@ -63,24 +64,33 @@ internal class RunAdmission(
 
     /** The stall watchdog over the worker's in-process children (a chip's cores; a host's sub workers and next-level children). */
     private val watchdog: StallWatchdog? = if (!tracked) null else StallWatchdog(
-        config.name, config.stallTimeout!!, (children.subs + children.nexts).filterIsInstance<ThreadEndpoint>(),
+        config.name, config.stallTimeout!!, (children.subs + children.nexts).toList(),
         object : StallWatchdog.Hooks {
             override fun headRun(): Run? = activeRuns.minByOrNull { it.id }
             override fun submitted(): Long = parts.taskIds.get()
             override fun readyCount(): Int = scheduler.readyCount
-            override fun declare(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, Dispatch>?) =
+            override fun declare(run: Run, error: SchedulerStallException, stuck: Pair<Endpoint, Dispatch>?) =
                 declareStall(run, error, stuck)
         },
         if (config.level == 2) "ChipConfig.stallTimeout or STRATA_SCHEDULER_TIMEOUT_MS" else "WorkerConfig.stallTimeout of ${config.name}",
     )
 
-    /** The watchdog's verdict: the run fails now; a stuck core is interrupted, a starved program too. */
-    private fun declareStall(run: Run, error: SchedulerStallException, stuck: Pair<ThreadEndpoint, Dispatch>?) {
+    /**
+     * The watchdog's verdict: the run fails now; a stuck core is stopped (a thread interrupted, a child JVM
+     * killed and replaced), a starved program interrupted.
+     */
+    private fun declareStall(run: Run, error: SchedulerStallException, stuck: Pair<Endpoint, Dispatch>?) {
         log.error { error.message }
         run.fail(error)
-        stuck?.let { (ep, d) -> ep.interruptRunning(d) }
+        stuck?.let { (ep, d) -> ep.stop(d, StopReason.STALLED) }
         synchronized(run) { if (run.building) run.builder?.interrupt() }
         scheduler.abandon(run)
+    }
+
+    /** [run] was cancelled: its tasks that are running now are stopped (interrupted; a child JVM that ignores it is killed and replaced). */
+    private fun stopRunning(run: Run) {
+        for (ep in children.subs) ep.running?.let { d -> if (d.task.run === run) ep.stop(d, StopReason.CANCELLED) }
+        for (ep in children.nexts) ep.running?.let { d -> if (d.task.run === run) ep.stop(d, StopReason.CANCELLED) }
     }
 
     /** Admits a run of [program] and builds it on the calling thread (see `Worker.submit`). */
@@ -106,7 +116,7 @@ internal class RunAdmission(
             throw WorkerClosedException(config.name)
         }
         return buildLock.withLock {
-            val run = Run(runIds.incrementAndGet()) { scheduler.runFailed(it) }
+            val run = Run(runIds.incrementAndGet()) { cancelled -> scheduler.runFailed(cancelled); stopRunning(cancelled) }
             val handle = RunHandle(run, spinNanos)
             children.processes?.let { p -> run.helper = p::pollAll } // the waiter reads mailboxes itself
             activeRuns += run

@@ -174,6 +174,10 @@ internal class WorkerChildren(
         }
         return ProcessChildren.start(
             config.name, plans, callables, spinNanos, config.startTimeout, config.childJvmOptions,
+            settings = { plan ->
+                // A control request is bounded like a start-up (it may load classes); a chip is never replaced.
+                ProcessEndpoint.Settings(replaceable = plan.chip == null, controlTimeout = config.startTimeout, cancelGrace = config.closeTimeout)
+            },
             onFailure = { commFiles.values.forEach { it.markBroken("a chip failed to start") } },
         )
     }
@@ -224,10 +228,16 @@ internal class WorkerChildren(
         val name = callables.nameOf(id)
         val eps = processes?.endpoints ?: return
         val failures = eps.mapNotNull { ep ->
-            runCatching { ep.control(ControlOp.REGISTER, id, name).get(config.startTimeout.inWholeMilliseconds, TimeUnit.MILLISECONDS) }
+            // The endpoint ends the request at startTimeout (killing the child); the margin lets its error, not a bare timeout, arrive.
+            runCatching { ep.control(ControlOp.REGISTER, id, name).get(config.startTimeout.inWholeMilliseconds + DEADLINE_MARGIN_MS, TimeUnit.MILLISECONDS) }
                 .exceptionOrNull()?.let { "${ep.path}: ${(it as? ExecutionException)?.cause?.message ?: it.toString()}" }
         }
         if (failures.isNotEmpty()) throw InvalidCallableException(name, "registering it failed on ${failures.joinToString("; ")}")
+    }
+
+    private companion object {
+        /** How much longer a caller waits than the endpoint's own control deadline. */
+        const val DEADLINE_MARGIN_MS = 5_000L
     }
 
     /** Round trip of a ping to each process child, by path; a child that does not answer within [timeout] maps to null. */

@@ -131,14 +131,6 @@ public data class WorkerConfig(
                     }
                 }
                 ensureOrAccumulate(stallTimeout == null || (stallTimeout.isPositive() && stallTimeout.isFinite())) { "stallTimeout must be > 0 and finite, was $stallTimeout" }
-                if (stallTimeout != null && level >= 3) {
-                    val inProcesses = (if (subWorkers > 0 && subIsolation == Isolation.PROCESS) listOf("its sub workers") else emptyList()) +
-                        nextLevel.indices.filter { isProcess(it) }.map { "nextLevel[$it]" }
-                    ensureOrAccumulate(inProcesses.isEmpty()) {
-                        "stallTimeout on a level-$level worker watches children in this JVM only, but ${inProcesses.joinToString()} " +
-                            "run in child JVMs; run them on threads (Isolation.THREAD) or drop stallTimeout"
-                    }
-                }
                 val chips = chipIndices.toSet()
                 val names = domains.groupBy { it.name }.filterValues { it.size > 1 }.keys
                 ensureOrAccumulate(names.isEmpty()) { "communication domain name(s) $names declared more than once" }

@@ -35,6 +35,14 @@ object Exits : TaskCallable {
     }
 }
 
+/** Spins for scalar 0 milliseconds, ignoring interrupts (a kernel that cannot be stopped politely). */
+object SpinsDeaf : TaskCallable {
+    override fun call(context: TaskContext) {
+        val end = System.nanoTime() + context.scalar(0) * 1_000_000
+        while (System.nanoTime() < end) Thread.onSpinWait()
+    }
+}
+
 /** Sleeps scalar 0 milliseconds. */
 object Sleeps : TaskCallable {
     override fun call(context: TaskContext) = Thread.sleep(context.scalar(0))

@@ -2,6 +2,7 @@ package dev.strata.process
 
 import dev.strata.dslless.submitTo
 import dev.strata.nativebind.posix.signal_h
+import dev.strata.error.InvalidCallableException
 import dev.strata.error.ProtocolException
 import dev.strata.error.TaskFailedException
 import dev.strata.error.WorkerDiedException
@@ -17,6 +18,7 @@ import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldHaveSize
 import io.kotest.matchers.shouldBe
+import io.kotest.matchers.shouldNotBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlin.time.Duration.Companion.milliseconds
@@ -47,7 +49,7 @@ class ProcessFaultSpec : FunSpec({
         }
     }
 
-    test("a child that exits mid-task fails the task with WorkerDiedException and its exit code; later tasks fail fast") {
+    test("a child that exits mid-task fails the task with WorkerDiedException and its exit code; a fresh child runs later tasks") {
         procWorker().use { w ->
             val e = shouldThrow<WorkerDiedException> {
                 w.submit { submitTo(Target.Sub, Exits, TaskArgs.build { scalar(3) }, "crash") }.result(HANG_GUARD)
@@ -57,8 +59,10 @@ class ProcessFaultSpec : FunSpec({
             e.signal shouldBe null
             e.message!! shouldContain "task #1 'crash'"
             e.message!! shouldContain "exited with code 3"
-            val again = shouldThrow<WorkerDiedException> { w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD) }
-            again.exitCode shouldBe 3
+            e.replaced shouldBe true
+            e.message!! shouldContain "A fresh child JVM replaces it"
+            w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD) // on the replacement
+            w.childPids.getValue("L3 sub#0") shouldNotBe e.pid
         }
     }
 
@@ -84,6 +88,22 @@ class ProcessFaultSpec : FunSpec({
         e.failures shouldHaveSize 2
         e.failures[0] shouldContain "L3 sub#0: did not report ready within 3s"
         e.message!! shouldContain "startTimeout"
+    }
+
+    test("a callable whose class initialiser blocks in the child: registration ends at its deadline and the child is replaced (issue 13 §4)") {
+        procWorker(1, startTimeout = 4.seconds).use { w ->
+            val pid = w.childPids.getValue("L3 sub#0")
+            val e = shouldThrow<InvalidCallableException> {
+                w.submit { submitTo(Target.Sub, HangsAtInit(), TaskArgs.EMPTY, "blocked") }.result(HANG_GUARD)
+            }
+            e.message!! shouldContain "HangsAtInit"
+            e.message!! shouldContain "did not answer within 4s"
+            e.message!! shouldContain "class initialiser"
+            w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD) // on a fresh child
+            w.childPids.getValue("L3 sub#0") shouldNotBe pid
+            val again = shouldThrow<InvalidCallableException> { w.register(HangsAtInit()) } // the explicit path is bounded too
+            again.message!! shouldContain "did not answer within 4s"
+        }
     }
 
     test("a child that fails its start-up: the error names the child and the child's message") {
@@ -115,8 +135,8 @@ class ProcessFaultSpec : FunSpec({
             }
             e.message!! shouldContain "forged"
             e.message!! shouldContain "seq"
-            repeat(2) { // the next runs end (today by failing fast: the child was killed) instead of hanging
-                w.submit { submitTo(Target.Sub, Sleeps, TaskArgs.build { scalar(1) }) }.join(HANG_GUARD) shouldBe true
+            repeat(2) { // the killed child is replaced: the next runs work instead of hanging
+                w.submit { submitTo(Target.Sub, Sleeps, TaskArgs.build { scalar(1) }) }.result(HANG_GUARD)
             }
         }
     }

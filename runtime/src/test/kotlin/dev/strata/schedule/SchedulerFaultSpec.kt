@@ -101,6 +101,10 @@ class SchedulerFaultSpec : FunSpec({
 /** An endpoint that runs dispatches on its own thread, or — when [refuses] — throws on every dispatch. */
 private class FakeEndpoint(override val path: String, override val index: Int, private val refuses: Boolean) : Endpoint {
     val dispatched = AtomicInteger()
+    override val running: Dispatch? get() = null
+    override val runningSinceNanos: Long get() = 0
+    override val lastProgressNanos: Long get() = 0
+    override fun stop(dispatch: Dispatch, reason: dev.strata.endpoint.StopReason) = Unit
     private lateinit var onDone: (Dispatch) -> Dispatch?
     private val executor: ExecutorService = Executors.newSingleThreadExecutor { r -> Thread(r, "fake-$path").apply { isDaemon = true } }
 

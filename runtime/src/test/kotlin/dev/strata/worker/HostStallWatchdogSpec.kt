@@ -1,8 +1,18 @@
 package dev.strata.worker
 
-import dev.strata.chip.ChipConfig
+import dev.strata.dslless.submitTo
+import dev.strata.error.RunCancelledException
+import dev.strata.nativebind.posix.errno_h
+import dev.strata.nativebind.posix.signal_h
+import dev.strata.process.NoOp
+import dev.strata.process.Sleeps
+import dev.strata.process.SpinsDeaf
+import dev.strata.testing.HANG_GUARD
+import dev.strata.testing.waitUntil
+import io.kotest.matchers.shouldNotBe
+import java.lang.foreign.Arena
+import kotlin.time.Duration.Companion.seconds
 import dev.strata.process.assertNoLeftovers
-import dev.strata.error.InvalidConfigException
 import dev.strata.error.SchedulerStallException
 import dev.strata.error.StallKind
 import dev.strata.task.TaskArgs
@@ -80,18 +90,74 @@ class HostStallWatchdogSpec : FunSpec({
         }
     }
 
-    test("a host budget needs every child in this JVM: child JVMs are refused, naming them") {
-        val subs = shouldThrow<InvalidConfigException> {
-            WorkerConfig(subWorkers = 1, subIsolation = Isolation.PROCESS, stallTimeout = 1000.milliseconds).validate()
-        }
-        subs.message shouldContain "its sub workers run in child JVMs"
-        val chips = shouldThrow<InvalidConfigException> {
-            WorkerConfig(nextLevel = listOf(NextLevelChild.Chip(ChipConfig(0))), stallTimeout = 1000.milliseconds).validate()
-        }
-        chips.message shouldContain "nextLevel[0] run in child JVMs"
-        // Chips on threads are watched (and keep their own level-2 watchdog inside).
+    /** A host whose sub workers are child JVMs, watched with a [budget] (ms); a cancelled task gets [graceMs] to stop. */
+    fun processHost(budget: Int? = 1500, graceMs: Int = 10_000) = Worker(
         WorkerConfig(
-            nextLevel = listOf(NextLevelChild.Chip(ChipConfig(0))), chipIsolation = Isolation.THREAD, stallTimeout = 1000.milliseconds,
-        ).validate()
+            subWorkers = 1, subIsolation = Isolation.PROCESS, stallTimeout = budget?.milliseconds,
+            closeTimeout = graceMs.milliseconds, startTimeout = 30.seconds,
+        ),
+    )
+
+    fun signal(pid: Long, sig: Int) = Arena.ofConfined().use { a ->
+        signal_h.kill(errno_h.allocateCapture(a), pid.toInt(), sig) shouldBe 0
+    }
+
+    test("a child JVM stopped mid-task (SIGSTOP) is declared running-stalled, killed and replaced; the worker stays usable (issue 13 §2)") {
+        processHost().use { w ->
+            val pid = w.childPids.getValue("L3 sub#0")
+            val h = w.submit { submitTo(Target.Sub, Sleeps, TaskArgs.build { scalar(3_000) }, "frozen") }
+            Thread.sleep(300) // let it start
+            signal(pid, signal_h.SIGSTOP)
+            val e = shouldThrow<SchedulerStallException> { h.result(HANG_GUARD) }
+            e.kind shouldBe StallKind.RUNNING_STALLED
+            e.message shouldContain "L3 sub#0 (pid $pid)"
+            e.message shouldContain "'frozen'"
+            e.message shouldContain "stopped or frozen"
+            waitUntil("the replacement child") { w.childPids.getValue("L3 sub#0") != pid }
+            w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD)
+            ProcessHandle.of(pid).isPresent shouldBe false
+        }
+    }
+
+    test("a task looping in a child JVM is declared running-stalled (its JVM alive), killed and replaced (issue 13 §2)") {
+        processHost().use { w ->
+            val pid = w.childPids.getValue("L3 sub#0")
+            val e = shouldThrow<SchedulerStallException> {
+                w.submit { submitTo(Target.Sub, SpinsDeaf, TaskArgs.build { scalar(600_000) }, "loops") }.result(HANG_GUARD)
+            }
+            e.kind shouldBe StallKind.RUNNING_STALLED
+            e.message shouldContain "'loops'"
+            e.message shouldContain "its JVM is alive"
+            w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD)
+            w.childPids.getValue("L3 sub#0") shouldNotBe pid
+        }
+    }
+
+    for (isolation in Isolation.entries) {
+        test("cancel stops a running task: it is interrupted, the run ends, the same worker runs the next one ($isolation)") {
+            Worker(WorkerConfig(subWorkers = 1, subIsolation = isolation)).use { w ->
+                val pids = w.childPids
+                val h = w.submit { submitTo(Target.Sub, Sleeps, TaskArgs.build { scalar(600_000) }, "long") }
+                Thread.sleep(300)
+                h.cancel()
+                h.join(HANG_GUARD) shouldBe true
+                shouldThrow<RunCancelledException> { h.result() }
+                w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD)
+                w.childPids shouldBe pids // interrupted, not killed
+            }
+        }
+    }
+
+    test("cancel of a task that ignores interrupts in a child JVM kills that child after the grace and replaces it") {
+        processHost(budget = null, graceMs = 500).use { w ->
+            val pid = w.childPids.getValue("L3 sub#0")
+            val h = w.submit { submitTo(Target.Sub, SpinsDeaf, TaskArgs.build { scalar(600_000) }, "deaf") }
+            Thread.sleep(300)
+            h.cancel()
+            h.join(HANG_GUARD) shouldBe true
+            shouldThrow<RunCancelledException> { h.result() }
+            w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD)
+            w.childPids.getValue("L3 sub#0") shouldNotBe pid
+        }
     }
 })

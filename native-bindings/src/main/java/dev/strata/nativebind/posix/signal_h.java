@@ -16,6 +16,10 @@ public final class signal_h {
     public static final int SIGKILL = 9;
     /** {@snippet lang=c : #define SIGTERM 15 } */
     public static final int SIGTERM = 15;
+    /** {@snippet lang=c : #define SIGCONT 18 } */
+    public static final int SIGCONT = 18;
+    /** {@snippet lang=c : #define SIGSTOP 19 } */
+    public static final int SIGSTOP = 19;
 
     private static final class kill {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(errno_h.C_INT, errno_h.C_INT, errno_h.C_INT);
