@@ -8,6 +8,8 @@ import com.github.ajalt.clikt.parameters.arguments.multiple
 import com.github.ajalt.clikt.parameters.arguments.optional
 import dev.strata.record.TaskGraph
 import java.util.concurrent.TimeUnit
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
 
 /**
  * `strata graph <sample> [--format dot|json|svg] [sample args…]`: records the sample's program as a
@@ -18,6 +20,8 @@ internal class GraphCommand(
     private val console: Console,
     private val graphs: Map<String, (List<String>) -> TaskGraph?>,
     private val dotCommand: String = "dot",
+    /** How long Graphviz may take to lay a graph out before it is stopped. */
+    private val renderTimeout: Duration = 60.seconds,
 ) : CliktCommand("graph") {
     init {
         configureContext { allowInterspersedArgs = false }
@@ -58,7 +62,7 @@ internal class GraphCommand(
         when (format) {
             "dot" -> console.out.print(graph.toDot())
             "json" -> console.out.println(graph.toJson())
-            else -> console.out.print(svg(graph.toDot()))
+            else -> console.out.print(svg(graph))
         }
     }
 
@@ -67,10 +71,17 @@ internal class GraphCommand(
         throw ProgramResult(USAGE)
     }
 
-    /** Renders [dot] with Graphviz; exits with [NO_GRAPHVIZ] and a clear message when it is not installed. */
-    private fun svg(dot: String): String {
+    /**
+     * Renders [graph]'s transitively reduced DOT with Graphviz, saying first what it renders (layout of a
+     * large DAG takes seconds). Exits with [NO_GRAPHVIZ] and a clear message when Graphviz is not
+     * installed, fails, or has not finished within [renderTimeout] (it is then killed).
+     */
+    private fun svg(graph: TaskGraph): String {
+        val dot = graph.toDot()
+        val drawn = dot.lineSequence().count { it.contains(" -> ") }
+        console.err.println("strata graph: rendering ${graph.size} tasks and $drawn edges (transitive reduction of ${graph.edgeCount}) with Graphviz…")
         val p = try {
-            ProcessBuilder(dotCommand, "-Tsvg").redirectError(ProcessBuilder.Redirect.PIPE).start()
+            ProcessBuilder(dotCommand, "-Tsvg").start()
         } catch (e: java.io.IOException) {
             console.err.println(
                 "strata graph: Graphviz '$dotCommand' is not installed, so there is no SVG. Install it (Debian/Ubuntu: " +
@@ -78,17 +89,37 @@ internal class GraphCommand(
             )
             throw ProgramResult(NO_GRAPHVIZ)
         }
-        val out = StringBuilder()
-        val reader = Thread { out.append(p.inputStream.bufferedReader().readText()) }.apply { start() }
-        p.outputStream.use { it.write(dot.toByteArray()) }
-        val finished = p.waitFor(60, TimeUnit.SECONDS)
-        reader.join(5_000)
-        if (!finished || p.exitValue() != 0) {
-            p.destroyForcibly()
-            console.err.println("strata graph: '$dotCommand -Tsvg' failed: ${p.errorStream.bufferedReader().readText().trim()}")
-            throw ProgramResult(NO_GRAPHVIZ)
+        try {
+            val out = StringBuilder()
+            val errors = StringBuilder()
+            val readers = listOf(
+                Thread { out.append(p.inputStream.bufferedReader().readText()) },
+                Thread { errors.append(p.errorStream.bufferedReader().readText()) }, // drained, so dot never blocks on it
+            ).onEach { it.isDaemon = true; it.start() }
+            try {
+                p.outputStream.use { it.write(dot.toByteArray()) }
+            } catch (_: java.io.IOException) {
+                // dot exited early; its status and stderr say why
+            }
+            if (!p.waitFor(renderTimeout.inWholeMilliseconds, TimeUnit.MILLISECONDS)) {
+                console.err.println(
+                    "strata graph: Graphviz did not finish laying out ${graph.size} tasks and $drawn edges within $renderTimeout, " +
+                        "so it was stopped. Record a smaller graph (the sample's size arguments), or print --format dot or json.",
+                )
+                throw ProgramResult(NO_GRAPHVIZ)
+            }
+            readers.forEach { it.join(5_000) }
+            if (p.exitValue() != 0) {
+                console.err.println("strata graph: '$dotCommand -Tsvg' failed (exit ${p.exitValue()}): ${errors.toString().trim()}")
+                throw ProgramResult(NO_GRAPHVIZ)
+            }
+            return out.toString()
+        } finally {
+            if (p.isAlive) {
+                p.destroyForcibly()
+                p.waitFor(5, TimeUnit.SECONDS)
+            }
         }
-        return out.toString()
     }
 
     companion object {

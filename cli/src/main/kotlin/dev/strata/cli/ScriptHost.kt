@@ -5,6 +5,7 @@ import org.jetbrains.kotlin.mainKts.MainKtsScript
 import java.io.File
 import java.io.PrintStream
 import java.nio.file.Files
+import dev.strata.shm.OwnerOnly
 import java.nio.file.StandardCopyOption
 import java.security.MessageDigest
 import kotlin.script.experimental.api.CompiledScript
@@ -108,15 +109,18 @@ internal class ScriptHost(
         }
         val text = script.readText()
         val jar = File(cacheDir, "${script.name.removeSuffix(".kts").replace('.', '_')}-${cacheKey(text, classpath)}.jar")
-        if (jar.isFile) {
+        // A cached jar is loaded only from our own 0700 directory and only if it is ours alone (0600).
+        OwnerOnly.directory(cacheDir.toPath())
+        if (jar.isFile && OwnerOnly.mode(jar.toPath()) == "rw-------") {
             runCatching { jar.loadScriptFromJar() }.getOrNull()?.let { return ResultWithDiagnostics.Success(Compiled(it, jar)) }
         }
         val result = runBlocking { JvmScriptCompiler()(script.toScriptSource(), compilation) }
         if (result !is ResultWithDiagnostics.Success) return ResultWithDiagnostics.Failure(result.reports)
         val compiled = result.value as KJvmCompiledScript
-        Files.createDirectories(cacheDir.toPath())
+        // 0700 directories and a 0600 jar whatever the umask: the jar is code a later run loads (issue 13 §19).
+        OwnerOnly.directory(cacheDir.toPath())
         // Written aside, then moved: a concurrent run of the same script never sees half a jar.
-        val partial = File.createTempFile(jar.nameWithoutExtension, ".part", cacheDir)
+        val partial = OwnerOnly.tempFile(cacheDir.toPath(), jar.nameWithoutExtension, ".part").toFile()
         try {
             compiled.saveToJar(partial)
             Files.move(partial.toPath(), jar.toPath(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE)

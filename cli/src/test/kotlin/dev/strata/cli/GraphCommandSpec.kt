@@ -4,6 +4,10 @@ import com.github.ajalt.clikt.core.ProgramResult
 import com.github.ajalt.clikt.core.parse
 import dev.strata.samples.Samples
 import io.kotest.core.spec.style.FunSpec
+import io.kotest.core.test.Enabled
+import io.kotest.matchers.string.shouldEndWith
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.string.shouldStartWith
@@ -15,18 +19,21 @@ import java.nio.file.attribute.PosixFilePermissions
 private class Printed(val status: Int, val out: String, val err: String)
 
 /** Runs `strata graph` with [args], SVG rendered by [dot]. */
-private fun graph(vararg args: String, dot: String = "dot"): Printed {
+private fun graph(vararg args: String, dot: String = "dot", renderTimeout: Duration = 60.seconds): Printed {
     val out = ByteArrayOutputStream()
     val err = ByteArrayOutputStream()
     val console = Console(PrintStream(out, true, Charsets.UTF_8), PrintStream(err, true, Charsets.UTF_8), color = false)
     val status = try {
-        GraphCommand(console, Samples.all.associate { s -> s.name to s::graph }, dot).parse(args.toList())
+        GraphCommand(console, Samples.all.associate { s -> s.name to s::graph }, dot, renderTimeout).parse(args.toList())
         0
     } catch (e: ProgramResult) {
         e.statusCode
     }
     return Printed(status, out.toString(Charsets.UTF_8), err.toString(Charsets.UTF_8))
 }
+
+private fun graphvizInstalled(): Boolean =
+    System.getenv("PATH").orEmpty().split(java.io.File.pathSeparator).any { java.io.File(it, "dot").canExecute() }
 
 class GraphCommandSpec : FunSpec({
     test("DOT by default: one node per task and the edges between them, nothing runs") {
@@ -62,6 +69,31 @@ class GraphCommandSpec : FunSpec({
             Files.deleteIfExists(fake)
         }
     }
+
+    test("Graphviz that takes too long is stopped at the render timeout, and the command says what happened") {
+        val slow = Files.createTempFile("slow-dot", ".sh", PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")))
+        try {
+            Files.writeString(slow, "#!/bin/sh\ncat > /dev/null; exec sleep 60\n")
+            val started = System.nanoTime()
+            val r = graph("pipeline", "--size", "16", "--steps", "1", "--tiles", "1", "--format", "svg", dot = slow.toString(), renderTimeout = 1.seconds)
+            r.status shouldBe GraphCommand.NO_GRAPHVIZ
+            r.err shouldContain "did not finish laying out"
+            r.err shouldContain "within 1s, so it was stopped"
+            ((System.nanoTime() - started) / 1_000_000_000 < 30) shouldBe true // hang guard, not a timing assertion
+        } finally {
+            Files.deleteIfExists(slow)
+        }
+    }
+
+    test("the README's `graph pipeline --format svg` renders with the real Graphviz: the transitively reduced DAG")
+        .config(enabledOrReasonIf = { if (graphvizInstalled()) Enabled.enabled else Enabled.disabled("Graphviz 'dot' is not on PATH (.ci/run installs it)") }) {
+            val r = graph("pipeline", "--format", "svg")
+            r.status shouldBe 0
+            r.out shouldContain "<svg"
+            r.out.trimEnd() shouldEndWith "</svg>"
+            val (drawn, all) = Regex("""rendering \d+ tasks and (\d+) edges \(transitive reduction of (\d+)\)""").find(r.err)!!.destructured
+            (drawn.toInt() < all.toInt()) shouldBe true
+        }
 
     test("a bad format, an unknown sample and bad sample arguments are usage errors") {
         graph("pipeline", "--format", "png").err shouldContain "--format is dot, json or svg"

@@ -54,7 +54,11 @@ class ScriptCommandSpec : FunSpec({
         val threads = strata("script", file, "--chips", "2", "--elements", "1000", "--isolation", "thread")
         threads.status shouldBe 0
         threads.out shouldContain "PASS"
-        cache.listFiles { f -> f.name.startsWith("allreduce_main-") }!!.toList() shouldHaveSize 1
+        val jars = cache.listFiles { f -> f.name.startsWith("allreduce_main-") }!!.toList()
+        jars shouldHaveSize 1
+        // Code a later run loads: the owner's alone, whatever the umask (issue 13 §19).
+        dev.strata.shm.OwnerOnly.mode(jars.single().toPath()) shouldBe "rw-------"
+        dev.strata.shm.OwnerOnly.mode(cache.toPath()) shouldBe "rwx------"
     }
 
     test("a script that does not compile: every error with its line and column, exit 3, nothing runs") {

@@ -54,7 +54,9 @@ internal class ChildLoop(val spec: ChildSpec) {
 
         @Volatile
         private var parked = false
-        private val lock = Any()
+        /** 1 while this thread is between its check of [taskSeq] and its interrupt (only it writes it). */
+        @Volatile
+        private var interrupting = 0
         private var interruptedSeq = 0L
         private val thread = Thread(this, "strata-child-watch").apply {
             isDaemon = true
@@ -69,7 +71,8 @@ internal class ChildLoop(val spec: ChildSpec) {
 
         /** The task ended: no interrupt reaches the next one (the task thread). */
         fun end() {
-            synchronized(lock) { taskSeq = 0 }
+            taskSeq = 0 // volatile: ordered before the read below, as the watcher's increment is before its check
+            while (interrupting != 0) Thread.onSpinWait() // a cancel that saw this task may be about to interrupt
             Thread.interrupted()
         }
 
@@ -84,12 +87,12 @@ internal class ChildLoop(val spec: ChildSpec) {
                 }
                 mailbox.beat()
                 if (mailbox.cancelSeq == seq && interruptedSeq != seq) {
-                    synchronized(lock) {
-                        if (taskSeq == seq) {
-                            interruptedSeq = seq
-                            taskThread.interrupt()
-                        }
+                    interrupting = 1
+                    if (taskSeq == seq) {
+                        interruptedSeq = seq
+                        taskThread.interrupt()
                     }
+                    interrupting = 0
                 }
                 LockSupport.parkNanos(this, BEAT_MILLIS * 1_000_000)
             }

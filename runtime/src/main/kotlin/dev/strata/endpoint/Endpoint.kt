@@ -20,6 +20,10 @@ internal class Dispatch(val task: Task, val member: Int, val endpoint: Endpoint)
 
     /** Set when that completion was the last of its run: the run's handle is already complete. */
     var finishedRun: Boolean = false
+
+    /** Set by [Endpoint.stop] (any thread): a dispatch stopped before it started does not run. */
+    @Volatile
+    var stopRequested: Boolean = false
 }
 
 /**

@@ -3,6 +3,7 @@ package dev.strata.endpoint
 import dev.strata.error.TaskFailedException
 import dev.strata.wait.Parker
 import io.github.oshai.kotlinlogging.KotlinLogging
+import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicReference
 
 private val log = KotlinLogging.logger {}
@@ -23,9 +24,8 @@ internal class ThreadEndpoint(
     /** Whether a stall watchdog reads [running] and [lastProgressNanos]. */
     private val tracked: Boolean = false,
 ) : Endpoint {
-    @Volatile
-    override var running: Dispatch? = null
-        private set
+    /** The dispatch in this endpoint's slot: handed over and not yet finished. */
+    override val running: Dispatch? get() = slot.get()
 
     /** Refreshed only when a stall watchdog reads it ([tracked]); otherwise the start time. */
     @Volatile
@@ -37,7 +37,8 @@ internal class ThreadEndpoint(
     override var runningSinceNanos: Long = 0
         private set
 
-    private val interruptLock = Any()
+    /** Callers of [stop] between their check of the slot and their interrupt (see [loop]). */
+    private val stopping = AtomicInteger()
 
     private val slot = AtomicReference<Dispatch?>()
     private val parker = Parker(spinNanos)
@@ -73,16 +74,16 @@ internal class ThreadEndpoint(
                     runningSinceNanos = now
                     lastProgressNanos = now
                 }
-                running = d
                 execute(d)
-                synchronized(interruptLock) {
-                    running = null
-                    // An interrupt meant for the finished task (a stop, or one the task left set) must not
-                    // fail the next task with an InterruptedException, nor turn this thread's park into a busy loop.
-                    Thread.interrupted()
-                }
-                if (tracked) lastProgressNanos = System.nanoTime()
                 slot.set(null)
+                // An interrupt meant for the finished task (a stop, or one the task left set) must not fail
+                // the next task with an InterruptedException, nor turn this thread's park into a busy loop. A
+                // stop that saw this task in the slot may still be about to interrupt: wait it out (the
+                // volatile store above and the stopper's increment order the two; the wait is a few
+                // instructions, and only ever happens when a stop races a task's end), then clear the flag.
+                while (stopping.get() != 0) Thread.onSpinWait()
+                Thread.interrupted()
+                if (tracked) lastProgressNanos = System.nanoTime()
                 d = try {
                     onDone(d) // may hand back a successor to run right here
                 } catch (t: Throwable) {
@@ -96,6 +97,11 @@ internal class ThreadEndpoint(
 
     private fun execute(d: Dispatch) {
         val task = d.task
+        if (d.stopRequested) { // stopped before it started: its interrupt may have been cleared with the previous task's
+            d.error = InterruptedException("task #${task.id} '${task.name}' was stopped before it started")
+                .let { TaskFailedException.of(path, task.id, task.name, it) }
+            return
+        }
         try {
             runner.run(task, d.member)
         } catch (t: Throwable) {
@@ -105,8 +111,12 @@ internal class ThreadEndpoint(
 
     /** Interrupts [dispatch] if this endpoint is still running it, whatever the [reason]: a thread cannot be killed. */
     override fun stop(dispatch: Dispatch, reason: StopReason) {
-        synchronized(interruptLock) {
-            if (running === dispatch) thread?.interrupt()
+        dispatch.stopRequested = true
+        stopping.incrementAndGet()
+        try {
+            if (slot.get() === dispatch) thread?.interrupt()
+        } finally {
+            stopping.decrementAndGet()
         }
     }
 

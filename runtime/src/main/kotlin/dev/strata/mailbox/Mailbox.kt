@@ -105,13 +105,31 @@ public class Mailbox private constructor(
      * does not fit is cut at a character boundary and ends with a marker saying how much was cut.
      */
     public fun writeError(code: Int, errorClass: String, message: String?, stack: String) {
+        val msg = message?.let { fitMessage(errorClass, it, stack) }
         // class, then the message's length in chars ("-" for none) so a message may hold newlines, then the stack.
-        val full = (errorClass + "\n" + (message?.length?.toString() ?: "-") + "\n" + (message ?: "") + "\n" + stack)
+        val full = (errorClass + "\n" + (msg?.length?.toString() ?: "-") + "\n" + (msg ?: "") + "\n" + stack)
             .toByteArray(Charsets.UTF_8)
         val bytes = if (full.size <= errorCapacity) full else truncate(full)
         MemorySegment.copy(bytes, 0, segment, ValueLayout.JAVA_BYTE, errorOffset, bytes.size)
         segment.set(ValueLayout.JAVA_INT, MailboxLayout.ERROR_LENGTH_OFFSET, bytes.size)
         segment.set(ValueLayout.JAVA_INT, MailboxLayout.ERROR_CODE_OFFSET, code)
+    }
+
+    /**
+     * [message], cut so that the top of [stack] still fits beside it (issue 13 §15): a long message keeps
+     * its head and gives up at most what the stack needs, never more than half the region; a cut message
+     * ends with a marker saying how many characters went. (What still does not fit is cut from the end of
+     * the stack by [truncate].)
+     */
+    private fun fitMessage(errorClass: String, message: String, stack: String): String {
+        val room = errorCapacity - MARKER_RESERVE * 2 - errorClass.length - 16 // bytes for message and stack
+        val messageBytes = message.length * 3 // upper bound of its UTF-8 size
+        if (messageBytes + stack.length * 3 <= room) return message
+        val budget = maxOf(room / 2, room - stack.length * 3) / 3 // characters, safe for any UTF-8 width
+        if (message.length <= budget) return message
+        var keep = budget
+        if (keep > 0 && Character.isHighSurrogate(message[keep - 1])) keep-- // do not split a surrogate pair
+        return message.substring(0, keep) + "…[${message.length - keep} chars cut]"
     }
 
     /** The error report last written, or null if the error code is 0. */

@@ -1,5 +1,7 @@
 package dev.strata.process
 
+import dev.strata.shm.OwnerOnly
+
 import java.nio.file.Path
 import java.util.concurrent.Callable
 import java.util.concurrent.ExecutorService
@@ -62,7 +64,7 @@ internal object ChildLauncher {
         try {
             val dir = (System.getProperty("strata.child.cds.dir") ?: System.getenv("STRATA_CDS_DIR"))?.let { Path.of(it) }
                 ?: Path.of(System.getProperty("user.home"), ".cache", "strata", "cds")
-            java.nio.file.Files.createDirectories(dir)
+            OwnerOnly.directory(dir) // 0700: the archive is code the next child maps (issue 13 §19)
             val key = buildString {
                 append(System.getProperty("java.home")).append('|').append(Runtime.version()).append('|').append(cp)
                 for (e in cp.split(java.io.File.pathSeparatorChar)) {

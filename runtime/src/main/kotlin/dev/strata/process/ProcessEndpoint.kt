@@ -65,6 +65,8 @@ internal class ProcessEndpoint(
         val controlTimeout: Duration,
         /** How long a cancelled task may take to honour its interrupt before its child is killed. */
         val cancelGrace: Duration,
+        /** Whether a stall watchdog reads [runningSinceNanos] and [lastProgressNanos] (else they are not kept). */
+        val tracked: Boolean = false,
     )
 
     /**
@@ -228,9 +230,11 @@ internal class ProcessEndpoint(
             }
         }
         inFlight = op
-        val now = System.nanoTime()
-        sentAtNanos = now
-        lastProgressNanos = now
+        if (settings.tracked) {
+            val now = System.nanoTime()
+            sentAtNanos = now
+            lastProgressNanos = now
+        }
         l.parking.publish(if (op is MailboxRequest.Task) MailboxState.TASK_READY else MailboxState.CONTROL_REQUEST)
     }
 
@@ -272,7 +276,7 @@ internal class ProcessEndpoint(
                     val d = (answered(l, state) as? MailboxRequest.Task ?: return).dispatch
                     if (state == MailboxState.TASK_FAILED) d.error = toTaskFailure(d, readErrorOrBreak(l) ?: return)
                     inFlight = null
-                    lastProgressNanos = System.nanoTime()
+                    if (settings.tracked) lastProgressNanos = System.nanoTime()
                     finished = d
                     sendNextLocked()
                 }
@@ -285,7 +289,7 @@ internal class ProcessEndpoint(
                         return
                     }
                     inFlight = null
-                    lastProgressNanos = System.nanoTime()
+                    if (settings.tracked) lastProgressNanos = System.nanoTime()
                     if (err == null) {
                         if (c.op == ControlOp.REGISTER) l.known.set(c.id)
                         c.reply.complete(payload)

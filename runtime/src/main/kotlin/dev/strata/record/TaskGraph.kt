@@ -118,16 +118,48 @@ public class TaskGraph internal constructor(
     /** [buffer] is used by tasks on [targets]; [writes] if any of them writes it. */
     internal class Usage(val buffer: Buffer, val targets: Set<Target>, val writes: Boolean)
 
-    /** Graphviz DOT: one box per task (`#i name`, target), one edge per dependency. */
-    public fun toDot(): String = buildString {
+    /**
+     * For each node, its producers minus those another of its producers already depends on (directly or
+     * not): the transitive reduction, which orders the tasks exactly as the full edge set does. Null when
+     * the graph has more than [MAX_REDUCED_NODES] tasks (the ancestor sets would cost too much memory).
+     */
+    internal fun reducedProducers(): Array<IntArray>? {
+        if (nodes.size > MAX_REDUCED_NODES) return null
+        val ancestors = arrayOfNulls<java.util.BitSet>(nodes.size)
+        for (n in nodes) { // producers are earlier nodes: one pass in order sees every ancestor set complete
+            val a = java.util.BitSet()
+            for (p in n.producers) {
+                a.or(ancestors[p])
+                a.set(p)
+            }
+            ancestors[n.index] = a
+        }
+        return Array(nodes.size) { i ->
+            val ps = nodes[i].producers
+            ps.filter { p -> ps.none { q -> q != p && ancestors[q]!!.get(p) } }.toIntArray()
+        }
+    }
+
+    /**
+     * Graphviz DOT: one box per task (`#i name`, target) and, by default, the transitive reduction of the
+     * dependency edges (an edge implied by a longer path is left out: the picture orders tasks exactly
+     * as the full DAG does, and Graphviz can lay it out; [toJson] keeps every edge). A comment line says
+     * how many edges are drawn. [reduced] false draws every edge.
+     */
+    @JvmOverloads
+    public fun toDot(reduced: Boolean = true): String = buildString {
+        val producers = if (reduced) reducedProducers() else null
         append("digraph \"").append(esc(name)).append("\" {\n")
+        val drawn = producers?.sumOf { it.size } ?: edgeCount
+        append("  // ").append(size).append(" tasks; ").append(drawn).append(" of ").append(edgeCount).append(" dependency edges drawn")
+        append(if (producers != null) " (transitive reduction; the JSON export keeps every edge)\n" else "\n")
         append("  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n")
         for (n in nodes) {
             val where = if (n.targets.size == 1) "${n.targets[0]}" else "group: ${n.targets.joinToString(", ")}"
             append("  n").append(n.index).append(" [label=\"#").append(n.index).append(' ').append(esc(n.name))
                 .append("\\n").append(esc(where)).append("\"];\n")
         }
-        for (n in nodes) for (p in n.producers) append("  n").append(p).append(" -> n").append(n.index).append(";\n")
+        for (n in nodes) for (p in producers?.get(n.index) ?: n.producers) append("  n").append(p).append(" -> n").append(n.index).append(";\n")
         append("}\n")
     }
 
@@ -138,6 +170,9 @@ public class TaskGraph internal constructor(
 
     public companion object {
         private val JSON = Json { prettyPrint = true }
+
+        /** Above this many tasks [toDot] draws every edge (the reduction's ancestor sets grow as tasks²). */
+        internal const val MAX_REDUCED_NODES: Int = 20_000
 
         private fun esc(s: String) = s.replace("\\", "\\\\").replace("\"", "\\\"")
 

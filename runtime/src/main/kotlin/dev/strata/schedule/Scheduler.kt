@@ -44,7 +44,7 @@ private val log = KotlinLogging.logger {}
  * ## Who owns what
  *
  * Touched only on the scheduler thread: [runs] (admitted runs in order), the ready queues ([subQueue],
- * [nextQueues], [groupQueue]), [idleSubs] / [nextBusy] / [reserved], a task's READY and RUNNING
+ * [nextQueues]), [idleSubs] / [nextBusy], a task's READY and RUNNING
  * transitions, its member states and [Task.membersTerminal] (but see the hand-off below), and each run's
  * held tasks. Other threads reach it only through [post], which hands over a [SchedulerEvent]: the inbox
  * queue's offer/poll is the happens-before edge for everything the event carries (a [Dispatch]'s plain
@@ -55,9 +55,10 @@ private val log = KotlinLogging.logger {}
  * ## Scheduling policy
  *
  * Sub tasks form one FIFO served by any idle sub worker (the most recently idle first, for its warm
- * caches); each next-level child has its own FIFO (a task names its target). A group task is dispatched
- * all-or-nothing when every target it needs is idle; while it waits at the head of [groupQueue] it
- * reserves those targets, so single tasks cannot starve it. Only the oldest admitted run dispatches:
+ * caches); each next-level child has its own FIFO (a task names its target). A group task of next-level
+ * members takes a place in the FIFO of each of its targets and is dispatched all-or-nothing once it
+ * heads every one of them and they are all idle: it never overtakes a task queued before it on one of its
+ * targets, and while it waits at the head of a FIFO, later tasks there wait behind it (so it cannot starve). Only the oldest admitted run dispatches:
  * tasks of the next run that become ready are held until it is the head.
  *
  * ## The successor hand-off
@@ -117,11 +118,9 @@ internal class Scheduler(
     private val runs = ArrayDeque<Run>()
     private val subQueue = ArrayDeque<Task>()
     private val nextQueues = Array(nexts.size) { ArrayDeque<Task>() }
-    private val groupQueue = ArrayDeque<Task>()
     private val idleSubs = IntArray(subs.size) { subs.size - 1 - it } // a stack: the last idle is reused first
     private var idleSubCount = subs.size
     private val nextBusy = BooleanArray(nexts.size)
-    private val reserved = BooleanArray(nexts.size)
     private val skipWork = ArrayDeque<Task>()
 
     /** Tasks run through the successor hand-off (endpoint threads add to it), for tests and diagnostics. */
@@ -235,7 +234,7 @@ internal class Scheduler(
             } catch (t: Throwable) {
                 internalFailure(t)
             }
-            if (countReady) readyCount = subQueue.size + groupQueue.size + nextQueues.sumOf { it.size }
+            if (countReady) readyCount = subQueue.size + nextQueues.sumOf { it.size } // a group counts once per target
             if (inbox.isEmpty()) awaitEvent()
         }
     }
@@ -283,7 +282,9 @@ internal class Scheduler(
         val target = t.targets[0]
         when {
             target is Target.Sub -> subQueue.addLast(t)
-            t.isGroup -> groupQueue.addLast(t)
+            // A group takes its place in the FIFO of each of its targets (issue 13 §16: it must not overtake
+            // what was queued there before it); it starts once it heads all of them.
+            t.isGroup -> for (tg in t.targets) nextQueues[(tg as Target.Next).index].addLast(t)
             else -> nextQueues[(target as Target.Next).index].addLast(t)
         }
     }
@@ -301,23 +302,23 @@ internal class Scheduler(
     }
 
     private fun dispatchNext() {
-        reserved.fill(false)
-        while (true) {
-            val g = liveHead(groupQueue) ?: break
-            if (g.targets.all { !nextBusy[(it as Target.Next).index] }) {
-                groupQueue.removeFirst()
-                launch(g)
-            } else {
-                for (tg in g.targets) reserved[(tg as Target.Next).index] = true
-                break
-            }
-        }
         for (w in nexts.indices) {
+            if (nextBusy[w]) continue
             val q = nextQueues[w]
             val t = liveHead(q) ?: continue
-            if (nextBusy[w] || reserved[w]) continue
-            q.removeFirst()
-            launch(t)
+            if (!t.isGroup) {
+                q.removeFirst()
+                launch(t)
+                continue
+            }
+            // A group at the head of this FIFO holds it (later tasks here wait behind it) until it also heads
+            // the FIFO of each other target and all of them are idle. Every FIFO is a subsequence of one
+            // order (the order tasks became ready), so the oldest waiting task always heads all of its FIFOs:
+            // no two groups can wait for each other.
+            if (t.targets.all { tg -> val i = (tg as Target.Next).index; !nextBusy[i] && liveHead(nextQueues[i]) === t }) {
+                for (tg in t.targets) nextQueues[(tg as Target.Next).index].removeFirst()
+                launch(t)
+            }
         }
     }
 

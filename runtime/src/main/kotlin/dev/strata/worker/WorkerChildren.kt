@@ -176,7 +176,9 @@ internal class WorkerChildren(
             config.name, plans, callables, spinNanos, config.startTimeout, config.childJvmOptions,
             settings = { plan ->
                 // A control request is bounded like a start-up (it may load classes); a chip is never replaced.
-                ProcessEndpoint.Settings(replaceable = plan.chip == null, controlTimeout = config.startTimeout, cancelGrace = config.closeTimeout)
+                ProcessEndpoint.Settings(
+                    replaceable = plan.chip == null, controlTimeout = config.startTimeout, cancelGrace = config.closeTimeout, tracked = tracked,
+                )
             },
             onFailure = { commFiles.values.forEach { it.markBroken("a chip failed to start") } },
         )

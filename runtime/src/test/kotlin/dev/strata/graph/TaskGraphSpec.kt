@@ -17,6 +17,7 @@ import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.ints.shouldBeLessThanOrEqual
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.string.shouldNotContain
 import io.kotest.property.Arb
 import io.kotest.property.arbitrary.int
 import io.kotest.property.arbitrary.list
@@ -217,5 +218,29 @@ class TaskGraphSpec : FunSpec({
         json shouldContain "\"name\": \"x\""
         json shouldContain "\"after\": [\n                0\n            ]"
         json shouldContain "\"parameter\": \"x\""
+    }
+
+    test("toDot draws the transitive reduction (an edge implied by a longer path is left out); the JSON keeps every edge (issue 13 §20)") {
+        val graph = TaskGraph.record("diamond") {
+            val x = parameter("x", DType.I64, 4)
+            val a = x.slice(0, 0, 2)
+            val y = x.slice(0, 2, 3)
+            val z = x.slice(0, 3, 4)
+            submit(Target.Sub, SumInto, TaskArgs.build { output(a); scalar(1) }, "write a")
+            submit(Target.Sub, SumInto, TaskArgs.build { input(a); output(y); scalar(1) }, "a to y")
+            // Reads a (an edge from #0) and y (an edge from #1, which itself follows #0): #0 -> #2 is implied.
+            submit(Target.Sub, SumInto, TaskArgs.build { input(a); input(y); output(z); scalar(1) }, "a and y to z")
+        }
+        graph.edgeCount shouldBe 3
+        val all = graph.edgeCount
+        val reduced = graph.toDot()
+        reduced shouldContain "of $all dependency edges drawn (transitive reduction"
+        Regex(" -> ").findAll(reduced).count() shouldBe 2
+        reduced shouldContain "n0 -> n1;"
+        reduced shouldContain "n1 -> n2;"
+        reduced shouldNotContain "n0 -> n2;"
+        Regex(" -> ").findAll(graph.toDot(reduced = false)).count() shouldBe all
+        graph.reducedProducers()!!.map { it.toList() } shouldBe listOf(emptyList(), listOf(0), listOf(1))
+        graph.toJson() shouldContain "\"after\": [\n                0,\n                1\n            ]" // every edge kept
     }
 })

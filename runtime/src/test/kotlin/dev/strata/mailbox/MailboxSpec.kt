@@ -87,6 +87,19 @@ class MailboxSpec : FunSpec({
         }
     }
 
+    test("a long message keeps its head and leaves room for the top of the stack (issue 13 §15)") {
+        Arena.ofConfined().use { arena ->
+            val m = fresh(arena) // 4 KiB error region
+            val stack = (1..40).joinToString("\n") { "\tat dev.strata.Kernel.frame$it(Kernel.kt:$it)" }
+            m.writeError(3, "java.lang.IllegalStateException", "head of the message " + "x".repeat(100_000), stack)
+            val e = m.readError()!!
+            e.message!! shouldStartWith "head of the message xxx"
+            e.message!! shouldEndWith " chars cut]"
+            e.stack shouldStartWith "\tat dev.strata.Kernel.frame1(Kernel.kt:1)"
+            e.stack shouldContain "frame20(" // the top frames survive the long message
+        }
+    }
+
     test("payload written before a published state is seen by a thread that acquires it") {
         Arena.ofShared().use { arena ->
             val m = fresh(arena)
