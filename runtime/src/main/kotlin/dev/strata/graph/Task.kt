@@ -57,6 +57,10 @@ internal class Task(
     var fanout: ArrayList<Task>? = null
         private set
 
+    /** Device buffers this task is recorded as a user of ([Buffer.users]); it leaves them when it is terminal. */
+    @Volatile
+    var deviceBuffers: MutableList<Buffer>? = null
+
     /** Producers this task holds a reference on; released when it is terminal. */
     var producers: ArrayList<Task>? = null
 

@@ -100,32 +100,48 @@ internal class ProcessChildren private constructor(
             return ep
         }
 
-        /** Waits for every child's report under one deadline; throws one error naming each child that failed. */
+        /**
+         * Waits for every child's report under one deadline; throws one error naming each child that failed.
+         * The first failure ends the wait at once (issue 13 §9): [onFailure] runs (breaking the domains, so
+         * peers waiting for the failed child fail now), the others get a short grace to report, and a child
+         * still starting then is named as abandoned, not as too slow.
+         */
         private fun awaitReady(workerPath: String, endpoints: List<ProcessEndpoint>, timeout: Duration, onFailure: () -> Unit) {
             val started = System.nanoTime()
+            val deadline = started + timeout.inWholeNanoseconds
+            val all = CompletableFuture.allOf(*endpoints.map { it.init }.toTypedArray())
+            val firstFailure = CompletableFuture<ProcessEndpoint>()
+            for (ep in endpoints) ep.init.whenComplete { _, e -> if (e != null) firstFailure.complete(ep) }
             try {
-                CompletableFuture.allOf(*endpoints.map { it.init }.toTypedArray()).get(timeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
+                CompletableFuture.anyOf(all, firstFailure).get(timeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
+            } catch (_: ExecutionException) {
+                // all failed exceptionally: handled below
+            } catch (_: TimeoutException) {
+                // handled below
+            }
+            if (all.isDone && !all.isCompletedExceptionally) {
                 log.debug { "$workerPath: ${endpoints.size} child processes ready in ${(System.nanoTime() - started) / 1_000_000} ms" }
                 return
-            } catch (_: ExecutionException) { // someone failed: wait for the others too, so the report is complete
-                onFailure() // e.g. break the domains, so peers waiting for the failed child fail now
+            }
+            val failed = firstFailure.getNow(null)
+            onFailure()
+            if (failed != null) { // let the others report (peers of a broken domain fail fast), briefly
+                val grace = minOf(deadline - System.nanoTime(), FAILURE_GRACE_NANOS)
                 runCatching {
-                    CompletableFuture.allOf(*endpoints.map { it.init.exceptionally { } }.toTypedArray())
-                        .get(maxOf(0, timeout.inWholeNanoseconds - (System.nanoTime() - started)), TimeUnit.NANOSECONDS)
+                    CompletableFuture.allOf(*endpoints.map { it.init.exceptionally { } }.toTypedArray()).get(maxOf(0, grace), TimeUnit.NANOSECONDS)
                 }
-            } catch (_: TimeoutException) {
-                onFailure()
             }
             val failures = endpoints.mapNotNull { ep ->
                 val init = ep.init
                 when {
+                    !init.isDone && failed != null -> "${ep.path}: stopped before it reported ready (start-up was abandoned when ${failed.path} failed)"
                     !init.isDone -> "${ep.path}: did not report ready within $timeout (it is still starting, or hangs in " +
                         "its start-up: callable constructors, a nested worker's own start); raise WorkerConfig.startTimeout " +
                         "if start-up is just slow"
                     init.isCompletedExceptionally -> {
                         val cause = runCatching { init.get() }.exceptionOrNull()?.let { (it as? ExecutionException)?.cause ?: it }
                         when (cause) {
-                            is WorkerDiedException -> "${ep.path}: exited before reporting ready (${WorkerDiedException.describeExit(cause.exitCode)})"
+                            is WorkerDiedException -> "${ep.path}: exited before reporting ready (pid ${cause.pid}, ${WorkerDiedException.describeExit(cause.exitCode)})"
                             else -> "${ep.path}: reported INIT_FAILED: ${cause?.message}"
                         }
                     }
@@ -134,5 +150,8 @@ internal class ProcessChildren private constructor(
             }
             throw WorkerStartException(workerPath, failures)
         }
+
+        /** How long the other children may still report after the first failed its start-up. */
+        private const val FAILURE_GRACE_NANOS = 2_000_000_000L
     }
 }

@@ -139,10 +139,17 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         retain(consumer, producer)
     }
 
-    /** Tasks using bytes from `alloc` hold the allocation until they are terminal. */
+    /**
+     * Tasks using bytes from `alloc` hold the allocation until they are terminal; tasks using device memory
+     * are recorded as its users until then (freeing it meanwhile is refused).
+     */
     private fun holdScopeAllocations(t: Task, members: Array<TaskArgs>) {
         for (m in members) for (i in 0 until m.tensorCount) {
-            val owner = m.tensor(i).buffer.owner as Task? ?: continue
+            val buffer = m.tensor(i).buffer
+            buffer.users?.let { users ->
+                if (users.add(t)) (t.deviceBuffers ?: ArrayList<Buffer>(2).also { t.deviceBuffers = it }).add(buffer)
+            }
+            val owner = buffer.owner as Task? ?: continue
             if (owner.lastConsumerId == t.id) continue
             owner.lastConsumerId = t.id
             retain(t, owner)

@@ -432,6 +432,10 @@ internal class Scheduler(
 
     /** Releases the references [t] held on its producers and on itself. Thread-safe. */
     private fun releaseHeld(t: Task) {
+        t.deviceBuffers?.let { bs ->
+            for (b in bs) b.users?.remove(t)
+            t.deviceBuffers = null
+        }
         t.producers?.let { ps ->
             for (p in ps) if (p.release()) hooks.consume(p)
         }

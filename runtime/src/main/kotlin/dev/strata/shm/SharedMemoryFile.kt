@@ -56,7 +56,7 @@ public class SharedMemoryFile private constructor(
         public const val PREFIX: String = "strata-"
 
         private val random = SecureRandom()
-        private val OWNER_ONLY = PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))
+        internal val OWNER_ONLY = PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))
 
         /** Files this process created and has not closed: a shutdown hook unlinks them if the JVM exits first. */
         private val owned = java.util.concurrent.ConcurrentHashMap.newKeySet<Path>()
@@ -73,6 +73,7 @@ public class SharedMemoryFile private constructor(
         public fun create(bytes: Long, kind: String, gcMapped: Boolean = false): SharedMemoryFile {
             require(bytes > 0) { "size must be > 0, was $bytes" }
             require(kind.matches(Regex("[a-z0-9]+"))) { "kind must be lowercase letters and digits, was '$kind'" }
+            OwnerLock.ensure() // before the first file: the sweeper removes a pid's files only once this lock is free
             val token = ByteArray(8).also { random.nextBytes(it) }
             val path = DIRECTORY.resolve("$PREFIX${ProcessHandle.current().pid()}-$kind-${HexFormat.of().formatHex(token)}")
             Files.createFile(path, OWNER_ONLY)

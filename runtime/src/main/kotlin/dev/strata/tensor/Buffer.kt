@@ -59,6 +59,14 @@ public class Buffer internal constructor(
     @Volatile
     internal var owner: Any? = null
 
+    /**
+     * For device buffers: the unfinished tasks that use them (added at submit, removed when the task is
+     * terminal), so freeing memory a queued or running task still needs is refused, naming the task.
+     * Null for every other buffer.
+     */
+    internal val users: MutableSet<Any>? =
+        if (addressSpace is AddressSpace.Device && segment == null) java.util.concurrent.ConcurrentHashMap.newKeySet() else null
+
     /** True once the bytes were given back (the scope that allocated them ended and no task uses them). */
     @Volatile
     public var isReleased: Boolean = false

@@ -1,5 +1,7 @@
 package dev.strata.worker
 
+import dev.strata.graph.Task
+
 import dev.strata.chip.ChipConfig
 import dev.strata.chip.ChipContext
 import dev.strata.chip.ChipContextWire
@@ -157,9 +159,18 @@ internal class HostChips(private val config: WorkerConfig, private val children:
     fun freeDevice(tensor: Tensor) {
         val b = tensor.buffer
         val chip = (b.addressSpace as? AddressSpace.Device)?.worker
-        require(chip != null && deviceBuffers.remove(b.id) != null) {
+        require(chip != null && deviceBuffers.containsKey(b.id)) {
             "$tensor is not device memory from deviceTensor() of this worker (or it was freed already)"
         }
+        b.users?.firstOrNull()?.let { user ->
+            val task = user as? Task
+            throw IllegalStateException(
+                "cannot free '${b.label}' on chip $chip: $user${task?.let { " of run #${it.run.id}" } ?: ""} uses it and has not " +
+                    "finished${b.users.size.takeIf { it > 1 }?.let { " (nor have ${it - 1} other task(s))" } ?: ""}; wait for the run " +
+                    "(its handle's await or result), then free it",
+            )
+        }
+        if (deviceBuffers.remove(b.id) == null) throw IllegalArgumentException("$tensor was freed already")
         b.isReleased = true
         port(chip).free(b.deviceAddress)
     }

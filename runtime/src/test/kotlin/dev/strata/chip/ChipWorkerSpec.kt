@@ -67,6 +67,21 @@ class ChipWorkerSpec : FunSpec({
             }
         }
 
+        test("freeDevice: unused memory frees; memory a queued or running task uses is refused, naming the run and task (issue 13 §12, $iso)") {
+            chipWorker(1, iso, domain = false).use { w ->
+                w.freeDevice(w.deviceTensor(0, DType.I32, 4, label = "unused")) // no task ever touched it
+                val d = w.deviceTensor(0, DType.I32, 1, label = "busy")
+                val h = w.submit { on(Target.Next(0), ChainOnCoreZero, "slow") { inout(d); scalar(1); scalar(1_500) } }
+                val e = shouldThrow<IllegalStateException> { w.freeDevice(d) }
+                e.message shouldContain "cannot free 'busy' on chip 0"
+                e.message shouldContain "task #1 'slow' of run #${h.id}"
+                d.buffer.isReleased shouldBe false
+                h.result(30.seconds)
+                w.freeDevice(d) // the run is over: now it frees
+                d.buffer.isReleased shouldBe true
+            }
+        }
+
         test("the chip context: device id, rank, ranks, device context handle, window base and size, named buffers ($iso)") {
             chipWorker(2, iso, windowBytes = 5000, chip = { ChipConfig(deviceId = 10 + it) }).use { w ->
                 w.chipCount shouldBe 2

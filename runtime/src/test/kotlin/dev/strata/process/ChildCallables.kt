@@ -70,6 +70,17 @@ class BrokenAtInit : TaskCallable {
     override fun call(context: TaskContext) = Unit
 }
 
+/** In child `…#1`: exits with status 3 while being created; in any other child: hangs (one dies, its sibling waits). */
+class DiesOrHangsAtInit : TaskCallable {
+    init {
+        val child = CurrentChild.current
+        if (child != null) {
+            if (child.spec.path.endsWith("#1")) Runtime.getRuntime().halt(3) else Thread.sleep(Long.MAX_VALUE)
+        }
+    }
+    override fun call(context: TaskContext) = Unit
+}
+
 /** Hangs forever while being created in the child (a hung start-up). */
 class HangsAtInit : TaskCallable {
     init {

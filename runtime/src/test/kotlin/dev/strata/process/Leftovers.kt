@@ -9,9 +9,10 @@ import java.nio.file.Files
 /** This JVM's child processes that are still alive. */
 public fun liveChildren(): List<ProcessHandle> = ProcessHandle.current().children().filter { it.isAlive }.toList()
 
-/** Shared-memory files this JVM created and did not remove. */
+/** Shared-memory files this JVM created and did not remove (not its owner lock, held for the JVM's life). */
 public fun ownShmFiles(): List<String> = Files.list(SharedMemoryFile.DIRECTORY).use { s ->
-    s.map { it.fileName.toString() }.filter { it.startsWith("${SharedMemoryFile.PREFIX}${ProcessHandle.current().pid()}-") }.toList()
+    val own = "${SharedMemoryFile.PREFIX}${ProcessHandle.current().pid()}-"
+    s.map { it.fileName.toString() }.filter { it.startsWith(own) && !it.startsWith("${own}owner-") }.toList()
 }
 
 /**

@@ -20,6 +20,7 @@ import io.kotest.matchers.collections.shouldHaveSize
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.shouldNotBe
 import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.string.shouldNotContain
 import io.kotest.matchers.types.shouldBeInstanceOf
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
@@ -104,6 +105,18 @@ class ProcessFaultSpec : FunSpec({
             val again = shouldThrow<InvalidCallableException> { w.register(HangsAtInit()) } // the explicit path is bounded too
             again.message!! shouldContain "did not answer within 4s"
         }
+    }
+
+    test("a child that dies during start-up fails the start at once, naming it and its exit status; its sibling is abandoned (issue 13 §9)") {
+        val started = System.nanoTime()
+        val e = shouldThrow<WorkerStartException> { procWorker(2, DiesOrHangsAtInit(), startTimeout = 60.seconds) }
+        val tookSeconds = (System.nanoTime() - started) / 1_000_000_000
+        e.failures shouldHaveSize 2
+        e.failures[1] shouldContain "L3 sub#1: exited before reporting ready (pid "
+        e.failures[1] shouldContain "exited with code 3"
+        e.failures[0] shouldContain "L3 sub#0: stopped before it reported ready (start-up was abandoned when L3 sub#1 failed)"
+        e.message!! shouldNotContain "raise WorkerConfig.startTimeout"
+        (tookSeconds < 30) shouldBe true // hang guard far below the 60 s start timeout the old code waited out
     }
 
     test("a child that fails its start-up: the error names the child and the child's message") {
