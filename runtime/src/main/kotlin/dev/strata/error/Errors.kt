@@ -140,6 +140,41 @@ public class WorkerDiedException(
 }
 
 /**
+ * Shared memory ([directory], normally the /dev/shm tmpfs) has no room for [requested] bytes of [kind]
+ * (a host tensor, a mailbox, a communication window). Nothing was created. [free] and [total] are what
+ * the file system reported (-1 if unknown).
+ */
+public class SharedMemoryFullException(
+    public val directory: String,
+    public val kind: String,
+    public val requested: Long,
+    public val free: Long,
+    public val total: Long,
+) : StrataException(
+    "cannot reserve ${bytes(requested)} of shared memory for ${describe(kind)} in $directory: it has ${bytes(free)} free of ${bytes(total)}. " +
+        "Free memory there (other programs' files, workers not closed), use smaller tensors, or enlarge the tmpfs " +
+        "(e.g. mount -o remount,size=… $directory; docker run --shm-size=…)",
+) {
+    private companion object {
+        fun describe(kind: String): String = when (kind) {
+            "buffer" -> "a host tensor"
+            "heap" -> "a run's heap ring"
+            "comm" -> "a communication domain's windows"
+            "mailbox" -> "a child's mailbox"
+            "staging" -> "a staging copy to or from a chip"
+            else -> "a '$kind' segment"
+        }
+
+        fun bytes(n: Long): String = when {
+            n < 0 -> "an unknown amount"
+            n >= 1L shl 30 -> String.format(java.util.Locale.ROOT, "%.1f GiB", n / (1L shl 30).toDouble())
+            n >= 1L shl 20 -> String.format(java.util.Locale.ROOT, "%.1f MiB", n / (1L shl 20).toDouble())
+            else -> "$n B"
+        }
+    }
+}
+
+/**
  * A child worker process did not answer [what] within [timeout]: it hangs (a blocked call, a stopped JVM).
  * It was killed; [replaced] says whether a fresh child JVM took its place.
  */

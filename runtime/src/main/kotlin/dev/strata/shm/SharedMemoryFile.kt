@@ -1,5 +1,8 @@
 package dev.strata.shm
 
+import dev.strata.error.SharedMemoryFullException
+import dev.strata.nativebind.posix.fcntl_h
+
 import java.lang.foreign.Arena
 import java.lang.foreign.MemorySegment
 import java.nio.channels.FileChannel
@@ -79,7 +82,8 @@ public class SharedMemoryFile private constructor(
             Files.createFile(path, OWNER_ONLY)
             owned.add(path)
             try {
-                return map(path, bytes, owner = true, create = true, gcMapped = gcMapped)
+                reserve(path, bytes, kind)
+                return map(path, bytes, owner = true, gcMapped = gcMapped)
             } catch (t: Throwable) {
                 owned.remove(path)
                 Files.deleteIfExists(path)
@@ -87,14 +91,30 @@ public class SharedMemoryFile private constructor(
             }
         }
 
-        /** Maps an existing file created by another process (or this one); does not unlink it on close. */
-        public fun open(path: Path): SharedMemoryFile = map(path, Files.size(path), owner = false, create = false, gcMapped = false)
+        /**
+         * Allocates the file's [bytes] now (`posix_fallocate`), so that running out of shared memory is this
+         * typed error at creation and never a fault on a later write (a sparse file on a full tmpfs kills
+         * the JVM that touches it: issue 13 §11).
+         */
+        private fun reserve(path: Path, bytes: Long, kind: String) {
+            val rc = fcntl_h.reserve(path.toString(), bytes)
+            if (rc == 0) return
+            val store = runCatching { Files.getFileStore(DIRECTORY) }.getOrNull()
+            val free = store?.let { runCatching { it.usableSpace }.getOrNull() } ?: -1L
+            val total = store?.let { runCatching { it.totalSpace }.getOrNull() } ?: -1L
+            if (rc == fcntl_h.ENOSPC) throw SharedMemoryFullException(DIRECTORY.toString(), kind, bytes, free, total)
+            throw java.io.IOException(
+                if (rc < 0) "cannot open $path to reserve $bytes B: errno ${-1 - rc}" else "posix_fallocate of $bytes B for $path failed: error $rc",
+            )
+        }
 
-        private fun map(path: Path, bytes: Long, owner: Boolean, create: Boolean, gcMapped: Boolean): SharedMemoryFile {
+        /** Maps an existing file created by another process (or this one); does not unlink it on close. */
+        public fun open(path: Path): SharedMemoryFile = map(path, Files.size(path), owner = false, gcMapped = false)
+
+        private fun map(path: Path, bytes: Long, owner: Boolean, gcMapped: Boolean): SharedMemoryFile {
             val arena = if (gcMapped) Arena.ofAuto() else Arena.ofShared()
             try {
                 FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE).use { ch ->
-                    if (create) ch.truncate(0).also { ch.position(bytes - 1); ch.write(java.nio.ByteBuffer.wrap(byteArrayOf(0))) }
                     val segment = ch.map(FileChannel.MapMode.READ_WRITE, 0, bytes, arena)
                     return SharedMemoryFile(path, segment, arena, owner, gcMapped)
                 }

@@ -2,6 +2,7 @@ package dev.strata.worker
 
 import dev.strata.error.InvalidConfigException
 import dev.strata.error.InvalidSubmitException
+import dev.strata.error.SharedMemoryFullException
 import dev.strata.error.SubmitProblem
 import dev.strata.error.TaskFailedException
 import dev.strata.error.WorkerClosedException
@@ -117,6 +118,19 @@ class FaultContainmentSpec : FunSpec({
                 }
                 e.problems.single().shouldBeInstanceOf<SubmitProblem.ViewOverflows>().message shouldContain "argument 0"
             }
+        }
+    }
+
+    test("shared memory is reserved when created: a tensor larger than /dev/shm is a typed error at once, and nothing is left (issue 13 §11)") {
+        Worker(WorkerConfig(subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
+            val before = ownShmFiles()
+            val e = shouldThrow<SharedMemoryFullException> { w.hostTensor(DType.U8, 1L shl 40, label = "huge") } // 1 TiB
+            e.requested shouldBe (1L shl 40)
+            e.message shouldContain "for a host tensor in"
+            e.message shouldContain "free of"
+            ownShmFiles() shouldBe before
+            val small = w.hostTensor(DType.I64, 4) // the worker stays usable
+            w.runBounded { submit(Target.Sub, SleepsBriefly, TaskArgs.build { output(small) }) }
         }
     }
 
