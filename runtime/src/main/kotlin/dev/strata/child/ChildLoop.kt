@@ -17,6 +17,7 @@ import dev.strata.process.CallableNames
 import dev.strata.process.ChildSpec
 import dev.strata.process.ControlOp
 import dev.strata.process.ErrorReport
+import dev.strata.process.SegmentTrust
 import dev.strata.process.SharedMappings
 import dev.strata.process.TaskWire
 import dev.strata.shm.SharedMemoryFile
@@ -105,6 +106,7 @@ internal class ChildLoop(val spec: ChildSpec) {
         doorbell = Doorbell.open(Paths.get(spec.doorbell))
         mailbox = Mailbox.open(spec.mailbox, file.segment)
         CurrentChild.current = this
+        SegmentTrust.owners = spec.segmentOwners
         watch = TaskWatch(Thread.currentThread())
         val parking = MailboxParking(mailbox, MailboxSide.CHILD)
         try {

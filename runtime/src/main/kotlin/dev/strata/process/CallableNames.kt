@@ -74,10 +74,22 @@ internal object CallableNames {
                 val rest = name.removePrefix(FunctionCallable.PREFIX)
                 FunctionCallable.of(rest.substringBefore('#'), rest.substringAfter('#'))
             }
-            name.startsWith("obj:") -> objectOf(Class.forName(name.removePrefix("obj:"), true, loader)) as TaskCallable
-            name.startsWith("new:") -> newInstanceOf(Class.forName(name.removePrefix("new:"), true, loader)) as TaskCallable
+            name.startsWith("obj:") -> objectOf(callableClass(name.removePrefix("obj:"), loader)) as TaskCallable
+            name.startsWith("new:") -> newInstanceOf(callableClass(name.removePrefix("new:"), loader)) as TaskCallable
             else -> throw IllegalArgumentException("'$name' is not a callable name (obj:, new:, fun: or kernel:)")
         }
+    }
+
+    /**
+     * The class [name], loaded *without* initialising it, and only if it is a [TaskCallable]: a name read
+     * from a mailbox never makes a child run an arbitrary class's static initialiser (issue 13 §17).
+     */
+    private fun callableClass(name: String, loader: ClassLoader): Class<*> {
+        val type = Class.forName(name, false, loader)
+        if (!TaskCallable::class.java.isAssignableFrom(type)) {
+            throw IllegalArgumentException("$name is not a TaskCallable; a child loads and initialises only task callables")
+        }
+        return type
     }
 
     /** The `INSTANCE` of Kotlin `object` [type]. */

@@ -26,6 +26,8 @@ internal data class ChildSpec(
     val worker: JsonElement? = null,
     /** For a chip: which chip, its configuration and its domains. */
     val chip: ChipChildSpec? = null,
+    /** Pids whose shared-memory segments the child may map ([SegmentTrust]): its parent and the parent's ancestors. */
+    val segmentOwners: List<Long> = emptyList(),
 ) {
     fun encode(): String = Base64.getUrlEncoder().withoutPadding().encodeToString(JSON.encodeToString(serializer(), this).toByteArray())
 

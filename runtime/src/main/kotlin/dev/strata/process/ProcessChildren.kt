@@ -86,7 +86,7 @@ internal class ProcessChildren private constructor(
                 val spec = ChildSpec(
                     path = plan.path, kind = plan.kind, level = plan.level, parentPid = ProcessHandle.current().pid(),
                     mailbox = file.path.toString(), doorbell = doorbell.path.toString(), spinNanos = spinNanos,
-                    callables = callables, worker = plan.worker, chip = plan.chip,
+                    callables = callables, worker = plan.worker, chip = plan.chip, segmentOwners = SegmentTrust.forChild(),
                 )
                 ChildLauncher.launch(spec, jvmOptions)
             }

@@ -170,7 +170,8 @@ internal object TaskWire {
 
 /**
  * The child's mapped shared-memory files, by path: mapped on first use, kept for later tasks, at most
- * [capacity] at once (the least recently used is unmapped between tasks).
+ * [capacity] at once (the least recently used is unmapped between tasks). Only segments [SegmentTrust]
+ * accepts are mapped.
  */
 internal class SharedMappings(private val capacity: Int = 64) : AutoCloseable {
     private val files = object : LinkedHashMap<String, SharedMemoryFile>(16, 0.75f, true) {
@@ -181,7 +182,7 @@ internal class SharedMappings(private val capacity: Int = 64) : AutoCloseable {
     val size: Int get() = files.size
 
     fun buffer(path: String, offset: Long, bytes: Long, access: Access): Buffer {
-        val f = files.getOrPut(path) { SharedMemoryFile.open(Paths.get(path)) }
+        val f = files.getOrPut(path) { SharedMemoryFile.open(SegmentTrust.check(path)) }
         val seg = f.segment.asSlice(offset, bytes)
         return Buffer(bytes, AddressSpace.Host, access, Paths.get(path).fileName.toString(), seg, path, offset)
     }
@@ -189,5 +190,38 @@ internal class SharedMappings(private val capacity: Int = 64) : AutoCloseable {
     override fun close() {
         files.values.forEach { it.close() }
         files.clear()
+    }
+}
+
+/**
+ * Which shared-memory files this JVM maps when a task or control request names one (issue 13 §17): a
+ * path read from shared memory is never trusted. A file must sit directly in [SharedMemoryFile.DIRECTORY],
+ * be named like a Strata segment of a trusted process (`strata-<pid>-<kind>-<hex>`), be a regular file
+ * (not a link) and belong to this user. Trusted pids are this process and [owners]: a child's parent and
+ * the parent's own trusted ancestors (a level-4 program's tensor reaches a level-3 child's sub child).
+ */
+internal object SegmentTrust {
+    private val NAME = Regex("""${SharedMemoryFile.PREFIX}(\d+)-[a-z0-9]+-[0-9a-f]+""")
+
+    /** Set once by a child JVM at start from its spec; empty in a process nobody launched. */
+    @Volatile
+    var owners: List<Long> = emptyList()
+
+    /** What a child launched by this process may trust: our own trust and us. */
+    fun forChild(): List<Long> = owners + ProcessHandle.current().pid()
+
+    /** [path] if this process may map it; otherwise throws [SecurityException] naming it and the rule it breaks. */
+    fun check(path: String): java.nio.file.Path {
+        val p = Paths.get(path)
+        fun refuse(why: String): Nothing = throw SecurityException("refusing to map '$path': $why (only this worker's own shared-memory segments are mapped)")
+        val dir = SharedMemoryFile.DIRECTORY.toAbsolutePath().normalize()
+        if (p.toAbsolutePath().normalize().parent != dir || p.normalize() != p) refuse("it is not a file directly in $dir")
+        val m = NAME.matchEntire(p.fileName.toString()) ?: refuse("it is not named like a Strata segment")
+        val pid = m.groupValues[1].toLongOrNull() ?: refuse("it is not named like a Strata segment")
+        if (pid != ProcessHandle.current().pid() && pid !in owners) refuse("it belongs to process $pid, which is not this worker or one of its parents")
+        if (!java.nio.file.Files.isRegularFile(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) refuse("it is not a regular file")
+        val owner = java.nio.file.Files.getOwner(p, java.nio.file.LinkOption.NOFOLLOW_LINKS).name
+        if (owner != System.getProperty("user.name")) refuse("it belongs to user $owner")
+        return p
     }
 }

@@ -50,7 +50,8 @@ public class FunctionCallable private constructor(
         @JvmStatic
         public fun of(ownerClass: String, functionName: String): FunctionCallable {
             val owner = try {
-                Class.forName(ownerClass, true, Thread.currentThread().contextClassLoader ?: FunctionCallable::class.java.classLoader)
+                // Not initialised here: only once it is known to hold the function (its first call initialises it).
+                Class.forName(ownerClass, false, Thread.currentThread().contextClassLoader ?: FunctionCallable::class.java.classLoader)
             } catch (e: ClassNotFoundException) {
                 throw IllegalArgumentException("class $ownerClass of function $functionName is not on the classpath", e)
             }

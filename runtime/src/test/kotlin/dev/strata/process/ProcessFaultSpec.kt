@@ -3,6 +3,13 @@ package dev.strata.process
 import dev.strata.dslless.submitTo
 import dev.strata.nativebind.posix.signal_h
 import dev.strata.error.InvalidCallableException
+import dev.strata.shm.SharedMemoryFile
+import dev.strata.tensor.Access
+import dev.strata.tensor.AddressSpace
+import dev.strata.tensor.Buffer
+import dev.strata.tensor.DType
+import java.lang.foreign.Arena
+import java.nio.file.Files
 import dev.strata.error.ProtocolException
 import dev.strata.error.TaskFailedException
 import dev.strata.error.WorkerDiedException
@@ -150,6 +157,35 @@ class ProcessFaultSpec : FunSpec({
             e.message!! shouldContain "seq"
             repeat(2) { // the killed child is replaced: the next runs work instead of hanging
                 w.submit { submitTo(Target.Sub, Sleeps, TaskArgs.build { scalar(1) }) }.result(HANG_GUARD)
+            }
+        }
+    }
+
+    test("a child maps only its own worker's segments and loads only task callables, whatever the mailbox names (issue 13 §17)") {
+        procWorker(1).use { w ->
+            val victim = Files.createTempFile("strata-victim", ".bin").also { Files.write(it, ByteArray(8) { 1 }) }
+            val foreign = SharedMemoryFile.DIRECTORY.resolve("${SharedMemoryFile.PREFIX}1-buffer-00ff").also { Files.write(it, ByteArray(8)) }
+            try {
+                for ((path, why) in listOf(victim to "not a file directly in", foreign to "belongs to process 1")) {
+                    val forged = Buffer(8, AddressSpace.Host, Access.READ_WRITE, "forged", Arena.ofAuto().allocate(8), sharedFile = path.toString())
+                    val e = shouldThrow<TaskFailedException> {
+                        w.submit { submitTo(Target.Sub, AddScalar, TaskArgs.build { inout(forged.tensor(DType.I64, 1)); scalar(5) }) }.result(HANG_GUARD)
+                    }
+                    e.message!! shouldContain "refusing to map '$path'"
+                    e.message!! shouldContain why
+                    Files.readAllBytes(path).toList() shouldBe (if (path == victim) List(8) { 1.toByte() } else List(8) { 0.toByte() })
+                }
+                val pid = w.childPids.getValue("L3 sub#0")
+                val ep = w.children.processes!!.endpoints.single()
+                val e = shouldThrow<java.util.concurrent.ExecutionException> {
+                    ep.control(ControlOp.REGISTER, 99, "obj:${NotACallable::class.java.name}").get(10, java.util.concurrent.TimeUnit.SECONDS)
+                }
+                e.cause!!.message!! shouldContain "is not a TaskCallable"
+                w.childPids.getValue("L3 sub#0") shouldBe pid // its initialiser never ran (it would have killed the child)
+                w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD)
+            } finally {
+                Files.deleteIfExists(victim)
+                Files.deleteIfExists(foreign)
             }
         }
     }
