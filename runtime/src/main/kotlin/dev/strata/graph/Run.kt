@@ -63,10 +63,15 @@ internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
         if (error == null) done.complete(Unit) else done.completeExceptionally(error)
     }
 
+    /** Called (on the failing thread) once, when the run records its first error; see [fail]. */
+    @Volatile
+    var onFailed: ((Run) -> Unit)? = null
+
     /** Records [error] if it is the first; returns whether it was. Marks the run failed either way. */
     fun fail(error: Throwable): Boolean {
         val first = firstError.compareAndSet(null, error)
         failed = true
+        if (first) onFailed?.let { hook -> runCatching { hook(this) } }
         return first
     }
 

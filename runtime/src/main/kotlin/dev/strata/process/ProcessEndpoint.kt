@@ -572,6 +572,9 @@ internal class ProcessEndpoint(
             "${forNanos / 1_000_000} ms; $jvm. Its child JVM is killed" + if (settings.replaceable) " and replaced by a fresh one" else ""
     }
 
+    /** The current child's heartbeat, or null once its mailbox is gone. */
+    fun heartbeatNow(): Long? = synchronized(lock) { life.let { if (it.unmapped) null else it.mailbox.heartbeat } }
+
     /** Asks the child to stop: the sticky shutdown word, then SHUTDOWN if the mailbox is free. Never blocks. */
     fun beginShutdown() {
         closing = true
@@ -647,20 +650,60 @@ internal class ProcessEndpoint(
         is MailboxRequest.Control -> "control(op=$op, id=$id)"
     }
 
-    private companion object {
-        val INT: VarHandle = ValueLayout.JAVA_INT.varHandle()
-        const val KILL_WAIT_MS = 5_000L
-        val EMPTY_BYTES = ByteArray(0)
+    companion object {
+        private val INT: VarHandle = ValueLayout.JAVA_INT.varHandle()
+        private const val KILL_WAIT_MS = 5_000L
+        private val EMPTY_BYTES = ByteArray(0)
 
-        /** How long a verdict watches a child's heartbeat (its beat period while a task runs is 100 ms). */
-        const val BEAT_WATCH_MS = 350L
+        /** How long a verdict watches a child's heartbeat (its beat period while a task runs is 50 ms). */
+        private const val BEAT_WATCH_MS = 350L
 
-        fun newMailboxFile(): SharedMemoryFile = SharedMemoryFile.create(
+        /**
+         * Until [done], once a second: a child among [endpoints] running a dispatch that [belongs] (a task of a
+         * failed run) whose heartbeat did not advance since the previous look is frozen (its watch thread
+         * beats every 50 ms while a task runs), and is killed so that the run can end (a sub child is then
+         * replaced, a chip reported dead). A healthy child's task is left to finish.
+         */
+        fun killFrozen(endpoints: List<ProcessEndpoint>, belongs: (Dispatch) -> Boolean, done: () -> Boolean) {
+            val seen = LongArray(endpoints.size) { Long.MIN_VALUE }
+            val self = java.util.concurrent.atomic.AtomicReference<java.util.concurrent.ScheduledFuture<*>>()
+            val tick = Runnable {
+                try {
+                    if (done()) {
+                        self.get()?.cancel(false)
+                        return@Runnable
+                    }
+                    for ((i, ep) in endpoints.withIndex()) {
+                        val d = ep.running
+                        val beat = if (d != null && belongs(d)) ep.heartbeatNow() else null
+                        if (beat == null) {
+                            seen[i] = Long.MIN_VALUE
+                            continue
+                        }
+                        if (beat == seen[i]) {
+                            log.error { "${ep.path} (pid ${ep.process?.pid()}): task #${d!!.task.id} '${d.task.name}' of a failed run shows no heartbeat for a second: the JVM is stopped or frozen; killing it so the run can end" }
+                            ep.stop(d!!, StopReason.STALLED)
+                            seen[i] = Long.MIN_VALUE
+                        } else {
+                            seen[i] = beat
+                        }
+                    }
+                } catch (t: Throwable) {
+                    log.error(t) { "watching the children of a failed run failed" }
+                }
+            }
+            self.set(TIMER.scheduleAtFixedRate(tick, 0, FROZEN_CHECK_MS, TimeUnit.MILLISECONDS))
+        }
+
+        /** How often [killFrozen] looks at the heartbeats (a frozen child is killed after one to two periods). */
+        private const val FROZEN_CHECK_MS = 1_000L
+
+        private fun newMailboxFile(): SharedMemoryFile = SharedMemoryFile.create(
             MailboxLayout.totalSize(MailboxLayout.DEFAULT_ARGS_CAPACITY, MailboxLayout.DEFAULT_ERROR_CAPACITY), "mailbox",
         )
 
         /** Deadlines of control requests, cancellation graces and replacements: one daemon thread for the JVM. */
-        val TIMER = ScheduledThreadPoolExecutor(1) { r -> Thread(r, "strata-child-deadlines").apply { isDaemon = true } }.apply {
+        private val TIMER = ScheduledThreadPoolExecutor(1) { r -> Thread(r, "strata-child-deadlines").apply { isDaemon = true } }.apply {
             removeOnCancelPolicy = true
         }
     }

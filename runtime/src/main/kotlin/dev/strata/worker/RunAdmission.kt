@@ -3,6 +3,7 @@ package dev.strata.worker
 import dev.strata.endpoint.Dispatch
 import dev.strata.endpoint.Endpoint
 import dev.strata.endpoint.StopReason
+import dev.strata.process.ProcessEndpoint
 import dev.strata.error.SchedulerStallException
 import dev.strata.error.WorkerClosedException
 import dev.strata.graph.Run
@@ -118,7 +119,12 @@ internal class RunAdmission(
         return buildLock.withLock {
             val run = Run(runIds.incrementAndGet()) { cancelled -> scheduler.runFailed(cancelled); stopRunning(cancelled) }
             val handle = RunHandle(run, spinNanos)
-            children.processes?.let { p -> run.helper = p::pollAll } // the waiter reads mailboxes itself
+            children.processes?.let { p ->
+                run.helper = p::pollAll // the waiter reads mailboxes itself
+                // A failed run can end only when its running tasks do: a child JVM frozen in one (SIGSTOP in a
+                // collective whose peers already failed) is killed once its heartbeat shows it (issue 13 §3).
+                run.onFailed = { failed -> ProcessEndpoint.killFrozen(p.endpoints, { d -> d.task.run === failed }, { failed.done.isDone }) }
+            }
             activeRuns += run
             watchdog?.arm()
             scheduler.admit(run)

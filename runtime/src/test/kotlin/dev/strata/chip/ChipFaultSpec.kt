@@ -1,7 +1,11 @@
 package dev.strata.chip
 
 import dev.strata.process.assertNoLeftovers
+import dev.strata.error.TaskFailedException
 import dev.strata.error.WorkerDiedException
+import dev.strata.nativebind.posix.errno_h
+import dev.strata.nativebind.posix.signal_h
+import java.lang.foreign.Arena
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.testing.HANG_GUARD
@@ -30,6 +34,21 @@ class ChipFaultSpec : FunSpec({
             e.workerPath shouldBe "L3 chip#1"
             e.message shouldContain "SIGKILL"
             ((System.nanoTime() - started) / 1e9 < HANG_GUARD.inWholeSeconds) shouldBe true
+        }
+    }
+
+    test("a chip JVM stopped (SIGSTOP) mid-collective: its peers fail at the comm bound and the run ends, the frozen chip killed (issue 13 §3)") {
+        chipWorker(3, Isolation.PROCESS, chip = { ChipConfig(it, commTimeout = 2.seconds, stallTimeout = 60.seconds) }).use { w ->
+            val pid = w.childPids.getValue("L3 chip#1")
+            val handle = w.submit { submitGroup(List(3) { Target.Next(it) }, kernel(SlowPeerBarrier), List(3) { TaskArgs.EMPTY }, "collective") }
+            Thread.sleep(500) // every rank in its kernel; rank 1 sleeps, the others wait in the barrier
+            Arena.ofConfined().use { a -> signal_h.kill(errno_h.allocateCapture(a), pid.toInt(), signal_h.SIGSTOP) shouldBe 0 }
+            waitUntil("the run ends", HANG_GUARD) { handle.isDone } // the old engine waited for rank 1 forever
+            val e = shouldThrow<TaskFailedException> { handle.result() }
+            e.message shouldContain "CommunicationException" // the peers' failure at the comm bound is the run's error
+            waitUntil("the frozen chip is gone") { !ProcessHandle.of(pid).isPresent }
+            // The chip is reported dead: later tasks on it fail at once, naming it.
+            shouldThrow<WorkerDiedException> { w.run { on(Target.Next(1), kernel(DoubleInts)) { } } }.workerPath shouldBe "L3 chip#1"
         }
     }
 })
