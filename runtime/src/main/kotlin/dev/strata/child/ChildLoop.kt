@@ -3,6 +3,7 @@ package dev.strata.child
 import dev.strata.chip.ChipContextWire
 import dev.strata.chip.ChipRuntime
 import dev.strata.error.ErrorText
+import dev.strata.endpoint.ThreadEndpoint
 import dev.strata.error.TaskFailedException
 import dev.strata.mailbox.Doorbell
 import dev.strata.mailbox.Mailbox
@@ -114,7 +115,15 @@ internal class ChildLoop(val spec: ChildSpec) {
             try {
                 for (c in spec.callables) callables[c.id] = CallableNames.resolve(c.name)
                 spec.worker?.let { nested = Worker(WorkerSpec.fromJson(it).toConfig()) }
-                spec.chip?.let { c -> chip = startLocalChip(spec.path, c.index, c.config, c.domains, c.startMillis.milliseconds) }
+                spec.chip?.let { c ->
+                    // A kernel that ignores its stall verdict would keep a core of this chip busy for good: end the
+                    // JVM instead (exit 75), so the parent reports the chip dead and nothing keeps burning a CPU.
+                    ThreadEndpoint.onStuck = { path, d ->
+                        System.err.println("strata chip ${spec.path}: $path: task #${d.task.id} '${d.task.name}' ignored its stall verdict; ending this chip JVM")
+                        Runtime.getRuntime().halt(EXIT_STUCK_KERNEL)
+                    }
+                    chip = startLocalChip(spec.path, c.index, c.config, c.domains, c.startMillis.milliseconds)
+                }
             } catch (t: Throwable) {
                 mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
                 answer(parking, MailboxState.INIT_FAILED)
@@ -244,6 +253,7 @@ internal class ChildLoop(val spec: ChildSpec) {
         const val CHECK_NANOS = 2_000_000_000L
         const val EXIT_INIT_FAILED = 1
         const val EXIT_ORPHAN = 70
+        const val EXIT_STUCK_KERNEL = 75
 
         /** The heartbeat's period while a task runs (and how often a cancel request is looked at). */
         const val BEAT_MILLIS = 50L

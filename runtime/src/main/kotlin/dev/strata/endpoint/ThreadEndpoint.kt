@@ -3,6 +3,8 @@ package dev.strata.endpoint
 import dev.strata.error.TaskFailedException
 import dev.strata.wait.Parker
 import io.github.oshai.kotlinlogging.KotlinLogging
+import java.util.concurrent.ScheduledThreadPoolExecutor
+import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicReference
 
@@ -23,6 +25,10 @@ internal class ThreadEndpoint(
     private val owned: AutoCloseable? = null,
     /** Whether a stall watchdog reads [running] and [lastProgressNanos]. */
     private val tracked: Boolean = false,
+    /** How long a task declared stalled may ignore its interrupt before its thread is given up (see [stop]). */
+    private val stuckGraceMillis: Long = 1_000,
+    /** How long a task whose run was cancelled may ignore its interrupt before its thread is given up. */
+    private val cancelGraceMillis: Long = 10_000,
 ) : Endpoint {
     /** The dispatch in this endpoint's slot: handed over and not yet finished. */
     override val running: Dispatch? get() = slot.get()
@@ -48,13 +54,21 @@ internal class ThreadEndpoint(
     private lateinit var onDone: (Dispatch) -> Dispatch?
     private var thread: Thread? = null
 
+    /** How many threads this worker has given up on (tasks that ignored their stall verdict). */
+    @Volatile
+    private var abandoned = 0
+
     override fun start(onDone: (Dispatch) -> Dispatch?) {
         this.onDone = onDone
-        thread = Thread(::loop, "strata-${path.replace(' ', '-')}").apply {
+        thread = newThread(null)
+    }
+
+    /** This worker's thread; it first reports [first] (a dispatch taken from an abandoned thread), if any. */
+    private fun newThread(first: Dispatch?): Thread =
+        Thread({ loop(first) }, "strata-${path.replace(' ', '-')}" + if (abandoned > 0) "-$abandoned" else "").apply {
             isDaemon = true
             start()
         }
-    }
 
     override fun ownsCurrentThread(): Boolean = thread === Thread.currentThread()
 
@@ -64,10 +78,18 @@ internal class ThreadEndpoint(
         parker.unpark()
     }
 
-    private fun loop() {
+    private fun loop(first: Dispatch?) {
+        var pending = first
         while (true) {
-            parker.await(ready = { slot.get() != null }, stop = { closed })
-            var d: Dispatch? = slot.get() ?: break // closed and nothing left to run
+            var d: Dispatch?
+            if (pending != null) {
+                d = complete(pending)
+                pending = null
+                if (d != null) slot.set(d)
+            } else {
+                parker.await(ready = { slot.get() != null }, stop = { closed })
+                d = slot.get() ?: break // closed and nothing left to run
+            }
             while (d != null) {
                 if (tracked) {
                     val now = System.nanoTime()
@@ -75,24 +97,29 @@ internal class ThreadEndpoint(
                     lastProgressNanos = now
                 }
                 execute(d)
-                slot.set(null)
+                // The finished task leaves the slot, unless [abandon] took it first: this thread was given up
+                // (its task ignored a stall verdict) and a fresh one reported the task and serves the worker.
+                if (!slot.compareAndSet(d, null)) return
                 // An interrupt meant for the finished task (a stop, or one the task left set) must not fail
                 // the next task with an InterruptedException, nor turn this thread's park into a busy loop. A
                 // stop that saw this task in the slot may still be about to interrupt: wait it out (the
-                // volatile store above and the stopper's increment order the two; the wait is a few
+                // slot's update above and the stopper's increment order the two; the wait is a few
                 // instructions, and only ever happens when a stop races a task's end), then clear the flag.
                 while (stopping.get() != 0) Thread.onSpinWait()
                 Thread.interrupted()
                 if (tracked) lastProgressNanos = System.nanoTime()
-                d = try {
-                    onDone(d) // may hand back a successor to run right here
-                } catch (t: Throwable) {
-                    log.error(t) { "$path could not report the completion of ${d!!.task}" }
-                    null
-                }
+                d = complete(d)
                 if (d != null) slot.set(d)
             }
         }
+    }
+
+    /** Reports [d]'s completion; returns a successor to run next on this thread, if the scheduler hands one back. */
+    private fun complete(d: Dispatch): Dispatch? = try {
+        onDone(d) // may hand back a successor to run right here
+    } catch (t: Throwable) {
+        log.error(t) { "$path could not report the completion of ${d.task}" }
+        null
     }
 
     private fun execute(d: Dispatch) {
@@ -109,7 +136,13 @@ internal class ThreadEndpoint(
         }
     }
 
-    /** Interrupts [dispatch] if this endpoint is still running it, whatever the [reason]: a thread cannot be killed. */
+    /**
+     * Interrupts [dispatch] if this endpoint is still running it. A thread cannot be killed: a task that
+     * ignores the interrupt for its grace ([stuckGraceMillis] after a stall verdict, [cancelGraceMillis]
+     * after a cancel) is given up — [onStuck] runs if set (a chip JVM ends itself), else [abandon] moves the
+     * worker to a fresh thread and leaves the old one running the task until it returns (it can never
+     * report it).
+     */
     override fun stop(dispatch: Dispatch, reason: StopReason) {
         dispatch.stopRequested = true
         stopping.incrementAndGet()
@@ -117,6 +150,43 @@ internal class ThreadEndpoint(
             if (slot.get() === dispatch) thread?.interrupt()
         } finally {
             stopping.decrementAndGet()
+        }
+        val grace = if (reason == StopReason.STALLED) stuckGraceMillis else cancelGraceMillis
+        TIMER.schedule({
+            if (slot.get() === dispatch && !closed) {
+                val hook = onStuck
+                if (hook != null) hook(path, dispatch) else abandon(dispatch, grace)
+            }
+        }, grace, TimeUnit.MILLISECONDS)
+    }
+
+    /** Gives up the thread running [d] (it ignored its interrupt): [d] fails, a fresh thread reports it and serves on. */
+    private fun abandon(d: Dispatch, graceMillis: Long) {
+        if (!slot.compareAndSet(d, null)) return // it finished after all
+        val old = thread
+        abandoned++
+        log.error {
+            "$path: task #${d.task.id} '${d.task.name}' ignored its interrupt (a stall verdict or a cancel) for $graceMillis ms; " +
+                "its thread '${old?.name}' is abandoned (a JVM thread cannot be killed: it runs on until the task returns) " +
+                "and $path continues on a fresh thread"
+        }
+        d.error = TaskFailedException.of(
+            path, d.task.id, d.task.name,
+            IllegalStateException("it ignored its interrupt for $graceMillis ms; its thread '${old?.name}' was abandoned (a JVM thread cannot be killed)"),
+        )
+        thread = newThread(d)
+    }
+
+    internal companion object {
+        /**
+         * Set in a chip's child JVM: what to do with a task that ignored its stall verdict instead of
+         * abandoning its thread (end the JVM, so the parent reports the chip dead and no core keeps burning).
+         */
+        @Volatile
+        var onStuck: ((path: String, dispatch: Dispatch) -> Unit)? = null
+
+        private val TIMER = ScheduledThreadPoolExecutor(1) { r -> Thread(r, "strata-stuck-tasks").apply { isDaemon = true } }.apply {
+            removeOnCancelPolicy = true
         }
     }
 
@@ -127,6 +197,9 @@ internal class ThreadEndpoint(
         if (t !== Thread.currentThread()) {
             t.join(timeoutMillis)
             if (t.isAlive) log.warn { "$path: a task is still running after ${timeoutMillis}ms; leaving its daemon thread behind" }
+        }
+        if (abandoned > 0) {
+            log.warn { "$path: $abandoned thread(s) given up earlier may still run their tasks (daemon threads; a JVM thread cannot be killed)" }
         }
         try {
             owned?.close()

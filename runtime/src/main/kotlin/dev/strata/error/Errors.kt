@@ -135,7 +135,13 @@ public class WorkerDiedException(
 
         fun describeExit(code: Int): String =
             if (code > 128) "killed by signal ${code - 128}${NAMES[code - 128]?.let { " ($it)" } ?: ""}, exit status $code"
-            else "exited with code $code"
+            else "exited with code $code" + (EXITS[code]?.let { " ($it)" } ?: "")
+
+        /** Exit codes a Strata child uses for its own ends. */
+        private val EXITS = mapOf(
+            70 to "its parent was gone",
+            75 to "a kernel ignored its stall verdict, so the chip JVM ended itself; the chip is unusable",
+        )
     }
 }
 

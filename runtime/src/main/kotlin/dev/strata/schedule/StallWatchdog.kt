@@ -113,6 +113,12 @@ internal class StallWatchdog(
             if (now - clocks[c] <= budgetNanos) continue
             val core = cores[c]
             val d = core.running
+            if (d != null && d.stopRequested) {
+                // Already stopped by a verdict: the core is being recovered (the task ends, or its thread or
+                // JVM is given up within a bounded grace), which is not a new stall.
+                clocks[c] = now
+                continue
+            }
             if (d != null) {
                 val old = if (d.task.run !== run) " (of an earlier run that was abandoned)" else ""
                 declare(run, StallKind.RUNNING_STALLED, core.describeRunning(d, now - core.runningSinceNanos) + old, core to d)

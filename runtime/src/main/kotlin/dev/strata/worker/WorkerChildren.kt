@@ -126,7 +126,9 @@ internal class WorkerChildren(
     /** Sub worker [i] on a thread of this JVM. */
     private fun subEndpoint(i: Int): Endpoint {
         val path = "${config.name} sub#$i"
-        return ThreadEndpoint(path, i, spinNanos, TaskRunner.calling(path, chip = chipView), tracked = tracked)
+        return ThreadEndpoint(
+            path, i, spinNanos, TaskRunner.calling(path, chip = chipView), tracked = tracked, cancelGraceMillis = config.closeTimeout.inWholeMilliseconds,
+        )
     }
 
     /** Next-level child [i] on a thread of this JVM: a chip's tasks launch on it, others are called with [nested] as `ctx.worker`. */
@@ -138,7 +140,9 @@ internal class WorkerChildren(
         } else {
             TaskRunner.calling(path, nested, chipView)
         }
-        return ThreadEndpoint(path, i, spinNanos, runner, owned = chip ?: nested, tracked = tracked)
+        return ThreadEndpoint(
+            path, i, spinNanos, runner, owned = chip ?: nested, tracked = tracked, cancelGraceMillis = config.closeTimeout.inWholeMilliseconds,
+        )
     }
 
     /** Creates each domain's rendezvous (a simulated domain's shared file) and every chip's membership. */

@@ -32,6 +32,23 @@ internal object HangingKernel : TaskCallable {
     }
 }
 
+/** Kernel that ignores interrupts: it waits (without burning a core) until [release] or 20 s pass. */
+internal object DeafKernel : TaskCallable {
+    @Volatile
+    var release = false
+
+    override fun call(context: TaskContext) {
+        val end = System.nanoTime() + 20_000_000_000L
+        while (!release && System.nanoTime() < end) {
+            try {
+                Thread.sleep(10)
+            } catch (_: InterruptedException) {
+                // deaf: a kernel that swallows its interrupt
+            }
+        }
+    }
+}
+
 /** Kernel that sleeps `scalar(0)` ms. */
 internal object SleepKernel : TaskCallable {
     override fun call(context: TaskContext) {

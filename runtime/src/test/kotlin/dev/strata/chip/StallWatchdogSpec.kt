@@ -4,6 +4,10 @@ import dev.strata.process.assertNoLeftovers
 import dev.strata.error.SchedulerStallException
 import dev.strata.error.StallKind
 import dev.strata.error.TaskFailedException
+import dev.strata.error.WorkerDiedException
+import dev.strata.testing.HANG_GUARD
+import dev.strata.testing.waitUntil
+import dev.strata.task.CoreGroup
 import dev.strata.task.Target
 import dev.strata.tensor.DType
 import dev.strata.worker.Isolation
@@ -35,6 +39,33 @@ class StallWatchdogSpec : FunSpec({
                 val a = w.deviceTensor(0, DType.I32, 4)
                 w.run { on(Target.Next(0), kernel(DoubleInts)) { input(a); output(a.buffer.tensor(DType.I32, 4)) } }
             }
+        }
+    }
+
+    test("a kernel that ignores its stall verdict on a THREAD chip: its core goes on with a fresh thread, later runs work (issue 13 §7)") {
+        DeafKernel.release = false
+        try {
+            chipWorker(1, Isolation.THREAD, domain = false, chip = { ChipConfig(it, stallTimeout = 300.milliseconds, cores = listOf(CoreGroup("aiv", 1))) }).use { w ->
+                val e = shouldThrow<TaskFailedException> { w.run { on(Target.Next(0), kernel(DeafKernel), "deaf") } }
+                stalled(e, StallKind.RUNNING_STALLED)
+                val a = w.deviceTensor(0, DType.I32, 4)
+                val next = w.submit { on(Target.Next(0), kernel(DoubleInts)) { input(a); output(a.buffer.tensor(DType.I32, 4)) } }
+                next.result(HANG_GUARD) // the only core serves again although the deaf kernel still runs on its old thread
+                Thread.getAllStackTraces().keys.any { it.name.endsWith("core#0-1") } shouldBe true // the fresh thread
+            }
+        } finally {
+            DeafKernel.release = true
+        }
+    }
+
+    test("a kernel that ignores its stall verdict in a chip JVM ends that JVM: the chip is reported dead, nothing keeps burning (issue 13 §7)") {
+        chipWorker(1, Isolation.PROCESS, domain = false, chip = { ChipConfig(it, stallTimeout = 300.milliseconds, cores = listOf(CoreGroup("aiv", 1))) }).use { w ->
+            val pid = w.childPids.getValue("L3 chip#0")
+            val e = shouldThrow<TaskFailedException> { w.run { on(Target.Next(0), kernel(DeafKernel), "deaf") } }
+            stalled(e, StallKind.RUNNING_STALLED)
+            waitUntil("the chip JVM ends itself") { !ProcessHandle.of(pid).isPresent }
+            val dead = shouldThrow<WorkerDiedException> { w.run { on(Target.Next(0), kernel(DoubleInts)) { } } }
+            dead.message shouldContain "a kernel ignored its stall verdict"
         }
     }
 

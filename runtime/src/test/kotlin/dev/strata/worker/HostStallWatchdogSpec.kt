@@ -148,6 +148,33 @@ class HostStallWatchdogSpec : FunSpec({
         }
     }
 
+    test("cancel of a task that ignores interrupts on a thread: after the grace its thread is given up and the worker goes on (issue 13 §7)") {
+        val release = java.util.concurrent.atomic.AtomicBoolean(false)
+        try {
+            Worker(WorkerConfig(subWorkers = 1, closeTimeout = 500.milliseconds)).use { w ->
+                val deaf = TaskCallable {
+                    while (!release.get()) {
+                        try {
+                            Thread.sleep(10)
+                        } catch (_: InterruptedException) {
+                            // swallowed: this task cannot be stopped politely
+                        }
+                    }
+                }
+                val h = w.submit { submit(Target.Sub, deaf, TaskArgs.EMPTY, "deaf") }
+                Thread.sleep(200)
+                h.cancel()
+                h.join(HANG_GUARD) shouldBe true
+                shouldThrow<RunCancelledException> { h.result() }
+                val ran = AtomicInteger()
+                w.submit { submit(Target.Sub, TaskCallable { ran.incrementAndGet() }, TaskArgs.EMPTY) }.result(HANG_GUARD)
+                ran.get() shouldBe 1
+            }
+        } finally {
+            release.set(true)
+        }
+    }
+
     test("cancel of a task that ignores interrupts in a child JVM kills that child after the grace and replaces it") {
         processHost(budget = null, graceMs = 500).use { w ->
             val pid = w.childPids.getValue("L3 sub#0")
