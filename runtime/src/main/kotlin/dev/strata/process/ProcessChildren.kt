@@ -55,20 +55,39 @@ internal class ProcessChildren private constructor(
             jvmOptions: List<String>,
             /** Bounds and recovery of each child: by its plan (a chip child is never replaced). */
             settings: (ChildPlan) -> ProcessEndpoint.Settings,
+            /** How long a rollback waits for children to shut down gracefully before it kills them. */
+            rollbackMillis: Long = 5_000,
             onFailure: () -> Unit = {},
         ): ProcessChildren {
             SegmentSweeper.sweep()
             val preload = registry.snapshot().map { (id, name) -> CallableEntry(id, name) }
-            return runBlocking {
-                saga {
-                    val doorbell = saga({ Doorbell.create() }) { it.close() }
-                    val reactor = saga({ Reactor(workerPath.replace(' ', '-'), doorbell, spinNanos).also { it.start() } }) { it.stop() }
-                    val endpoints = plans.map { plan ->
-                        saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions, settings(plan)) }) { it.kill() }
-                    }
-                    awaitReady(workerPath, endpoints, startTimeout, onFailure)
-                    ProcessChildren(doorbell, reactor, endpoints)
-                }.transact()
+            try {
+                return runBlocking {
+                    saga {
+                        val doorbell = saga({ Doorbell.create() }) { it.close() }
+                        val reactor = saga({ Reactor(workerPath.replace(' ', '-'), doorbell, spinNanos).also { it.start() } }) { it.stop() }
+                        val endpoints = plans.map { plan ->
+                            saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions, settings(plan)) }) { it.kill() }
+                        }
+                        try {
+                            awaitReady(workerPath, endpoints, startTimeout, onFailure)
+                        } catch (t: Throwable) {
+                            // Roll back gracefully (issue 13 §8): a child that did start (a healthy sibling, a
+                            // whole nested worker) shuts down as at close — its own children and their files go
+                            // with it — within one shared bound; only then is anything left killed.
+                            for (e in endpoints) e.beginShutdown()
+                            val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(rollbackMillis)
+                            for (e in endpoints) e.finishShutdown(deadline)
+                            throw t
+                        }
+                        ProcessChildren(doorbell, reactor, endpoints)
+                    }.transact()
+                }
+            } catch (t: Throwable) {
+                // What killed children's subtrees left (their own children's files) is unlinked now: the owners'
+                // locks died with them.
+                SegmentSweeper.sweep()
+                throw t
             }
         }
 

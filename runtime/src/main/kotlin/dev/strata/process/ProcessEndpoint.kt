@@ -595,9 +595,8 @@ internal class ProcessEndpoint(
             if (p != null) {
                 val left = deadlineNanos - System.nanoTime()
                 if (!p.waitFor(maxOf(left, 0), TimeUnit.NANOSECONDS)) {
-                    log.warn { "$path (pid ${p.pid()}) did not exit in time; killing it" }
-                    p.destroyForcibly()
-                    if (!p.waitFor(KILL_WAIT_MS, TimeUnit.MILLISECONDS)) log.error { "$path (pid ${p.pid()}) survived SIGKILL for ${KILL_WAIT_MS}ms" }
+                    log.warn { "$path (pid ${p.pid()}) did not exit in time; killing it and its descendants" }
+                    killTree(p)
                 }
             }
         } catch (e: InterruptedException) {
@@ -608,18 +607,29 @@ internal class ProcessEndpoint(
         }
     }
 
-    /** Kills the child at once and unlinks the mailbox (start-up rollback). */
+    /** Kills the child and its descendants at once and unlinks the mailbox (start-up rollback). */
     fun kill() {
         closing = true
         life.process?.let { p ->
-            p.destroyForcibly()
             try {
-                p.waitFor(KILL_WAIT_MS, TimeUnit.MILLISECONDS)
+                killTree(p)
             } catch (_: InterruptedException) {
                 Thread.currentThread().interrupt()
             }
         }
         unmap()
+    }
+
+    /**
+     * SIGKILL to [p] and every descendant it has (a nested worker's children would otherwise get their
+     * parent-death signal only later, and keep their files meanwhile); waits for [p], bounded.
+     */
+    private fun killTree(p: Process) {
+        val descendants = runCatching { p.descendants().toList() }.getOrDefault(emptyList())
+        p.destroyForcibly()
+        descendants.forEach { it.destroyForcibly() }
+        if (!p.waitFor(KILL_WAIT_MS, TimeUnit.MILLISECONDS)) log.error { "$path (pid ${p.pid()}) survived SIGKILL for ${KILL_WAIT_MS}ms" }
+        for (d in descendants) runCatching { d.onExit().get(KILL_WAIT_MS, TimeUnit.MILLISECONDS) }
     }
 
     private fun unmap() = synchronized(lock) {

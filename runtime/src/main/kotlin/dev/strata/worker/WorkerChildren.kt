@@ -184,6 +184,7 @@ internal class WorkerChildren(
                     replaceable = plan.chip == null, controlTimeout = config.startTimeout, cancelGrace = config.closeTimeout, tracked = tracked,
                 )
             },
+            rollbackMillis = config.closeTimeout.inWholeMilliseconds,
             onFailure = { commFiles.values.forEach { it.markBroken("a chip failed to start") } },
         )
     }

@@ -126,6 +126,27 @@ class ProcessFaultSpec : FunSpec({
         (tookSeconds < 30) shouldBe true // hang guard far below the 60 s start timeout the old code waited out
     }
 
+    test("a failed start shuts its healthy siblings down and leaves nothing of the whole subtree in shared memory (issue 13 §8)") {
+        fun strataFiles(): Set<String> = Files.list(SharedMemoryFile.DIRECTORY).use { s ->
+            s.map { it.fileName.toString() }.filter { it.startsWith(SharedMemoryFile.PREFIX) }.toList().toSet()
+        }
+        val before = strataFiles()
+        val e = shouldThrow<WorkerStartException> {
+            Worker(
+                WorkerConfig(
+                    level = 4, nextIsolation = Isolation.PROCESS, closeTimeout = 10.seconds,
+                    nextLevel = listOf(
+                        NextLevelChild.Config(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS)),
+                        NextLevelChild.Config(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS, callables = listOf(BrokenAtInit()))),
+                    ),
+                ),
+            )
+        }
+        e.message!! shouldContain "L4 node#1"
+        // The healthy L3 (node#0) and its sub JVM are gone, and so is every file either of them created.
+        (strataFiles() - before) shouldBe emptySet()
+    }
+
     test("a child that fails its start-up: the error names the child and the child's message") {
         val e = shouldThrow<WorkerStartException> { procWorker(2, BrokenAtInit()) }
         e.failures shouldHaveSize 2
