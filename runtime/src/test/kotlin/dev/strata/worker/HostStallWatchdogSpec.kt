@@ -1,7 +1,10 @@
 package dev.strata.worker
 
+import dev.strata.chip.ChipConfig
+import dev.strata.chip.kernel
 import dev.strata.dslless.submitTo
 import dev.strata.error.RunCancelledException
+import dev.strata.error.WorkerDiedException
 import dev.strata.nativebind.posix.errno_h
 import dev.strata.nativebind.posix.signal_h
 import dev.strata.process.NoOp
@@ -130,6 +133,28 @@ class HostStallWatchdogSpec : FunSpec({
             e.message shouldContain "its JVM is alive"
             w.submit { submitTo(Target.Sub, NoOp) }.result(HANG_GUARD)
             w.childPids.getValue("L3 sub#0") shouldNotBe pid
+        }
+    }
+
+    test("a chip JVM whose task stalls past the host budget is killed and the chip reported unusable, not replaced (issue 13 §2)") {
+        Worker(
+            WorkerConfig(
+                nextLevel = listOf(NextLevelChild.Chip(ChipConfig(0, stallTimeout = 60.seconds, syncTimeout = 120.seconds))),
+                stallTimeout = 1500.milliseconds,
+            ),
+        ).use { w ->
+            val pid = w.childPids.getValue("L3 chip#0")
+            val e = shouldThrow<SchedulerStallException> {
+                w.submit { submit(Target.Next(0), kernel(SpinsDeaf), TaskArgs.build { scalar(600_000) }, "spins") }.result(HANG_GUARD)
+            }
+            e.kind shouldBe StallKind.RUNNING_STALLED
+            e.message shouldContain "L3 chip#0 (pid $pid)"
+            waitUntil("the chip JVM is gone") { !ProcessHandle.of(pid).isPresent }
+            val dead = shouldThrow<WorkerDiedException> {
+                w.submit { submit(Target.Next(0), kernel(NoOp), TaskArgs.EMPTY) }.result(HANG_GUARD)
+            }
+            dead.replaced shouldBe false
+            dead.message shouldContain "create a new one"
         }
     }
 
