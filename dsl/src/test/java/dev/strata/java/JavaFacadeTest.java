@@ -150,7 +150,10 @@ class JavaFacadeTest {
     private static List<Path> ownSharedMemoryFiles() throws IOException {
         String prefix = SharedMemoryFile.PREFIX + ProcessHandle.current().pid() + "-";
         try (Stream<Path> files = Files.list(SharedMemoryFile.Companion.getDIRECTORY())) {
-            return files.filter(f -> f.getFileName().toString().startsWith(prefix)).toList();
+            // Not the owner lock: the JVM holds it for its whole life (SegmentSweeper's proof of ownership).
+            return files.filter(f -> f.getFileName().toString().startsWith(prefix))
+                    .filter(f -> !f.getFileName().toString().startsWith(prefix + "owner-"))
+                    .toList();
         }
     }
 
