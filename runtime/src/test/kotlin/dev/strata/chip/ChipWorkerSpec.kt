@@ -196,4 +196,12 @@ class ChipWorkerSpec : FunSpec({
             (w.chipContext(0).deviceId.toLong() + 1) shouldBeGreaterThan 0
         }
     }
+
+    test("nothing native of CANN is loaded when only the sim driver is used (issue 14)") {
+        chipWorker(2, Isolation.THREAD).use { w ->
+            val a = w.deviceTensor(0, DType.I32, 4)
+            w.run { on(Target.Next(0), kernel(DoubleInts)) { input(a); output(a.buffer.tensor(DType.I32, 4)) } }
+        }
+        java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/maps")).contains("libascendcl") shouldBe false
+    }
 })
