@@ -1,5 +1,6 @@
 package dev.strata.cli
 
+import dev.strata.nativebind.acl.AclProbe
 import dev.strata.nativebind.posix.unistd_h
 import java.lang.management.ManagementFactory
 import java.nio.file.Files
@@ -31,8 +32,9 @@ public data class Check(val name: String, val status: CheckStatus, val detail: S
 
 /**
  * Checks what Strata needs from this machine: a JDK >= [minJdk], Linux, a writable [shm], working FFM
- * native calls, and which chip drivers can be used (`sim` always; `acl` when `libascendcl.so` is found
- * in [libraryPath] or under [ascendRoot]). Side effects: creates and deletes one file in [shm].
+ * native calls, and which chip drivers can be used (`sim` always; `acl` when a `libascendcl.so` found in
+ * [libraryPath] or under [ascendRoot] loads and answers `aclInit`). Side effects: creates and deletes one
+ * file in [shm]; loads that library into this JVM and initialises it.
  */
 public class Doctor(
     private val shm: Path = Path("/dev/shm"),
@@ -128,10 +130,25 @@ public class Doctor(
         }
     }
 
+    /**
+     * Finding a file is not enough (issue 14: an empty file named libascendcl.so passed): the library is
+     * loaded, `aclInit` called, and the device count, SoC name and runtime version read ([AclProbe]); any
+     * step that fails is reported with its reason (load error, missing symbol, error code and text).
+     */
     private fun acl(): Check {
         val found = findAscendCl()
-        return if (found != null) Check("chip acl", CheckStatus.OK, "libascendcl.so found at $found")
-        else Check(
+        if (found != null) {
+            val probe = AclProbe.of(found)
+            return if (probe.ok) {
+                Check(
+                    "chip acl", CheckStatus.OK,
+                    "$found: ${probe.deviceCount} device(s), SoC ${probe.socName}, ACL ${probe.version}",
+                )
+            } else {
+                Check("chip acl", CheckStatus.WARN, "$found is not a working ACL runtime: ${probe.problem}")
+            }
+        }
+        return Check(
             "chip acl", CheckStatus.INFO,
             "not found (optional): no $ACL_LIBRARY in LD_LIBRARY_PATH or under $ascendRoot; install the CANN toolkit for Ascend chips",
         )

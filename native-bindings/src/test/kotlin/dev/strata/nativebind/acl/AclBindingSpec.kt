@@ -175,4 +175,16 @@ class AclBindingSpec : FunSpec({
             e.recentMessage() shouldNotBe null
         }
     }
+
+    test("AclProbe (strata doctor): a working runtime reports devices, SoC and version; another library names the missing symbol").config(enabledOrReasonIf = needsEmulator) {
+        val ok = AclProbe.of(home!!.resolve("lib64/libascendcl.so"))
+        ok.ok() shouldBe true
+        ok.deviceCount() shouldBe 8
+        ok.socName() shouldStartWith "EMU"
+        ok.version() shouldBe "1.16.0"
+        val other = AclProbe.of(Path.of(kernels)) // loads, but is not the ACL runtime
+        other.ok() shouldBe false
+        other.problem() shouldContain "no symbol aclInit"
+        AclProbe.of(Path.of("/nonexistent/libascendcl.so")).problem() shouldContain "cannot be loaded"
+    }
 })
