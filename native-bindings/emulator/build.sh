@@ -16,11 +16,14 @@ mkdir -p "$out/lib64" "$out/kernels"
 build() { # target source...
   target=$1; shift
   if [ -f "$target" ]; then
-    newer=$(find "$@" -newer "$target" | head -n 1)
+    newer=$(for f in "$@"; do case $f in *.c) find "$f" -newer "$target";; esac; done | head -n 1)
     [ -z "$newer" ] && return 0
   fi
   "$cc" -O2 -Wall -Wextra -Werror -fPIC -shared -o "$target.tmp" "$@" -ldl -lpthread
   mv "$target.tmp" "$target"
 }
 build "$out/lib64/libascendcl.so" "$here/src/acl_emu.c"
+# HCCL: the communicator lifecycle in libhcomm.so (as in CANN 8.5+/9.x), the collectives in libhccl.so.
+build "$out/lib64/libhcomm.so" "$here/src/hccl_emu.c" -L"$out/lib64" -lascendcl -Wl,-rpath,'$ORIGIN' -lrt
+build "$out/lib64/libhccl.so" "$here/src/hccl_allreduce_emu.c" -L"$out/lib64" -lhcomm -Wl,-rpath,'$ORIGIN'
 build "$out/kernels/test_kernels.so" "$here/kernels/test_kernels.c"

@@ -32,6 +32,11 @@ public final class AclLibrary {
 
     /** Every path tried, in order, for {@link #ACL}. */
     public static List<Path> candidates() {
+        return candidates(ACL);
+    }
+
+    /** Every path tried, in order, for the CANN library {@code fileName} (e.g. {@code libhcomm.so}). */
+    public static List<Path> candidates(String fileName) {
         List<Path> out = new ArrayList<>();
         String arch = switch (System.getProperty("os.arch")) {
             case "amd64", "x86_64" -> "x86_64";
@@ -40,19 +45,34 @@ public final class AclLibrary {
         };
         for (String home : new String[] {System.getProperty("strata.ascend.home"), System.getenv("ASCEND_HOME_PATH")}) {
             if (home == null || home.isBlank()) continue;
-            out.add(Path.of(home, "lib64", ACL));
-            out.add(Path.of(home, arch + "-linux", "lib64", ACL));
+            out.add(Path.of(home, "lib64", fileName));
+            out.add(Path.of(home, arch + "-linux", "lib64", fileName));
         }
         String ld = System.getenv("LD_LIBRARY_PATH");
         if (ld != null) {
-            for (String dir : ld.split(":")) if (!dir.isBlank()) out.add(Path.of(dir, ACL));
+            for (String dir : ld.split(":")) if (!dir.isBlank()) out.add(Path.of(dir, fileName));
         }
         return out;
     }
 
     /** The library file that would be loaded, if one of {@link #candidates()} exists. */
     public static Optional<Path> locate() {
-        return candidates().stream().filter(Files::isRegularFile).findFirst();
+        return locate(ACL);
+    }
+
+    /** The file {@code fileName} would be loaded from, if one of its {@link #candidates(String)} exists. */
+    public static Optional<Path> locate(String fileName) {
+        return candidates(fileName).stream().filter(Files::isRegularFile).findFirst();
+    }
+
+    /** Loads {@code fileName} from where {@link #locate(String)} finds it, else by the loader's search; null if neither works. */
+    public static SymbolLookup loadOrNull(String fileName) {
+        try {
+            Optional<Path> file = locate(fileName);
+            return file.isPresent() ? SymbolLookup.libraryLookup(file.get(), Arena.global()) : SymbolLookup.libraryLookup(fileName, Arena.global());
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
     }
 
     private static SymbolLookup load() {

@@ -1,0 +1,197 @@
+/*
+ * Strata's emulator of the HCCL subset Strata binds (docs/hardware.md; reference §10.8): communicator
+ * lifecycle (libhcomm.so in CANN 8.5+/9.x) and HcclAllReduce (libhccl.so, see hccl_allreduce_emu.c).
+ * A communicator is a POSIX shared-memory segment named by the root info, so ranks may be threads of
+ * one process or separate processes. Every wait is bounded (HCCL_CONNECT_TIMEOUT s for bring-up,
+ * default 120; HCCL_EMU_EXEC_TIMEOUT_MS for collectives, default 120000) and a rank that times out
+ * breaks the communicator, so its peers fail at once. Collectives run synchronously on the calling
+ * thread (the stream is accepted and ignored) — the emulator's documented simplification.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef int HcclResult;
+typedef void *HcclComm;
+typedef void *aclrtStream;
+#define HCCL_ROOT_INFO_BYTES 4108
+typedef struct { char internal[HCCL_ROOT_INFO_BYTES]; } HcclRootInfo;
+
+enum { HCCL_SUCCESS = 0, HCCL_E_PARA = 1, HCCL_E_PTR = 2, HCCL_E_MEMORY = 3, HCCL_E_INTERNAL = 4,
+       HCCL_E_NOT_SUPPORT = 5, HCCL_E_TIMEOUT = 9, HCCL_E_RUNTIME = 15, HCCL_E_REMOTE = 21 };
+
+#define MAGIC 0x48434345u /* "HCCE" */
+#define MAX_RANKS 64
+#define SLOT_BYTES (256 * 1024)
+
+extern int aclrtGetDevice(int32_t *deviceId); /* libascendcl.so: a device must be bound */
+
+typedef struct {
+    uint32_t magic;
+    uint32_t nranks;          /* set by the first rank to join */
+    uint32_t joined;          /* ranks that joined */
+    uint32_t destroyed;       /* ranks that destroyed their communicator */
+    uint32_t arrived;         /* barrier arrivals */
+    uint32_t generation;      /* barrier generation */
+    uint32_t broken;          /* a rank timed out or failed: every wait fails */
+    uint8_t rank_joined[MAX_RANKS];
+} header_t;
+
+#define HEADER_BYTES 4096
+#define SEGMENT_BYTES (HEADER_BYTES + (size_t)MAX_RANKS * SLOT_BYTES)
+
+struct comm { header_t *h; char *slots; uint32_t nranks, rank; char name[64]; };
+
+static const char *const errors[] = {
+    "success", "parameter error", "empty pointer", "memory error", "internal error", "not supported",
+    "not found", "resource unavailable", "system call error", "timeout", "open file failure",
+    "tcp connect failure", "roce connect failure", "tcp transfer failure", "roce transfer failure",
+    "runtime error", "driver error", "profiling error", "cce error", "network error", "try again",
+    "error cqe", "suspending", "op retry failed", "out of memory",
+};
+
+const char *HcclGetErrorString(HcclResult code) {
+    if (code >= 0 && code < (int)(sizeof errors / sizeof *errors)) return errors[code];
+    return "unknown HCCL error";
+}
+
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static long long env_ms(const char *name, long long scale, long long dflt) {
+    const char *v = getenv(name);
+    return v && atoll(v) > 0 ? atoll(v) * scale : dflt;
+}
+
+/* Waits until *word reaches `want` (or the comm breaks), bounded; returns 0, HCCL_E_TIMEOUT or HCCL_E_REMOTE. */
+static HcclResult wait_for(header_t *h, uint32_t *word, uint32_t want, long long timeout_ms) {
+    long long deadline = now_ms() + timeout_ms;
+    int spins = 0;
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) < want) {
+        if (__atomic_load_n(&h->broken, __ATOMIC_ACQUIRE)) return HCCL_E_REMOTE;
+        if (now_ms() > deadline) {
+            __atomic_store_n(&h->broken, 1, __ATOMIC_RELEASE);
+            return HCCL_E_TIMEOUT;
+        }
+        if (++spins < 1000) sched_yield(); else { struct timespec ts = {0, 50000}; nanosleep(&ts, NULL); }
+    }
+    return HCCL_SUCCESS;
+}
+
+HcclResult HcclGetRootInfo(HcclRootInfo *rootInfo) {
+    if (!rootInfo) return HCCL_E_PTR;
+    int32_t dev;
+    if (aclrtGetDevice(&dev) != 0) return HCCL_E_RUNTIME; /* a device must be set on this thread */
+    unsigned char id[16];
+    FILE *r = fopen("/dev/urandom", "rb");
+    if (!r || fread(id, 1, sizeof id, r) != sizeof id) { if (r) fclose(r); return HCCL_E_INTERNAL; }
+    fclose(r);
+    char name[64] = "/hccl-emu-";
+    for (int i = 0; i < 16; i++) sprintf(name + strlen(name), "%02x", id[i]);
+    int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0) return HCCL_E_INTERNAL;
+    if (ftruncate(fd, (off_t)SEGMENT_BYTES) != 0) { close(fd); shm_unlink(name); return HCCL_E_MEMORY; }
+    header_t *h = mmap(NULL, HEADER_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (h == MAP_FAILED) { shm_unlink(name); return HCCL_E_MEMORY; }
+    __atomic_store_n(&h->magic, MAGIC, __ATOMIC_RELEASE);
+    munmap(h, HEADER_BYTES);
+    memset(rootInfo, 0, sizeof *rootInfo);
+    uint32_t magic = MAGIC;
+    memcpy(rootInfo->internal, &magic, 4);
+    snprintf(rootInfo->internal + 4, 60, "%s", name);
+    return HCCL_SUCCESS;
+}
+
+HcclResult HcclCommInitRootInfo(uint32_t nRanks, const HcclRootInfo *rootInfo, uint32_t rank, HcclComm *comm) {
+    if (!rootInfo || !comm) return HCCL_E_PTR;
+    if (nRanks == 0 || nRanks > MAX_RANKS || rank >= nRanks) return HCCL_E_PARA;
+    uint32_t magic;
+    memcpy(&magic, rootInfo->internal, 4);
+    if (magic != MAGIC) return HCCL_E_PARA;
+    char name[64];
+    snprintf(name, sizeof name, "%s", rootInfo->internal + 4);
+    int fd = shm_open(name, O_RDWR, 0600);
+    if (fd < 0) return HCCL_E_PARA; /* no such rendezvous (destroyed, or root info from another host) */
+    void *m = mmap(NULL, SEGMENT_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return HCCL_E_MEMORY;
+    header_t *h = m;
+    uint32_t expected = 0;
+    if (!__atomic_compare_exchange_n(&h->nranks, &expected, nRanks, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) && expected != nRanks) {
+        munmap(m, SEGMENT_BYTES);
+        return HCCL_E_PARA; /* nRanks differs between ranks */
+    }
+    if (__atomic_exchange_n(&h->rank_joined[rank], 1, __ATOMIC_ACQ_REL)) { munmap(m, SEGMENT_BYTES); return HCCL_E_PARA; } /* rank taken */
+    __atomic_add_fetch(&h->joined, 1, __ATOMIC_ACQ_REL);
+    HcclResult rc = wait_for(h, &h->joined, nRanks, env_ms("HCCL_CONNECT_TIMEOUT", 1000, 120000));
+    if (rc) { munmap(m, SEGMENT_BYTES); return rc; }
+    struct comm *c = calloc(1, sizeof *c);
+    c->h = h; c->slots = (char *)m + HEADER_BYTES; c->nranks = nRanks; c->rank = rank;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    *comm = c;
+    return HCCL_SUCCESS;
+}
+
+/* A sense-reversing barrier over the segment's counters. */
+HcclResult hcclEmuBarrier(struct comm *c) {
+    header_t *h = c->h;
+    uint32_t gen = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&h->arrived, 1, __ATOMIC_ACQ_REL) == c->nranks) {
+        __atomic_store_n(&h->arrived, 0, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&h->generation, 1, __ATOMIC_ACQ_REL);
+        return HCCL_SUCCESS;
+    }
+    return wait_for(h, &h->generation, gen + 1, env_ms("HCCL_EMU_EXEC_TIMEOUT_MS", 1, 120000));
+}
+
+HcclResult HcclBarrier(HcclComm comm, aclrtStream stream) {
+    (void)stream;
+    if (!comm) return HCCL_E_PTR;
+    return hcclEmuBarrier(comm);
+}
+
+HcclResult HcclGetRankSize(HcclComm comm, uint32_t *rankSize) {
+    if (!comm || !rankSize) return HCCL_E_PTR;
+    *rankSize = ((struct comm *)comm)->nranks;
+    return HCCL_SUCCESS;
+}
+
+HcclResult HcclGetRankId(HcclComm comm, uint32_t *rank) {
+    if (!comm || !rank) return HCCL_E_PTR;
+    *rank = ((struct comm *)comm)->rank;
+    return HCCL_SUCCESS;
+}
+
+HcclResult HcclGetCommAsyncError(HcclComm comm, HcclResult *asyncError) {
+    if (!comm || !asyncError) return HCCL_E_PTR;
+    *asyncError = __atomic_load_n(&((struct comm *)comm)->h->broken, __ATOMIC_ACQUIRE) ? HCCL_E_REMOTE : HCCL_SUCCESS;
+    return HCCL_SUCCESS;
+}
+
+HcclResult HcclCommDestroy(HcclComm comm) {
+    if (!comm) return HCCL_E_PTR;
+    struct comm *c = comm;
+    uint32_t gone = __atomic_add_fetch(&c->h->destroyed, 1, __ATOMIC_ACQ_REL);
+    if (gone == c->nranks) shm_unlink(c->name); /* the last rank removes the rendezvous */
+    munmap(c->h, SEGMENT_BYTES);
+    free(c);
+    return HCCL_SUCCESS;
+}
+
+/* Exposed to libhccl.so's HcclAllReduce: the slot area and geometry of a communicator. */
+char *hcclEmuSlots(struct comm *c, uint32_t *nranks, uint32_t *rank, size_t *slotBytes) {
+    *nranks = c->nranks; *rank = c->rank; *slotBytes = SLOT_BYTES;
+    return c->slots;
+}

@@ -1,0 +1,75 @@
+package dev.strata.nativebind.hccl
+
+import dev.strata.nativebind.acl.Acl
+import io.kotest.assertions.throwables.shouldThrow
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.core.test.Enabled
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import java.lang.foreign.Arena
+import java.lang.foreign.MemorySegment
+import java.lang.foreign.ValueLayout
+import java.nio.file.Files
+import java.nio.file.Path
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.TimeUnit
+
+private val home: Path? = System.getProperty("strata.ascend.home")?.let(Path::of)
+private val built = home != null && Files.isRegularFile(home.resolve("lib64/libhccl.so"))
+
+/** HCCL through the bindings against the emulator: one thread per rank (one device each), as HCCL allows. */
+class HcclBindingSpec : FunSpec({
+    val needsEmulator: (io.kotest.core.test.TestCase) -> Enabled = {
+        if (built) Enabled.enabled else Enabled.disabled("the HCCL emulator is not built (gcc missing?)")
+    }
+
+    test("root info on rank 0, every rank joins, rank and size, barrier, FP32 all-reduce SUM is exact, destroy").config(enabledOrReasonIf = needsEmulator) {
+        Acl.init()
+        val n = 4
+        val count = 300_000L // more than one slot of the emulator: the chunked path
+        val root = CompletableFuture<ByteArray>()
+        val ranks = (0 until n).map { r ->
+            CompletableFuture.supplyAsync({
+                Acl.setDevice(r)
+                if (r == 0) root.complete(Hccl.rootInfo())
+                val comm = Hccl.initRank(n, root.get(10, TimeUnit.SECONDS), r)
+                Hccl.rankAndSize(comm).toList() shouldBe listOf(r, n)
+                val stream = Acl.createStream()
+                Hccl.barrier(comm, stream)
+                val send = Acl.malloc(count * 4)
+                val recv = Acl.malloc(count * 4)
+                Arena.ofConfined().use { a ->
+                    val host = a.allocate(count * 4)
+                    for (i in 0 until count) host.setAtIndex(ValueLayout.JAVA_FLOAT, i, (i % 1000 + r * 100).toFloat())
+                    Acl.copyToDevice(send, host)
+                    Hccl.allReduce(send, recv, count, hccl_h.HCCL_DATA_TYPE_FP32, hccl_h.HCCL_REDUCE_SUM, comm, stream)
+                    Acl.synchronize(stream, 10_000)
+                    Acl.copyFromDevice(host, recv)
+                    (0 until count).all { i -> host.getAtIndex(ValueLayout.JAVA_FLOAT, i) == (n * (i % 1000) + 100 * n * (n - 1) / 2).toFloat() }
+                }.also { ok -> ok shouldBe true }
+                Acl.free(send)
+                Acl.free(recv)
+                Acl.destroyStream(stream)
+                Hccl.destroy(comm)
+                r
+            }, { Thread(it).start() })
+        }
+        ranks.map { it.get(60, TimeUnit.SECONDS) } shouldBe (0 until n).toList()
+    }
+
+    test("errors are typed: root info without a device, a wrong rank; a communicator's destroy removes its rendezvous").config(enabledOrReasonIf = needsEmulator) {
+        Acl.init()
+        val noDevice = CompletableFuture.supplyAsync({ runCatching { Hccl.rootInfo() }.exceptionOrNull() }, { Thread(it).start() }).get(10, TimeUnit.SECONDS)
+        (noDevice as HcclException).code() shouldBe Hccl.HCCL_E_RUNTIME
+        noDevice.message!! shouldContain "HCCL_E_RUNTIME"
+        val ri = CompletableFuture.supplyAsync({ Acl.setDevice(5); Hccl.rootInfo() }, { Thread(it).start() }).get(10, TimeUnit.SECONDS)
+        shouldThrow<HcclException> { Hccl.initRank(2, ri, 7) }.code() shouldBe Hccl.HCCL_E_PARA
+        // A join that waits for a rank that never comes ends at HCCL_CONNECT_TIMEOUT; here a one-rank
+        // communicator joins at once and its destroy removes the rendezvous (nothing left in /dev/shm).
+        Hccl.destroy(Hccl.initRank(1, ri, 0))
+        Files.list(Path.of("/dev/shm")).use { s -> s.filter { it.fileName.toString().startsWith("hccl-emu-") }.count() } shouldBe 0L
+        shouldThrow<IllegalArgumentException> { Hccl.initRank(2, ByteArray(10), 0) }
+        Hccl.resultName(9) shouldBe "HCCL_E_TIMEOUT"
+        MemorySegment.NULL.address() shouldBe 0L
+    }
+})
