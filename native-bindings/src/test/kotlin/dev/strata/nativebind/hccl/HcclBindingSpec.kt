@@ -2,6 +2,7 @@ package dev.strata.nativebind.hccl
 
 import dev.strata.nativebind.acl.Acl
 import io.kotest.assertions.throwables.shouldThrow
+import io.kotest.assertions.withClue
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.core.test.Enabled
 import io.kotest.matchers.shouldBe
@@ -11,13 +12,41 @@ import java.lang.foreign.MemorySegment
 import java.lang.foreign.ValueLayout
 import java.nio.file.Files
 import java.nio.file.Path
+import java.util.HexFormat
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.TimeUnit
 
 private val home: Path? = System.getProperty("strata.ascend.home")?.let(Path::of)
 private val built = home != null && Files.isRegularFile(home.resolve("lib64/libhccl.so"))
 
-/** HCCL through the bindings against the emulator: one thread per rank (one device each), as HCCL allows. */
+/**
+ * One rank in its own JVM: `<rank> <nRanks> <root info as hex>`; binds device `rank`, joins, all-reduces
+ * 1000 INT64 values (rank + i) and prints the sum it got for element 7 (what the parent checks).
+ */
+object HcclRankMain {
+    @JvmStatic
+    fun main(args: Array<String>) {
+        val rank = args[0].toInt()
+        val n = args[1].toInt()
+        val ri = HexFormat.of().parseHex(args[2])
+        Acl.init()
+        Acl.setDevice(rank)
+        val comm = Hccl.initRank(n, ri, rank)
+        val stream = Acl.createStream()
+        val buf = Acl.malloc(8000)
+        Arena.ofConfined().use { a ->
+            val host = a.allocate(8000)
+            for (i in 0 until 1000L) host.setAtIndex(ValueLayout.JAVA_LONG, i, rank + i)
+            Acl.copyToDevice(buf, host)
+            Hccl.allReduce(buf, buf, 1000, hccl_h.HCCL_DATA_TYPE_INT64, hccl_h.HCCL_REDUCE_SUM, comm, stream)
+            Acl.copyFromDevice(host, buf)
+            println("element7=" + host.getAtIndex(ValueLayout.JAVA_LONG, 7))
+        }
+        Hccl.destroy(comm)
+    }
+}
+
+/** HCCL through the bindings against the emulator: one thread per rank (one device each), as HCCL allows, and ranks in separate JVMs. */
 class HcclBindingSpec : FunSpec({
     val needsEmulator: (io.kotest.core.test.TestCase) -> Enabled = {
         if (built) Enabled.enabled else Enabled.disabled("the HCCL emulator is not built (gcc missing?)")
@@ -55,6 +84,30 @@ class HcclBindingSpec : FunSpec({
             }, { Thread(it).start() })
         }
         ranks.map { it.get(60, TimeUnit.SECONDS) } shouldBe (0 until n).toList()
+    }
+
+    test("ranks in separate processes: the root info travels as bytes, every JVM gets the exact sum").config(enabledOrReasonIf = needsEmulator) {
+        Acl.init()
+        val n = 3
+        val ri = CompletableFuture.supplyAsync({ Acl.setDevice(0); Hccl.rootInfo() }, { Thread(it).start() }).get(10, TimeUnit.SECONDS)
+        val java = Path.of(System.getProperty("java.home"), "bin", "java").toString()
+        val procs = (0 until n).map { r ->
+            ProcessBuilder(
+                java, "--enable-native-access=ALL-UNNAMED", "-Dstrata.ascend.home=$home", "-cp", System.getProperty("java.class.path"),
+                HcclRankMain::class.java.name, r.toString(), n.toString(), HexFormat.of().formatHex(ri),
+            ).redirectErrorStream(true).start()
+        }
+        try {
+            for (p in procs) {
+                p.waitFor(60, TimeUnit.SECONDS) shouldBe true
+                val out = p.inputStream.bufferedReader().readText()
+                withClue(out) { p.exitValue() shouldBe 0 }
+                out shouldContain "element7=${(0 until n).sum() + n * 7}"
+            }
+        } finally {
+            procs.forEach { it.destroyForcibly() }
+        }
+        Files.list(Path.of("/dev/shm")).use { s -> s.filter { it.fileName.toString().startsWith("hccl-emu-") }.count() } shouldBe 0L
     }
 
     test("errors are typed: root info without a device, a wrong rank; a communicator's destroy removes its rendezvous").config(enabledOrReasonIf = needsEmulator) {
