@@ -11,7 +11,7 @@ typedef void *HcclComm;
 typedef void *aclrtStream;
 struct comm;
 enum { HCCL_SUCCESS = 0, HCCL_E_PARA = 1, HCCL_E_PTR = 2, HCCL_E_NOT_SUPPORT = 5 };
-enum { DT_INT8 = 0, DT_INT16 = 1, DT_INT32 = 2, DT_FP16 = 3, DT_FP32 = 4, DT_INT64 = 5, DT_UINT64 = 6, DT_UINT8 = 7, DT_FP64 = 10 };
+enum { DT_INT8 = 0, DT_INT16 = 1, DT_INT32 = 2, DT_FP16 = 3, DT_FP32 = 4, DT_INT64 = 5, DT_UINT64 = 6, DT_UINT8 = 7, DT_FP64 = 10, DT_BFP16 = 11 };
 enum { OP_SUM = 0, OP_PROD = 1, OP_MAX = 2, OP_MIN = 3 };
 
 extern HcclResult hcclEmuBarrier(struct comm *c);
@@ -20,7 +20,7 @@ extern char *hcclEmuSlots(struct comm *c, uint32_t *nranks, uint32_t *rank, size
 static size_t size_of(int dt) {
     switch (dt) {
         case DT_INT8: case DT_UINT8: return 1;
-        case DT_INT16: case DT_FP16: return 2;
+        case DT_INT16: case DT_FP16: case DT_BFP16: return 2;
         case DT_INT32: case DT_FP32: return 4;
         case DT_INT64: case DT_UINT64: case DT_FP64: return 8;
         default: return 0;
@@ -34,7 +34,63 @@ static size_t size_of(int dt) {
                       case OP_MAX: d[i] = d[i] > s[i] ? d[i] : s[i]; break; default: d[i] = d[i] < s[i] ? d[i] : s[i]; } \
     } } while (0)
 
+/* IEEE half <-> float, round to nearest even (the emulator reduces 16-bit floats in float, as hardware accumulates wider). */
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) bits = sign;
+        else { exp = 127 - 15 + 1; while (!(man & 0x400)) { man <<= 1; exp--; } man &= 0x3ff; bits = sign | (exp << 23) | (man << 13); }
+    } else if (exp == 31) bits = sign | 0x7f800000u | (man << 13);
+    else bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static uint16_t float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+    uint32_t man = x & 0x7fffff;
+    if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00);
+    if (exp <= 0) {
+        if (exp < -10) return (uint16_t)sign;
+        man |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exp), half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = sign | ((uint32_t)exp << 10) | (man >> 13), rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+    return (uint16_t)half;
+}
+
+static float bf16_to_float(uint16_t b) { uint32_t bits = (uint32_t)b << 16; float f; memcpy(&f, &bits, 4); return f; }
+
+static uint16_t float_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40); /* NaN stays NaN */
+    x += 0x7fff + ((x >> 16) & 1); /* round to nearest even */
+    return (uint16_t)(x >> 16);
+}
+
+static float combine(float a, float b, int op) {
+    switch (op) { case OP_SUM: return a + b; case OP_PROD: return a * b; case OP_MAX: return a > b ? a : b; default: return a < b ? a : b; }
+}
+
 static void reduce(void *dst, const void *src, size_t n, int dt, int op) {
+    if (dt == DT_FP16 || dt == DT_BFP16) {
+        uint16_t *d = dst;
+        const uint16_t *s = src;
+        for (size_t i = 0; i < n; i++) {
+            d[i] = dt == DT_FP16 ? float_to_half(combine(half_to_float(d[i]), half_to_float(s[i]), op))
+                                 : float_to_bf16(combine(bf16_to_float(d[i]), bf16_to_float(s[i]), op));
+        }
+        return;
+    }
     switch (dt) {
         case DT_INT8: REDUCE(int8_t); break;
         case DT_UINT8: REDUCE(uint8_t); break;
@@ -52,7 +108,7 @@ HcclResult HcclAllReduce(void *sendBuf, void *recvBuf, uint64_t count, int dataT
     (void)stream;
     if (!sendBuf || !recvBuf || !comm) return HCCL_E_PTR;
     size_t es = size_of(dataType);
-    if (es == 0 || dataType == DT_FP16) return HCCL_E_NOT_SUPPORT; /* FP16/BF16 need half arithmetic: not emulated yet */
+    if (es == 0) return HCCL_E_NOT_SUPPORT;
     if (op < OP_SUM || op > OP_MIN) return HCCL_E_PARA;
     uint32_t nranks, rank;
     size_t slot;

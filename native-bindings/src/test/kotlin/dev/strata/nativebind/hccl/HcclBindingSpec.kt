@@ -110,6 +110,40 @@ class HcclBindingSpec : FunSpec({
         Files.list(Path.of("/dev/shm")).use { s -> s.filter { it.fileName.toString().startsWith("hccl-emu-") }.count() } shouldBe 0L
     }
 
+    test("FP16 and BF16 all-reduce (reduced in float, rounded to nearest even), and an unknown data type is HCCL_E_NOT_SUPPORT").config(enabledOrReasonIf = needsEmulator) {
+        Acl.init()
+        val n = 2
+        val root = CompletableFuture<ByteArray>()
+        // 1.5 + 2.25 = 3.75 exactly in both formats: FP16 0x3E00 + 0x4080 = 0x4380; BF16 0x3FC0 + 0x4010 = 0x4070.
+        val inputs = mapOf(hccl_h.HCCL_DATA_TYPE_FP16 to listOf(0x3E00, 0x4080), hccl_h.HCCL_DATA_TYPE_BFP16 to listOf(0x3FC0, 0x4010))
+        val expected = mapOf(hccl_h.HCCL_DATA_TYPE_FP16 to 0x4380, hccl_h.HCCL_DATA_TYPE_BFP16 to 0x4070)
+        val results = (0 until n).map { r ->
+            CompletableFuture.supplyAsync({
+                Acl.setDevice(r)
+                if (r == 0) root.complete(Hccl.rootInfo())
+                val comm = Hccl.initRank(n, root.get(10, TimeUnit.SECONDS), r)
+                val stream = Acl.createStream()
+                val buf = Acl.malloc(2)
+                val got = inputs.map { (dt, values) ->
+                    Arena.ofConfined().use { a ->
+                        val host = a.allocate(2).also { it.set(ValueLayout.JAVA_SHORT, 0, values[r].toShort()) }
+                        Acl.copyToDevice(buf, host)
+                        Hccl.allReduce(buf, buf, 1, dt, hccl_h.HCCL_REDUCE_SUM, comm, stream)
+                        Acl.copyFromDevice(host, buf)
+                        dt to (host.get(ValueLayout.JAVA_SHORT, 0).toInt() and 0xffff)
+                    }
+                }.toMap()
+                val unsupported = runCatching { Hccl.allReduce(buf, buf, 1, 99, hccl_h.HCCL_REDUCE_SUM, comm, stream) }.exceptionOrNull()
+                (unsupported as HcclException).code() shouldBe 5
+                Acl.free(buf)
+                Acl.destroyStream(stream)
+                Hccl.destroy(comm)
+                got
+            }, { Thread(it).start() })
+        }
+        for (f in results) f.get(60, TimeUnit.SECONDS) shouldBe expected
+    }
+
     test("errors are typed: root info without a device, a wrong rank; a communicator's destroy removes its rendezvous").config(enabledOrReasonIf = needsEmulator) {
         Acl.init()
         val noDevice = CompletableFuture.supplyAsync({ runCatching { Hccl.rootInfo() }.exceptionOrNull() }, { Thread(it).start() }).get(10, TimeUnit.SECONDS)
