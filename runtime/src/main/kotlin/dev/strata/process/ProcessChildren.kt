@@ -38,9 +38,7 @@ internal class ProcessChildren private constructor(
 
     /** Stops every child: SHUTDOWN to all, then one shared deadline to exit, then SIGKILL; unlinks everything. */
     fun close(timeoutMillis: Long) {
-        for (e in endpoints) e.beginShutdown()
-        val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis)
-        for (e in endpoints) e.finishShutdown(deadline)
+        shutdownAll(endpoints, timeoutMillis)
         reactor.stop()
         doorbell.close()
     }
@@ -75,9 +73,7 @@ internal class ProcessChildren private constructor(
                             // Roll back gracefully (issue 13 §8): a child that did start (a healthy sibling, a
                             // whole nested worker) shuts down as at close — its own children and their files go
                             // with it — within one shared bound; only then is anything left killed.
-                            for (e in endpoints) e.beginShutdown()
-                            val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(rollbackMillis)
-                            for (e in endpoints) e.finishShutdown(deadline)
+                            shutdownAll(endpoints, rollbackMillis)
                             throw t
                         }
                         ProcessChildren(doorbell, reactor, endpoints)
@@ -89,6 +85,13 @@ internal class ProcessChildren private constructor(
                 SegmentSweeper.sweep()
                 throw t
             }
+        }
+
+        /** SHUTDOWN to every child, then one shared deadline of [timeoutMillis] to exit, then SIGKILL; unlinks their mailboxes. */
+        private fun shutdownAll(endpoints: List<ProcessEndpoint>, timeoutMillis: Long) {
+            for (e in endpoints) e.beginShutdown()
+            val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis)
+            for (e in endpoints) e.finishShutdown(deadline)
         }
 
         private fun launch(

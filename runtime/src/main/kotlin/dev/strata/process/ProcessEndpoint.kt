@@ -432,11 +432,11 @@ internal class ProcessEndpoint(
         val code = p.exitValue()
         val doing = synchronized(lock) { (inFlight as? MailboxRequest.Task)?.dispatch?.let { "task #${it.task.id} '${it.task.name}'" } }
         if (closing && doing == null) return
-        val replace = settings.replaceable && !closing && l.init.isDone && !l.init.isCompletedExceptionally
+        val replaced = settings.replaceable && !closing && l.init.isDone && !l.init.isCompletedExceptionally
         // The death is reported before the hook runs: the hook wakes peers (a chip's domain breaks), whose
         // own failures must not overtake it as the run's first error.
-        val error = WorkerDiedException(path, p.pid(), code, doing ?: if (!l.init.isDone) "its start-up" else null, replaced = replace)
-        if (replace) {
+        val error = WorkerDiedException(path, p.pid(), code, doing ?: if (!l.init.isDone) "its start-up" else null, replaced = replaced)
+        if (replaced) {
             val owed = synchronized(lock) {
                 if (life !== l) return
                 l.condemned = true // what the failure hands back (a successor) queues for the replacement
@@ -549,20 +549,19 @@ internal class ProcessEndpoint(
     }
 
     /**
-     * The verdict's detail: the child's pid and whether its JVM still runs. A child's heartbeat thread beats
-     * every 100 ms while a task runs; two reads [BEAT_WATCH_MS] apart tell a frozen JVM (SIGSTOP, swapping,
+     * The verdict's detail: the child's pid and whether its JVM still runs. A child's watch thread beats
+     * every 50 ms while a task runs; two reads [BEAT_WATCH_MS] apart tell a frozen JVM (SIGSTOP, swapping,
      * a debugger) from a task that does not return. Blocks the caller (the watchdog) for that long, once per verdict.
      */
     override fun describeRunning(dispatch: Dispatch, forNanos: Long): String {
         val l = life
-        fun beat(): Long? = synchronized(lock) { if (l.unmapped) null else l.mailbox.heartbeat }
-        val before = beat()
+        val before = heartbeatOf(l)
         try {
             Thread.sleep(BEAT_WATCH_MS)
         } catch (_: InterruptedException) {
             Thread.currentThread().interrupt()
         }
-        val after = beat()
+        val after = heartbeatOf(l)
         val jvm = when {
             before == null || after == null -> "its mailbox is gone"
             after != before -> "its JVM is alive (its heartbeat advances), so the task itself does not return"
@@ -573,7 +572,9 @@ internal class ProcessEndpoint(
     }
 
     /** The current child's heartbeat, or null once its mailbox is gone. */
-    fun heartbeatNow(): Long? = synchronized(lock) { life.let { if (it.unmapped) null else it.mailbox.heartbeat } }
+    fun heartbeatNow(): Long? = heartbeatOf(life)
+
+    private fun heartbeatOf(l: Life): Long? = synchronized(lock) { if (l.unmapped) null else l.mailbox.heartbeat }
 
     /** Asks the child to stop: the sticky shutdown word, then SHUTDOWN if the mailbox is free. Never blocks. */
     fun beginShutdown() {

@@ -76,7 +76,7 @@ internal object OwnerLock {
         synchronized(this) {
             if (held != null) return
             val pid = ProcessHandle.current().pid()
-            val token = java.util.HexFormat.of().formatHex(ByteArray(8).also { java.security.SecureRandom().nextBytes(it) })
+            val token = SharedMemoryFile.token()
             // Locked under a name the sweeper ignores (no owner file for it), then renamed: the owner file is
             // never visible unlocked. The lock belongs to the inode and survives the rename.
             val staging = SharedMemoryFile.DIRECTORY.resolve("${SharedMemoryFile.PREFIX}$pid-ownerlock-$token")

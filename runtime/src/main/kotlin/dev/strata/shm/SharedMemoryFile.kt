@@ -77,8 +77,7 @@ public class SharedMemoryFile private constructor(
             require(bytes > 0) { "size must be > 0, was $bytes" }
             require(kind.matches(Regex("[a-z0-9]+"))) { "kind must be lowercase letters and digits, was '$kind'" }
             OwnerLock.ensure() // before the first file: the sweeper removes a pid's files only once this lock is free
-            val token = ByteArray(8).also { random.nextBytes(it) }
-            val path = DIRECTORY.resolve("$PREFIX${ProcessHandle.current().pid()}-$kind-${HexFormat.of().formatHex(token)}")
+            val path = DIRECTORY.resolve("$PREFIX${ProcessHandle.current().pid()}-$kind-${token()}")
             Files.createFile(path, OWNER_ONLY)
             owned.add(path)
             try {
@@ -107,6 +106,9 @@ public class SharedMemoryFile private constructor(
                 if (rc < 0) "cannot open $path to reserve $bytes B: errno ${-1 - rc}" else "posix_fallocate of $bytes B for $path failed: error $rc",
             )
         }
+
+        /** 16 random hex digits: the unguessable part of a segment's name. */
+        internal fun token(): String = HexFormat.of().formatHex(ByteArray(8).also { random.nextBytes(it) })
 
         /** Maps an existing file created by another process (or this one); does not unlink it on close. */
         public fun open(path: Path): SharedMemoryFile = map(path, Files.size(path), owner = false, gcMapped = false)

@@ -63,7 +63,7 @@ internal class RunAdmission(
     /** What every run's builder is given: it talks to the window, the rings and this scheduler directly. */
     private val parts = RunBuilder.Parts(window, heapRings, scheduler, validation, callables, AtomicLong())
 
-    /** The stall watchdog over the worker's in-process children (a chip's cores; a host's sub workers and next-level children). */
+    /** The stall watchdog over the worker's children (a chip's cores; a host's sub workers and next-level children, on threads or in child JVMs). */
     private val watchdog: StallWatchdog? = if (!tracked) null else StallWatchdog(
         config.name, config.stallTimeout!!, (children.subs + children.nexts).toList(),
         object : StallWatchdog.Hooks {
@@ -90,8 +90,7 @@ internal class RunAdmission(
 
     /** [run] was cancelled: its tasks that are running now are stopped (interrupted; a child JVM that ignores it is killed and replaced). */
     private fun stopRunning(run: Run) {
-        for (ep in children.subs) ep.running?.let { d -> if (d.task.run === run) ep.stop(d, StopReason.CANCELLED) }
-        for (ep in children.nexts) ep.running?.let { d -> if (d.task.run === run) ep.stop(d, StopReason.CANCELLED) }
+        for (ep in children.subs + children.nexts) ep.running?.let { d -> if (d.task.run === run) ep.stop(d, StopReason.CANCELLED) }
     }
 
     /** Admits a run of [program] and builds it on the calling thread (see `Worker.submit`). */

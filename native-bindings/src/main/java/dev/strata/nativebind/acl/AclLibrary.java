@@ -76,16 +76,13 @@ public final class AclLibrary {
     }
 
     private static SymbolLookup load() {
-        Optional<Path> file = locate();
-        try {
-            return file.isPresent()
-                    ? SymbolLookup.libraryLookup(file.get(), Arena.global())
-                    : SymbolLookup.libraryLookup(ACL, Arena.global());
-        } catch (IllegalArgumentException e) {
+        SymbolLookup lookup = loadOrNull(ACL);
+        if (lookup == null) {
             throw new UnsatisfiedLinkError("cannot load " + ACL + " (tried " + candidates()
-                    + ", then the dynamic loader's search): " + e.getMessage()
-                    + ". Set ASCEND_HOME_PATH to a CANN install (source its set_env.sh) or -Dstrata.ascend.home");
+                    + ", then the dynamic loader's search). Set ASCEND_HOME_PATH to a CANN install (source its set_env.sh)"
+                    + " or -Dstrata.ascend.home");
         }
+        return lookup;
     }
 
     /** The address of {@code symbol} in the ACL runtime; loads the library on first use. */
