@@ -1,5 +1,6 @@
 package dev.strata.cli
 
+import dev.strata.nativebind.acl.AclLibrary
 import dev.strata.nativebind.acl.AclProbe
 import dev.strata.nativebind.posix.unistd_h
 import java.lang.management.ManagementFactory
@@ -40,6 +41,8 @@ public class Doctor(
     private val shm: Path = Path("/dev/shm"),
     private val libraryPath: String? = System.getenv("LD_LIBRARY_PATH"),
     private val ascendRoot: Path = Path("/usr/local/Ascend"),
+    /** Where the `acl` driver itself would load the runtime from (`-Dstrata.ascend.home`, `ASCEND_HOME_PATH`, …), checked first. */
+    private val aclSearch: () -> Path? = { AclLibrary.locate().orElse(null) },
     private val minJdk: Int = 22,
 ) {
     /** Runs every check, in report order. Never throws: a check that breaks reports FAIL. */
@@ -154,8 +157,9 @@ public class Doctor(
         )
     }
 
-    /** The first `libascendcl.so` in [libraryPath]'s directories, then anywhere shallow under [ascendRoot]. */
+    /** The library the driver would load ([aclSearch]), else the first `libascendcl.so` in [libraryPath]'s directories, then anywhere shallow under [ascendRoot]. */
     private fun findAscendCl(): Path? {
+        aclSearch()?.let { return it }
         libraryPath.orEmpty().split(':').filter { it.isNotBlank() }.forEach { dir ->
             val candidate = Path(dir).resolve(ACL_LIBRARY)
             if (candidate.isRegularFile()) return candidate

@@ -50,7 +50,7 @@ class DoctorSpec : FunSpec({
     test("a file named libascendcl.so that is not a working ACL runtime is found but not OK: the load error is named (issue 14)") {
         val lib = tempdir().toPath()
         lib.resolve("libascendcl.so").createFile() // empty: what the old doctor called OK
-        val c = Doctor(libraryPath = "/nonexistent:$lib", ascendRoot = Path("/nonexistent")).check("chip acl")
+        val c = Doctor(libraryPath = "/nonexistent:$lib", ascendRoot = Path("/nonexistent"), aclSearch = { null }).check("chip acl")
         c.status shouldBe CheckStatus.WARN
         c.detail shouldContain lib.toString()
         c.detail shouldContain "is not a working ACL runtime: it cannot be loaded"
@@ -61,14 +61,21 @@ class DoctorSpec : FunSpec({
             val root = tempdir().toPath()
             val lib64 = root.resolve("ascend-toolkit/latest/x86_64-linux/lib64").createDirectories()
             Files.copy(EMULATOR, lib64.resolve("libascendcl.so"))
-            val c = Doctor(libraryPath = null, ascendRoot = root).check("chip acl")
+            val c = Doctor(libraryPath = null, ascendRoot = root, aclSearch = { null }).check("chip acl")
             c.status shouldBe CheckStatus.OK
             c.detail shouldContain "8 device(s), SoC EMU"
             c.detail shouldContain "ACL 1.16.0"
         }
 
+    test("the runtime the acl driver would load (ASCEND_HOME_PATH, -Dstrata.ascend.home) is the one the doctor checks first")
+        .config(enabledOrReasonIf = { if (Files.isRegularFile(EMULATOR)) Enabled.enabled else Enabled.disabled("the ACL emulator is not built at $EMULATOR (gcc missing?)") }) {
+            val c = Doctor(libraryPath = "", ascendRoot = Path("/nonexistent"), aclSearch = { EMULATOR }).check("chip acl")
+            c.status shouldBe CheckStatus.OK
+            c.detail shouldContain EMULATOR.toString()
+        }
+
     test("acl not found is information, not a failure") {
-        val c = Doctor(libraryPath = "", ascendRoot = Path("/nonexistent")).check("chip acl")
+        val c = Doctor(libraryPath = "", ascendRoot = Path("/nonexistent"), aclSearch = { null }).check("chip acl")
         c.status shouldBe CheckStatus.INFO
         c.detail shouldContain "not found"
     }
