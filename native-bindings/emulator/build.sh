@@ -25,5 +25,5 @@ build() { # target source...
 build "$out/lib64/libascendcl.so" "$here/src/acl_emu.c"
 # HCCL: the communicator lifecycle in libhcomm.so (as in CANN 8.5+/9.x), the collectives in libhccl.so.
 build "$out/lib64/libhcomm.so" "$here/src/hccl_emu.c" -L"$out/lib64" -lascendcl -Wl,-rpath,'$ORIGIN' -lrt
-build "$out/lib64/libhccl.so" "$here/src/hccl_allreduce_emu.c" -L"$out/lib64" -lhcomm -Wl,-rpath,'$ORIGIN'
+build "$out/lib64/libhccl.so" "$here/src/hccl_allreduce_emu.c" -L"$out/lib64" -lhcomm -lascendcl -Wl,-rpath,'$ORIGIN'
 build "$out/kernels/test_kernels.so" "$here/kernels/test_kernels.c"

@@ -339,9 +339,13 @@ aclError aclrtMemset(void *devPtr, size_t maxCount, int32_t value, size_t count)
 
 /* ---- streams: FIFO worker threads ---- */
 
+/* A host operation queued on a stream (the emulator's collectives): returns 0, or an ACL error code with a message. */
+typedef aclError (*emu_host_op)(void *arg, char *msg, size_t msgBytes);
+
 typedef struct task {
-    int kind; /* 0 kernel, 1 copy */
+    int kind; /* 0 kernel, 1 copy, 2 host operation */
     emu_kernel fn; char name[128]; uint32_t blocks; void *args;
+    emu_host_op op;
     void *dst; const void *src; size_t count;
     struct task *next;
 } task_t;
@@ -375,10 +379,13 @@ static void *stream_main(void *arg) {
                 int c = injected(t->name); /* "kernel name" faults model a kernel that traps */
                 if (c) { err = c; snprintf(msg, sizeof msg, "kernel '%s' failed on the device (injected)", t->name); }
                 else for (uint32_t b = 0; b < t->blocks; b++) t->fn(t->args, b, t->blocks);
+            } else if (t->kind == 2) {
+                err = t->op(t->args, msg, sizeof msg);
             } else {
                 memmove(t->dst, t->src, t->count);
             }
         }
+        if (skip && t->kind == 2) t->op(t->args, NULL, 0); /* a skipped host operation still releases what it holds */
         pthread_mutex_lock(&s->lock);
         if (err && !s->poisoned) { s->poisoned = err; snprintf(s->poison_msg, sizeof s->poison_msg, "%s", msg); }
         s->busy = 0;
@@ -516,6 +523,22 @@ aclError aclrtBinaryUnLoad(aclrtBinHandle binHandle) {
     binary_t *b = binHandle;
     dlclose(b->dl);
     free(b);
+    return ACL_SUCCESS;
+}
+
+/* Emulator-only: queues host operation `op(arg, …)` on `stream` (how the emulated HCCL collectives run in
+ * stream order, as on hardware). A non-zero return poisons the stream with that code and message, which
+ * the next synchronize reports. `op(arg, NULL, 0)` is called instead when the stream skips it (poisoned),
+ * so it can release `arg`. */
+aclError aclEmuEnqueueHostOp(aclrtStream stream, const char *name, emu_host_op op, void *arg) {
+    NEED_DEVICE();
+    if (!op) return fail(ACL_ERROR_INVALID_PARAM, "aclEmuEnqueueHostOp: NULL operation");
+    aclError e = check_stream(stream);
+    if (e) return e;
+    task_t *t = calloc(1, sizeof *t);
+    t->kind = 2; t->op = op; t->args = arg;
+    snprintf(t->name, sizeof t->name, "%s", name ? name : "host operation");
+    enqueue(stream, t);
     return ACL_SUCCESS;
 }
 

@@ -1,21 +1,30 @@
 /*
  * libhccl.so of Strata's emulator: HcclAllReduce over a communicator of libhcomm.so (hccl_emu.c), in
  * chunks of one slot: each rank copies its chunk of sendBuf into its slot, all meet in a barrier, each
- * reduces every slot into its recvBuf, all meet again. Synchronous on the calling thread.
+ * reduces every slot into its recvBuf, all meet again. Queued on the caller's stream (as on hardware,
+ * through the emulator's aclEmuEnqueueHostOp); a failure poisons the stream with 507018.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef int HcclResult;
 typedef void *HcclComm;
 typedef void *aclrtStream;
 struct comm;
-enum { HCCL_SUCCESS = 0, HCCL_E_PARA = 1, HCCL_E_PTR = 2, HCCL_E_NOT_SUPPORT = 5 };
+enum { HCCL_SUCCESS = 0, HCCL_E_PARA = 1, HCCL_E_PTR = 2, HCCL_E_MEMORY = 3, HCCL_E_NOT_SUPPORT = 5, HCCL_E_RUNTIME = 15 };
+extern const char *HcclGetErrorString(HcclResult code);
 enum { DT_INT8 = 0, DT_INT16 = 1, DT_INT32 = 2, DT_FP16 = 3, DT_FP32 = 4, DT_INT64 = 5, DT_UINT64 = 6, DT_UINT8 = 7, DT_FP64 = 10, DT_BFP16 = 11 };
 enum { OP_SUM = 0, OP_PROD = 1, OP_MAX = 2, OP_MIN = 3 };
 
 extern HcclResult hcclEmuBarrier(struct comm *c);
 extern char *hcclEmuSlots(struct comm *c, uint32_t *nranks, uint32_t *rank, size_t *slotBytes);
+extern void hcclEmuPending(struct comm *c, int delta);
+typedef int aclError;
+typedef aclError (*emu_host_op)(void *arg, char *msg, size_t msgBytes);
+extern aclError aclEmuEnqueueHostOp(void *stream, const char *name, emu_host_op op, void *arg);
+#define ACL_ERROR_RT_AICPU_EXCEPTION 507018
 
 static size_t size_of(int dt) {
     switch (dt) {
@@ -104,27 +113,61 @@ static void reduce(void *dst, const void *src, size_t n, int dt, int op) {
     }
 }
 
-HcclResult HcclAllReduce(void *sendBuf, void *recvBuf, uint64_t count, int dataType, int op, HcclComm comm, aclrtStream stream) {
-    (void)stream;
-    if (!sendBuf || !recvBuf || !comm) return HCCL_E_PTR;
-    size_t es = size_of(dataType);
-    if (es == 0) return HCCL_E_NOT_SUPPORT;
-    if (op < OP_SUM || op > OP_MIN) return HCCL_E_PARA;
+/* One queued all-reduce: its arguments, captured at the call, read on the stream thread. */
+typedef struct { void *send, *recv; uint64_t count; int dataType, op; struct comm *comm; } allreduce_t;
+
+static HcclResult run_allreduce(allreduce_t *a) {
+    size_t es = size_of(a->dataType);
     uint32_t nranks, rank;
     size_t slot;
-    char *slots = hcclEmuSlots(comm, &nranks, &rank, &slot);
-    size_t per = slot / es, total = (size_t)count;
+    char *slots = hcclEmuSlots(a->comm, &nranks, &rank, &slot);
+    size_t per = slot / es, total = (size_t)a->count;
     for (size_t at = 0; at < total || (total == 0 && at == 0); at += per) {
         size_t n = total - at < per ? total - at : per;
-        memcpy(slots + (size_t)rank * slot, (char *)sendBuf + at * es, n * es);
-        HcclResult rc = hcclEmuBarrier(comm);
+        memcpy(slots + (size_t)rank * slot, (char *)a->send + at * es, n * es);
+        HcclResult rc = hcclEmuBarrier(a->comm);
         if (rc) return rc;
-        char *out = (char *)recvBuf + at * es;
+        char *out = (char *)a->recv + at * es;
         memcpy(out, slots, n * es);
-        for (uint32_t r = 1; r < nranks; r++) reduce(out, slots + (size_t)r * slot, n, dataType, op);
-        rc = hcclEmuBarrier(comm); /* nobody overwrites a slot before every rank has read it */
+        for (uint32_t r = 1; r < nranks; r++) reduce(out, slots + (size_t)r * slot, n, a->dataType, a->op);
+        rc = hcclEmuBarrier(a->comm); /* nobody overwrites a slot before every rank has read it */
         if (rc) return rc;
         if (total == 0) break;
+    }
+    return HCCL_SUCCESS;
+}
+
+/* The stream runs it, or skips it (a poisoned stream: msg is NULL) and it only releases its arguments. */
+static aclError allreduce_op(void *arg, char *msg, size_t msgBytes) {
+    allreduce_t *a = arg;
+    aclError err = 0;
+    if (msg) {
+        HcclResult rc = run_allreduce(a);
+        if (rc) {
+            err = ACL_ERROR_RT_AICPU_EXCEPTION; /* how a failed collective surfaces at the stream's synchronize */
+            snprintf(msg, msgBytes, "HcclAllReduce of %llu elements failed on the device: %s (HCCL %d)%s",
+                     (unsigned long long)a->count, HcclGetErrorString(rc), rc,
+                     rc == 9 ? "; a peer did not arrive within HCCL_EMU_EXEC_TIMEOUT_MS" : rc == 21 ? "; a peer failed, timed out or left the communicator" : "");
+        }
+    }
+    hcclEmuPending(a->comm, -1);
+    free(a);
+    return err;
+}
+
+/* Queued on `stream` as on hardware: returns at once; the result (or failure) shows at the stream's synchronize. */
+HcclResult HcclAllReduce(void *sendBuf, void *recvBuf, uint64_t count, int dataType, int op, HcclComm comm, aclrtStream stream) {
+    if (!sendBuf || !recvBuf || !comm || !stream) return HCCL_E_PTR;
+    if (size_of(dataType) == 0) return HCCL_E_NOT_SUPPORT;
+    if (op < OP_SUM || op > OP_MIN) return HCCL_E_PARA;
+    allreduce_t *a = malloc(sizeof *a);
+    if (!a) return HCCL_E_MEMORY;
+    *a = (allreduce_t){sendBuf, recvBuf, count, dataType, op, comm};
+    hcclEmuPending(comm, 1);
+    if (aclEmuEnqueueHostOp(stream, "HcclAllReduce", allreduce_op, a) != 0) {
+        hcclEmuPending(comm, -1);
+        free(a);
+        return HCCL_E_RUNTIME;
     }
     return HCCL_SUCCESS;
 }

@@ -8,7 +8,9 @@
  * thread (the stream is accepted and ignored) — the emulator's documented simplification.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdint.h>
@@ -43,12 +45,14 @@ typedef struct {
     uint32_t generation;      /* barrier generation */
     uint32_t broken;          /* a rank timed out or failed: every wait fails */
     uint8_t rank_joined[MAX_RANKS];
+    int32_t pid[MAX_RANKS];   /* each rank's process: a wait notices a peer process that is gone (as HCCL notices a closed link) */
 } header_t;
 
 #define HEADER_BYTES 4096
 #define SEGMENT_BYTES (HEADER_BYTES + (size_t)MAX_RANKS * SLOT_BYTES)
 
-struct comm { header_t *h; char *slots; uint32_t nranks, rank; char name[64]; };
+/* pending: collectives queued or running on a stream; destroy waits for them (bounded) before unmapping. */
+struct comm { header_t *h; char *slots; uint32_t nranks, rank; char name[64]; uint32_t pending; };
 
 static const char *const errors[] = {
     "success", "parameter error", "empty pointer", "memory error", "internal error", "not supported",
@@ -75,11 +79,28 @@ static long long env_ms(const char *name, long long scale, long long dflt) {
 }
 
 /* Waits until *word reaches `want` (or the comm breaks), bounded; returns 0, HCCL_E_TIMEOUT or HCCL_E_REMOTE. */
+/* Whether a rank's process is gone (then the communicator breaks, as HCCL breaks on a closed link). */
+static int peer_gone(header_t *h) {
+    uint32_t n = __atomic_load_n(&h->nranks, __ATOMIC_ACQUIRE);
+    for (uint32_t r = 0; r < n && r < MAX_RANKS; r++) {
+        int32_t pid = __atomic_load_n(&h->pid[r], __ATOMIC_ACQUIRE);
+        if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH) return 1;
+    }
+    return 0;
+}
+
 static HcclResult wait_for(header_t *h, uint32_t *word, uint32_t want, long long timeout_ms) {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = now_ms() + timeout_ms, next_check = now_ms() + 100;
     int spins = 0;
     while (__atomic_load_n(word, __ATOMIC_ACQUIRE) < want) {
         if (__atomic_load_n(&h->broken, __ATOMIC_ACQUIRE)) return HCCL_E_REMOTE;
+        if (now_ms() >= next_check) {
+            next_check = now_ms() + 100;
+            if (peer_gone(h)) {
+                __atomic_store_n(&h->broken, 1, __ATOMIC_RELEASE);
+                return HCCL_E_REMOTE;
+            }
+        }
         if (now_ms() > deadline) {
             __atomic_store_n(&h->broken, 1, __ATOMIC_RELEASE);
             return HCCL_E_TIMEOUT;
@@ -89,16 +110,35 @@ static HcclResult wait_for(header_t *h, uint32_t *word, uint32_t want, long long
     return HCCL_SUCCESS;
 }
 
+/* Removes the rendezvous segments of root processes that are gone (a root killed before its ranks
+ * destroyed their communicators): names carry the creating pid, `hccl-emu-<pid>-<hex>`. */
+static void sweep_dead_roots(void) {
+    DIR *d = opendir("/dev/shm");
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid;
+        if (sscanf(e->d_name, "hccl-emu-%ld-", &pid) != 1 || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[300];
+        snprintf(path, sizeof path, "/%s", e->d_name);
+        shm_unlink(path);
+    }
+    closedir(d);
+}
+
 HcclResult HcclGetRootInfo(HcclRootInfo *rootInfo) {
     if (!rootInfo) return HCCL_E_PTR;
     int32_t dev;
     if (aclrtGetDevice(&dev) != 0) return HCCL_E_RUNTIME; /* a device must be set on this thread */
+    sweep_dead_roots();
     unsigned char id[16];
     FILE *r = fopen("/dev/urandom", "rb");
     if (!r || fread(id, 1, sizeof id, r) != sizeof id) { if (r) fclose(r); return HCCL_E_INTERNAL; }
     fclose(r);
-    char name[64] = "/hccl-emu-";
-    for (int i = 0; i < 16; i++) sprintf(name + strlen(name), "%02x", id[i]);
+    char name[64];
+    snprintf(name, sizeof name, "/hccl-emu-%ld-", (long)getpid());
+    for (int i = 0; i < 12; i++) sprintf(name + strlen(name), "%02x", id[i]);
     int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
     if (fd < 0) return HCCL_E_INTERNAL;
     if (ftruncate(fd, (off_t)SEGMENT_BYTES) != 0) { close(fd); shm_unlink(name); return HCCL_E_MEMORY; }
@@ -134,9 +174,15 @@ HcclResult HcclCommInitRootInfo(uint32_t nRanks, const HcclRootInfo *rootInfo, u
         return HCCL_E_PARA; /* nRanks differs between ranks */
     }
     if (__atomic_exchange_n(&h->rank_joined[rank], 1, __ATOMIC_ACQ_REL)) { munmap(m, SEGMENT_BYTES); return HCCL_E_PARA; } /* rank taken */
+    __atomic_store_n(&h->pid[rank], (int32_t)getpid(), __ATOMIC_RELEASE);
     __atomic_add_fetch(&h->joined, 1, __ATOMIC_ACQ_REL);
     HcclResult rc = wait_for(h, &h->joined, nRanks, env_ms("HCCL_CONNECT_TIMEOUT", 1000, 120000));
-    if (rc) { munmap(m, SEGMENT_BYTES); return rc; }
+    if (rc) { /* the bring-up failed for everyone: wake the others and remove the rendezvous (late ranks get HCCL_E_PARA) */
+        __atomic_store_n(&h->broken, 1, __ATOMIC_RELEASE);
+        shm_unlink(name);
+        munmap(m, SEGMENT_BYTES);
+        return rc;
+    }
     struct comm *c = calloc(1, sizeof *c);
     c->h = h; c->slots = (char *)m + HEADER_BYTES; c->nranks = nRanks; c->rank = rank;
     snprintf(c->name, sizeof c->name, "%s", name);
@@ -159,7 +205,11 @@ HcclResult hcclEmuBarrier(struct comm *c) {
 HcclResult HcclBarrier(HcclComm comm, aclrtStream stream) {
     (void)stream;
     if (!comm) return HCCL_E_PTR;
-    return hcclEmuBarrier(comm);
+    struct comm *c = comm;
+    __atomic_add_fetch(&c->pending, 1, __ATOMIC_ACQ_REL); /* a destroy meanwhile breaks the barrier and waits for it */
+    HcclResult rc = hcclEmuBarrier(c);
+    __atomic_sub_fetch(&c->pending, 1, __ATOMIC_ACQ_REL);
+    return rc;
 }
 
 HcclResult HcclGetRankSize(HcclComm comm, uint32_t *rankSize) {
@@ -183,6 +233,14 @@ HcclResult HcclGetCommAsyncError(HcclComm comm, HcclResult *asyncError) {
 HcclResult HcclCommDestroy(HcclComm comm) {
     if (!comm) return HCCL_E_PTR;
     struct comm *c = comm;
+    if (__atomic_load_n(&c->pending, __ATOMIC_ACQUIRE)) {
+        /* Destroyed with collectives in flight (a peer died, a sync timed out): break the communicator so
+         * they fail at once, and wait for them (bounded) before unmapping what they use. */
+        __atomic_store_n(&c->h->broken, 1, __ATOMIC_RELEASE);
+        long long deadline = now_ms() + 5000;
+        while (__atomic_load_n(&c->pending, __ATOMIC_ACQUIRE) && now_ms() < deadline) { struct timespec ts = {0, 1000000}; nanosleep(&ts, NULL); }
+        if (__atomic_load_n(&c->pending, __ATOMIC_ACQUIRE)) return HCCL_E_INTERNAL; /* still running: leak it rather than pull memory from under it */
+    }
     uint32_t gone = __atomic_add_fetch(&c->h->destroyed, 1, __ATOMIC_ACQ_REL);
     if (gone == c->nranks) shm_unlink(c->name); /* the last rank removes the rendezvous */
     munmap(c->h, SEGMENT_BYTES);
@@ -191,6 +249,11 @@ HcclResult HcclCommDestroy(HcclComm comm) {
 }
 
 /* Exposed to libhccl.so's HcclAllReduce: the slot area and geometry of a communicator. */
+/* A collective was queued on a stream (+1) or finished (-1). */
+void hcclEmuPending(struct comm *c, int delta) {
+    __atomic_add_fetch(&c->pending, (uint32_t)delta, __ATOMIC_ACQ_REL);
+}
+
 char *hcclEmuSlots(struct comm *c, uint32_t *nranks, uint32_t *rank, size_t *slotBytes) {
     *nranks = c->nranks; *rank = c->rank; *slotBytes = SLOT_BYTES;
     return c->slots;

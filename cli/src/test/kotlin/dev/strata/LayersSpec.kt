@@ -22,7 +22,7 @@ import java.io.File
  */
 internal val LAYERS: List<String> = listOf(
     "nativebind", "tensor", "task", "error", "wait", "shm", "mailbox", "graph", "run", "record",
-    "endpoint", "schedule", "chip", "chip.sim", "process", "worker", "child",
+    "endpoint", "schedule", "chip", "chip.sim", "chip.acl", "process", "worker", "child",
     "dsl", "java", "samples", "bench", "cli",
 )
 

@@ -187,7 +187,7 @@ public class WorkerBuilder internal constructor(private val level: Int) {
 public class ChipBuilder internal constructor(private val deviceId: Int) {
     private val cores = ArrayList<CoreGroup>()
 
-    /** The driver: `sim` (default) or a [dev.strata.chip.ChipDriverFactory] class name. */
+    /** The driver: `sim` (default), `acl` (Ascend through ACL/HCCL: docs/hardware.md) or a [dev.strata.chip.ChipDriverFactory] class name. */
     public var driver: String = ChipConfig.SIM
 
     /** Device memory of a simulated chip (default 1 GiB). */

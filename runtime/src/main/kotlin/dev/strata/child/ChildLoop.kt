@@ -1,6 +1,8 @@
 package dev.strata.child
 
 import dev.strata.chip.ChipContextWire
+import dev.strata.chip.CommDomainSpec
+import dev.strata.chip.CommJoin
 import dev.strata.chip.ChipRuntime
 import dev.strata.error.ErrorText
 import dev.strata.endpoint.ThreadEndpoint
@@ -122,7 +124,7 @@ internal class ChildLoop(val spec: ChildSpec) {
                         System.err.println("strata chip ${spec.path}: $path: task #${d.task.id} '${d.task.name}' ignored its stall verdict; ending this chip JVM")
                         Runtime.getRuntime().halt(EXIT_STUCK_KERNEL)
                     }
-                    chip = startLocalChip(spec.path, c.index, c.config, c.domains, c.startMillis.milliseconds)
+                    chip = startLocalChip(spec.path, c.index, c.config)
                 }
             } catch (t: Throwable) {
                 mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
@@ -225,6 +227,12 @@ internal class ChildLoop(val spec: ChildSpec) {
             ControlOp.COPY_TO -> NO_REPLY.also { c.copyToDevice(op.longs[0], staged()) }
             ControlOp.COPY_FROM -> NO_REPLY.also { c.copyFromDevice(staged(), op.longs[0]) }
             ControlOp.CHIP_CONTEXT -> kotlinx.serialization.json.Json.encodeToString(ChipContextWire.serializer(), c.contextWire()).toByteArray()
+            ControlOp.COMM_ROOT_INFO -> c.commRootInfo(kotlinx.serialization.json.Json.decodeFromString(CommDomainSpec.serializer(), op.text))
+            ControlOp.COMM_INIT -> NO_REPLY.also {
+                val j = kotlinx.serialization.json.Json.decodeFromString(CommJoin.serializer(), op.text)
+                c.commInit(j.spec, j.rank, java.util.Base64.getDecoder().decode(j.rootInfo), j.timeoutMillis.milliseconds)
+            }
+            ControlOp.COMM_RELEASE -> NO_REPLY.also { c.commRelease(op.text) }
             ControlOp.PING, ControlOp.REGISTER -> throw IllegalArgumentException("control op ${op.op} is not a chip operation")
         }
     }

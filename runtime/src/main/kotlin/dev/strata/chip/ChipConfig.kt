@@ -13,11 +13,12 @@ import kotlin.time.Duration.Companion.seconds
  * One chip of a level-3 worker (DESIGN.md §9): which device, which driver, its cores, and its timeouts.
  *
  * @property deviceId the device the driver opens.
- * @property driver `sim` (the pure-JVM simulated chip, the default) or the class name of a
- *   [ChipDriverFactory] (an `object` or a class with a no-arg constructor).
+ * @property driver `sim` (the pure-JVM simulated chip, the default), `acl` (Ascend through ACL/HCCL: a
+ *   CANN install, or the emulator; docs/hardware.md), or the class name of a [ChipDriverFactory] (an
+ *   `object` or a class with a no-arg constructor).
  * @property cores the chip's cores, by type; they are the chip's level-2 workers, addressed in order
  *   (`core(0)` is the first core of the first group).
- * @property deviceMemoryBytes device memory of a simulated chip.
+ * @property deviceMemoryBytes device memory of a simulated chip (a real device has what it has).
  * @property syncTimeout how long one chip task may take before `synchronize` gives up; the chip is then
  *   unusable. Keep it above [stallTimeout] so the level-2 watchdog, which says why, fires first.
  * @property commTimeout bound of every communication wait (domain bring-up, kernel barriers).
@@ -47,7 +48,7 @@ public data class ChipConfig(
     internal fun problems(where: String): List<String> = either {
         accumulate {
             ensureOrAccumulate(deviceId >= 0) { "$where: deviceId must be >= 0, was $deviceId" }
-            ensureOrAccumulate(driver.isNotBlank()) { "$where: driver must be 'sim' or a ChipDriverFactory class name" }
+            ensureOrAccumulate(driver.isNotBlank()) { "$where: driver must be 'sim', 'acl' or a ChipDriverFactory class name" }
             ensureOrAccumulate(cores.isNotEmpty() && cores.all { it.count > 0 }) {
                 "$where: needs at least one core and every core group a count > 0, was $cores"
             }
@@ -70,6 +71,9 @@ public data class ChipConfig(
     public companion object {
         /** The simulated chip's driver name. */
         public const val SIM: String = "sim"
+
+        /** The Ascend driver's name: ACL and HCCL through `native-bindings` (real CANN, or the emulator; docs/hardware.md). */
+        public const val ACL: String = "acl"
 
         /** The environment variable that sets the default stall budget, in milliseconds. */
         public const val STALL_ENV: String = "STRATA_SCHEDULER_TIMEOUT_MS"

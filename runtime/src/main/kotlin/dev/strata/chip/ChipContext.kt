@@ -80,6 +80,6 @@ internal data class ChipContextWire(val deviceId: Int, val domains: List<DomainW
         )
 }
 
-/** A chip's place in one domain, as the host tells it at start-up. */
+/** What the host tells a chip to join a domain: the spec, its rank, the root's info (Base64) and the bound of the bring-up. */
 @Serializable
-internal data class DomainMembership(val spec: CommDomainSpec, val rank: Int, val rendezvous: String)
+internal data class CommJoin(val spec: CommDomainSpec, val rank: Int, val rootInfo: String, val timeoutMillis: Long)

@@ -1,6 +1,7 @@
 package dev.strata.chip
 
 import dev.strata.error.ChipException
+import dev.strata.error.CommunicationException
 import dev.strata.task.Runner
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
@@ -11,24 +12,30 @@ import dev.strata.tensor.Buffer
 import dev.strata.tensor.Tensor
 import io.github.oshai.kotlinlogging.KotlinLogging
 import java.lang.foreign.MemorySegment
+import java.util.concurrent.ExecutionException
+import java.util.concurrent.ExecutorService
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
+import dev.strata.task.Kernel
+import dev.strata.task.KernelArgs
+import dev.strata.task.ReduceOp
 import dev.strata.task.ChipView
 
 private val log = KotlinLogging.logger {}
 
 /**
- * One chip as it runs — in a child JVM (the default) or in the host's JVM: its driver, its level-2
- * engine (a `Worker(level = 2)` whose next-level children are the cores), and its domains. The host
- * reaches it through control requests (process) or directly (thread); tasks sent to the chip run here
- * through [execute], which launches them on the device and synchronizes with the chip's timeout.
+ * One chip as it runs — in a child JVM (the default) or in the host's JVM: its driver, its stream, its
+ * level-2 engine (a `Worker(level = 2)` whose next-level children are the cores), and its domains. The
+ * host reaches it through control requests (process) or directly (thread). Tasks sent to the chip run
+ * here through [execute]: the chip program runs on the chip's program thread (so a hung program can be
+ * given up after [ChipConfig.syncTimeout]); what it launched is synchronized before the task ends.
+ * Domains are brought up and released by the host ([commRootInfo], [commInit], [commRelease]).
  */
 internal class ChipRuntime(
     val path: String,
     val index: Int,
     val config: ChipConfig,
-    private val memberships: List<DomainMembership>,
-    /** Bound of the domains' bring-up barrier: the parent's start-up deadline (peers may start slowly). */
-    private val bringUpTimeout: kotlin.time.Duration,
     /** Creates the chip's driver (by the name in [config], normally). */
     private val driverFactory: () -> ChipDriver,
     /** Starts the chip's level-2 engine: a worker whose next-level children are the chip's cores. */
@@ -37,11 +44,22 @@ internal class ChipRuntime(
     private var driver: ChipDriver? = null
     private val memory = Any() // memory operations, one at a time
     private val views = HashMap<Long, Buffer>() // chip-side buffer per device allocation (stable identity)
-    val domains = LinkedHashMap<String, Pair<DomainMembership, DeviceDomain>>()
-    private val windowBuffers = HashMap<String, Array<Buffer?>>()
+    val domains = java.util.concurrent.ConcurrentHashMap<String, Pair<CommDomainSpec, DeviceDomain>>()
+    private val windowBuffers = java.util.concurrent.ConcurrentHashMap<String, Array<Buffer?>>()
+    private val kernels = java.util.concurrent.ConcurrentHashMap<Pair<String, String>, Kernel>()
+    private val binaries = java.util.concurrent.ConcurrentHashMap<String, Long>()
+    @Volatile
+    private var stream = 0L
+    private var program: ExecutorService? = null
     lateinit var engine: ChipEngine
         private set
     val view: ChipView = RuntimeChipView(this)
+
+    /** Whether the chip's own code can address its device memory (Kotlin kernels, remote views). */
+    val hostAddressable: Boolean get() = driver is HostAddressable
+
+    /** The driver's name (`sim`, `acl`). */
+    val driverName: String get() = driver?.name ?: config.driver
 
     /** Why the chip can no longer run tasks, once it cannot. */
     @Volatile
@@ -50,18 +68,15 @@ internal class ChipRuntime(
 
     private fun d(): ChipDriver = driver ?: throw ChipException(path, "use", "the chip is not open")
 
-    /** Opens the device, starts the cores, brings up every domain. Throws [ChipException] naming the step; closes what it opened. */
+    /** Opens the device, creates its stream, starts the cores. Throws [ChipException] naming the step; closes what it opened. */
     fun start(): ChipRuntime {
         try {
             val drv = step("create driver '${config.driver}'") { driverFactory() }
             driver = drv
             step("open device ${config.deviceId}") { drv.open(config.deviceId, config) }
+            stream = step("create stream") { drv.createStream() }
+            program = Executors.newSingleThreadExecutor { r -> Thread(r, "strata-${path.replace(' ', '-')}-program").apply { isDaemon = true } }
             engine = startEngine(this)
-            for (m in memberships) {
-                domains[m.spec.name] = m to step("communicator init of domain '${m.spec.name}' as rank ${m.rank}") {
-                    drv.commInit(m.spec, m.rank, m.rendezvous, bringUpTimeout)
-                }
-            }
             return this
         } catch (t: Throwable) {
             close()
@@ -72,6 +87,8 @@ internal class ChipRuntime(
     private inline fun <T> step(what: String, body: () -> T): T = try {
         body()
     } catch (e: ChipException) {
+        throw e
+    } catch (e: CommunicationException) {
         throw e
     } catch (t: Throwable) {
         throw ChipException(path, what, t.message ?: t.javaClass.name, t)
@@ -92,38 +109,80 @@ internal class ChipRuntime(
         step("copy of ${destination.byteSize()} B from device 0x${pointer.toString(16)}") { d().copyFromDevice(destination, pointer) }
     }
 
+    /** Root info for domain [spec] (this chip is its rank 0). */
+    fun commRootInfo(spec: CommDomainSpec): ByteArray = step("root info of domain '${spec.name}'") { d().commRootInfo(spec) }
+
+    /** Joins domain [spec] as [rank] from [rootInfo], within [timeout]. */
+    fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: kotlin.time.Duration) {
+        check(!domains.containsKey(spec.name)) { "$path is already a member of domain '${spec.name}'" }
+        val dd = step("communicator init of domain '${spec.name}' as rank $rank") { d().commInit(spec, rank, rootInfo, timeout) }
+        domains[spec.name] = spec to dd
+    }
+
+    /** Leaves domain [name]; false if this chip was not a member. */
+    fun commRelease(name: String): Boolean {
+        val (_, dd) = domains.remove(name) ?: return false
+        windowBuffers.remove(name)
+        synchronized(memory) { views.remove(dd.windowBase) }
+        dd.close()
+        return true
+    }
+
     /** The chip's context for the host. */
     fun contextWire(): ChipContextWire = ChipContextWire(
         config.deviceId,
-        domains.values.map { (m, dd) -> ChipContextWire.DomainWire(m.spec.name, dd.rank, dd.ranks, dd.deviceContext, dd.windowBase, dd.windowSize) },
+        domains.values.map { (_, dd) -> ChipContextWire.DomainWire(dd.name, dd.rank, dd.ranks, dd.deviceContext, dd.windowBase, dd.windowSize) },
     )
 
-    /** The chip-side buffer for the device allocation (or window) at [base] of [bytes] bytes. */
+    /**
+     * The chip-side buffer for the device allocation (or window) at [base] of [bytes] bytes: a view the
+     * chip's code can read where the driver is [HostAddressable], else device memory kernels get pointers to.
+     */
     fun resolve(base: Long, bytes: Long, label: String): Buffer = synchronized(memory) {
         for ((name, pair) in domains) {
             val dd = pair.second
             if (base == dd.windowBase) return windowBuffer(name, dd.rank)
         }
         views[base]?.takeIf { it.byteSize == bytes }?.let { return it }
-        val seg = step("access of [0x${base.toString(16)}, +$bytes B)") { d().deviceView(base, bytes) }
-        Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, label, seg).also { views[base] = it }
+        val drv = d()
+        val buffer = if (drv is HostAddressable) {
+            val seg = step("access of [0x${base.toString(16)}, +$bytes B)") { drv.deviceView(base, bytes) }
+            Buffer(bytes, AddressSpace.Host, Access.READ_WRITE, label, seg, deviceAddress = base)
+        } else {
+            Buffer.device(bytes, AddressSpace.Device(index), label, base)
+        }
+        buffer.also { views[base] = it }
     }
 
-    /** Rank [r]'s window of domain [name] as a buffer this chip's code can read and write. */
+    /** Rank [r]'s window of domain [name] as a buffer of this chip (a peer's: a remote view, where the driver has them). */
     fun windowBuffer(name: String, r: Int): Buffer {
-        val (m, dd) = domains[name] ?: throw IllegalArgumentException("$path is not a member of domain '$name'; its domains are ${domains.keys}")
-        val arr = synchronized(windowBuffers) { windowBuffers.getOrPut(name) { arrayOfNulls(dd.ranks) } }
+        val (spec, dd) = domains[name] ?: throw IllegalArgumentException("$path is not a member of domain '$name'; its domains are ${domains.keys}")
+        val arr = windowBuffers.getOrPut(name) { arrayOfNulls(dd.ranks) }
         require(r in 0 until dd.ranks) { "rank $r outside 0 until ${dd.ranks} of domain '$name'" }
+        if (r != dd.rank && !dd.remoteViews) {
+            throw UnsupportedOperationException(
+                "$path cannot view rank $r's window of domain '${spec.name}': driver '$driverName' has no remote views; " +
+                    "use the device's collectives (Comm.allReduce) instead",
+            )
+        }
         return arr[r] ?: synchronized(windowBuffers) {
-            arr[r] ?: Buffer(
-                dd.windowSize, AddressSpace.Host, Access.READ_WRITE,
-                if (r == dd.rank) "window '${m.spec.name}'" else "window '${m.spec.name}' of rank $r", dd.window(r),
-            ).also { arr[r] = it }
+            arr[r] ?: (
+                if (dd.remoteViews) {
+                    Buffer(
+                        dd.windowSize, AddressSpace.Host, Access.READ_WRITE,
+                        if (r == dd.rank) "window '${spec.name}'" else "window '${spec.name}' of rank $r", dd.window(r),
+                        deviceAddress = if (r == dd.rank) dd.windowBase else 0L,
+                    )
+                } else {
+                    Buffer.device(dd.windowSize, AddressSpace.Device(index), "window '${spec.name}'", dd.windowBase)
+                }
+                ).also { arr[r] = it }
         }
     }
 
-    /** [args] with every device tensor of this chip replaced by a view the chip's code can use (in-process chips). */
+    /** [args] with every device tensor of this chip replaced by a view the chip's code can use (in-process chips of a host-addressable driver). */
     fun resolveArgs(args: TaskArgs): TaskArgs {
+        if (!hostAddressable) return args
         var any = false
         for (i in 0 until args.tensorCount) if (args.tensor(i).buffer.addressSpace is AddressSpace.Device) any = true
         if (!any) return args
@@ -143,30 +202,116 @@ internal class ChipRuntime(
         return b.build()
     }
 
+    /** Kernel [kernel] of module [binary], loading the module on first use. */
+    fun kernel(binary: String, kernel: String): Kernel = kernels.getOrPut(binary to kernel) {
+        val drv = d()
+        val module = binaries.getOrPut(binary) { step("load of kernel binary '$binary'") { drv.loadBinary(binary) } }
+        Kernel(binary, kernel, step("lookup of kernel '$kernel' in '$binary'") { drv.function(module, kernel) })
+    }
+
+    /** Queues [kernel] on the chip's stream. */
+    fun launch(kernel: Kernel, blocks: Int, args: KernelArgs) {
+        unusable?.let { throw ChipException(path, "launch", it) }
+        require(blocks > 0) { "launch of ${kernel.name} with $blocks blocks; at least 1" }
+        val packed = args.toByteArray()
+        step("launch of kernel '${kernel.name}' ($blocks blocks, ${packed.size} B of arguments)") {
+            java.lang.foreign.Arena.ofConfined().use { a ->
+                val seg = a.allocate(packed.size.toLong(), 8)
+                MemorySegment.copy(MemorySegment.ofArray(packed), 0, seg, 0, packed.size.toLong())
+                d().launchKernel(kernel.handle, kernel.name, blocks, seg, stream)
+            }
+        }
+    }
+
+    /** Queues an all-reduce in domain [name] on the chip's stream. */
+    fun allReduce(name: String, send: Tensor, recv: Tensor, op: ReduceOp) {
+        unusable?.let { throw ChipException(path, "allReduce", it) }
+        val (_, dd) = domains[name] ?: throw IllegalArgumentException("$path is not a member of domain '$name'; its domains are ${domains.keys}")
+        require(send.isContiguous && recv.isContiguous) { "allReduce needs contiguous tensors: $send, $recv" }
+        require(send.dtype == recv.dtype && send.elementCount == recv.elementCount) {
+            "allReduce needs send and recv of one dtype and size: $send, $recv"
+        }
+        val s = KernelArgs.pointerOf(send)
+        val r = KernelArgs.pointerOf(recv)
+        step("allReduce of ${send.elementCount} ${send.dtype.name} in domain '$name'") {
+            dd.allReduce(s, r, send.elementCount, send.dtype, op, stream)
+        }
+    }
+
     /**
-     * Runs [callable] on the chip with [args] (device tensors already resolved): launch, then synchronize
-     * under [ChipConfig.syncTimeout]. What the callable throws is rethrown; a timeout makes the chip unusable.
+     * Waits for the chip's stream under [ChipConfig.syncTimeout]; a timeout makes the chip unusable. After
+     * a failure of the device work the stream is replaced (a failed stream stays failed on hardware), so
+     * the chip's next task starts clean; if that fails too, the chip is unusable.
+     */
+    fun synchronize() {
+        val drv = d()
+        try {
+            drv.synchronize(stream, config.syncTimeout)
+        } catch (e: TimeoutException) {
+            throw unusableAfter("queued device work", e)
+        } catch (t: Throwable) {
+            replaceStream(drv)
+            if (t is ChipException) throw t
+            throw ChipException(path, "synchronize", t.message ?: t.javaClass.name, t)
+        }
+    }
+
+    private fun replaceStream(drv: ChipDriver) {
+        try {
+            runCatching { drv.destroyStream(stream) }
+            stream = drv.createStream()
+        } catch (t: Throwable) {
+            unusable = "the chip is unusable since its stream failed and a new one could not be created (${t.message}); close the worker and start a new one"
+        }
+    }
+
+    private fun unusableAfter(what: String, e: Exception): ChipException {
+        val why = "$what did not finish within syncTimeout ${config.syncTimeout} (${e.message})"
+        unusable = "the chip is unusable since $why; close the worker and start a new one"
+        return ChipException(path, "synchronize", "$why; the chip is now unusable", e)
+    }
+
+    /**
+     * Runs [callable] on the chip with [args] (device tensors already resolved) on the chip's program
+     * thread, then synchronizes what it queued, all under [ChipConfig.syncTimeout]. What the callable
+     * throws is rethrown; a timeout makes the chip unusable.
      */
     fun execute(callable: TaskCallable, args: TaskArgs, member: Int, groupSize: Int) {
         unusable?.let { throw ChipException(path, "launch", it) }
-        val drv = d()
         val ctx = TaskContext(args, member, groupSize, path, engine, view)
-        step("launch") { drv.launch(callable, ctx) }
+        val exec = program ?: throw ChipException(path, "launch", "the chip is not open")
+        val f = exec.submit {
+            try {
+                callable.call(ctx)
+            } catch (t: Throwable) {
+                // Leave nothing running behind a failed program (and no failure of its work on the stream).
+                runCatching { d().synchronize(stream, config.syncTimeout) }.onFailure { if (it !is TimeoutException) replaceStream(d()) }
+                throw t
+            }
+            synchronize()
+        }
         try {
-            drv.synchronize(config.syncTimeout)
+            f.get(config.syncTimeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
+        } catch (e: ExecutionException) {
+            throw e.cause ?: e
         } catch (e: TimeoutException) {
-            val why = "a task did not finish within syncTimeout ${config.syncTimeout} (${e.message})"
-            unusable = "the chip is unusable since $why; close the worker and start a new one"
-            throw ChipException(path, "synchronize", "$why; the chip is now unusable", e)
+            f.cancel(true)
+            throw unusableAfter("a task", e)
+        } catch (e: InterruptedException) {
+            f.cancel(true)
+            throw e
         }
     }
 
     override fun close() {
         if (::engine.isInitialized) runCatching { engine.close() }.onFailure { log.warn(it) { "$path: closing the cores failed" } }
-        for ((_, dd) in domains.values) runCatching { dd.close() }
-        domains.clear()
+        program?.shutdownNow()
+        program = null
+        for (name in domains.keys.toList()) runCatching { commRelease(name) }
         driver?.let { runCatching { it.close() }.onFailure { e -> log.warn(e) { "$path: closing the driver failed" } } }
         driver = null
+        kernels.clear()
+        binaries.clear()
         synchronized(memory) { views.clear() }
     }
 }

@@ -3,6 +3,9 @@ package dev.strata.chip
 import dev.strata.task.ChipView
 import dev.strata.task.Comm
 import dev.strata.task.CoreGroup
+import dev.strata.task.Kernel
+import dev.strata.task.KernelArgs
+import dev.strata.task.ReduceOp
 import dev.strata.task.Target
 import dev.strata.tensor.Tensor
 
@@ -19,6 +22,8 @@ internal class RuntimeChipView(private val runtime: ChipRuntime) : ChipView {
 
     /** The device the chip drives. */
     override val deviceId: Int get() = runtime.config.deviceId
+
+    override val driver: String get() = runtime.driverName
 
     /** The chip's cores, by type. */
     override val coreGroups: List<CoreGroup> get() = runtime.config.cores
@@ -44,11 +49,17 @@ internal class RuntimeChipView(private val runtime: ChipRuntime) : ChipView {
 
     /** This chip's membership in domain [name]: rank, buffers, remote views and barrier. */
     override fun comm(name: String): Comm {
-        val (m, dd) = runtime.domains[name] ?: throw IllegalArgumentException(
+        val (spec, dd) = runtime.domains[name] ?: throw IllegalArgumentException(
             "$path is not a member of domain '$name'; its domains are ${runtime.domains.keys.ifEmpty { setOf("none") }}",
         )
-        return DomainComm(runtime, m.spec, dd)
+        return DomainComm(runtime, spec, dd)
     }
+
+    override fun kernel(binary: String, kernel: String): Kernel = runtime.kernel(binary, kernel)
+
+    override fun launch(kernel: Kernel, blocks: Int, args: KernelArgs): Unit = runtime.launch(kernel, blocks, args)
+
+    override fun synchronize(): Unit = runtime.synchronize()
 
     override fun toString(): String = "ChipView($path)"
 }
@@ -95,6 +106,8 @@ internal class DomainComm(
      * Throws [dev.strata.error.CommunicationException] on timeout or when the domain broke (a member failed or died).
      */
     override fun barrier(): Unit = device.barrier(runtime.config.commTimeout)
+
+    override fun allReduce(send: Tensor, recv: Tensor, op: ReduceOp): Unit = runtime.allReduce(name, send, recv, op)
 
     override fun toString(): String = "Comm($name, rank $rank of $ranks)"
 }

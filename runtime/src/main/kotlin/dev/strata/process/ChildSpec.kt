@@ -4,7 +4,6 @@ import kotlinx.serialization.Serializable
 import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.JsonElement
 import java.util.Base64
-import dev.strata.chip.DomainMembership
 import dev.strata.chip.ChipConfig
 
 /** What a child JVM is told at launch (DESIGN.md §8): who it is, where its mailbox is, what to load. */
@@ -24,7 +23,7 @@ internal data class ChildSpec(
     /** For a next-level child that is a whole worker: the worker it runs. */
     /** The nested worker's own spec (a next-level child that is a whole worker), encoded by the worker package: opaque here. */
     val worker: JsonElement? = null,
-    /** For a chip: which chip, its configuration and its domains. */
+    /** For a chip: which chip and its configuration. */
     val chip: ChipChildSpec? = null,
     /** Pids whose shared-memory segments the child may map ([SegmentTrust]): its parent and the parent's ancestors. */
     val segmentOwners: List<Long> = emptyList(),
@@ -37,14 +36,11 @@ internal data class ChildSpec(
     }
 }
 
-/** A chip child: its index among the parent's next-level children, its configuration, its domains. */
+/** A chip child: its index among the parent's next-level children and its configuration (its domains come later, by control requests). */
 @Serializable
 internal data class ChipChildSpec(
     val index: Int,
     val config: ChipConfig,
-    val domains: List<DomainMembership>,
-    /** The parent's start-up deadline, which bounds the domains' bring-up. */
-    val startMillis: Long,
 )
 
 @Serializable

@@ -25,6 +25,15 @@ internal enum class ControlOp(val code: Int) {
 
     /** The chip's context; reply its JSON (`ChipContextWire`). */
     CHIP_CONTEXT(7),
+
+    /** Root info of a new domain (the chip is its rank 0): `text` = the domain's JSON (`CommDomainSpec`); reply the root info bytes. */
+    COMM_ROOT_INFO(8),
+
+    /** Join a domain: `text` = JSON `CommJoin` (spec, rank, root info, timeout); reply empty once every member joined. */
+    COMM_INIT(9),
+
+    /** Leave a domain: `text` = its name; reply empty. */
+    COMM_RELEASE(10),
     ;
 
     companion object {

@@ -24,6 +24,9 @@ public interface ChipView {
     /** The device the chip drives. */
     public val deviceId: Int
 
+    /** The chip's driver: `sim` or `acl` (or a custom driver's name); programs pick their kernel binary by it. */
+    public val driver: String
+
     /** The chip's cores, by type. */
     public val coreGroups: List<CoreGroup>
 
@@ -41,6 +44,41 @@ public interface ChipView {
 
     /** This chip's membership in domain [name]: rank, buffers, remote views and barrier. Throws naming its domains if it is not a member. */
     public fun comm(name: String): Comm
+
+    /**
+     * Kernel [kernel] of module [binary], loaded once per chip and cached: under `acl` a kernel binary
+     * file (an absolute path), under `sim` the class name of a `SimKernelBinary`. Throws `ChipException`
+     * naming the module and the kernel when either cannot be found.
+     */
+    public fun kernel(binary: String, kernel: String): Kernel
+
+    /**
+     * Queues [kernel] on the chip's stream with [blocks] blocks and the packed arguments [args], and returns
+     * at once; [synchronize] (or the end of the chip task) waits for it. Launches run in order.
+     */
+    public fun launch(kernel: Kernel, blocks: Int, args: KernelArgs)
+
+    /**
+     * Waits for everything queued on the chip's stream, at most the chip's `syncTimeout`; throws the first
+     * failure (naming the kernel). A chip task's queued work is synchronized when the task returns.
+     */
+    public fun synchronize()
+}
+
+/** A kernel of a loaded module on one chip ([ChipView.kernel]); valid while its chip is open. */
+public class Kernel internal constructor(
+    /** The module it came from. */
+    public val binary: String,
+    /** The kernel's name in the module. */
+    public val name: String,
+    internal val handle: Long,
+) {
+    override fun toString(): String = "Kernel($name of $binary)"
+}
+
+/** The reductions of a collective; the numbers are HCCL's `HcclReduceOp`. */
+public enum class ReduceOp(public val code: Int) {
+    SUM(0), PROD(1), MAX(2), MIN(3)
 }
 
 /**
@@ -71,6 +109,13 @@ public interface Comm {
      * Throws `CommunicationException` on timeout or when the domain broke (a member failed or died).
      */
     public fun barrier()
+
+    /**
+     * All-reduce on the device's own collective: every member's [send] combined by [op] into its [recv]
+     * (device tensors of this chip, contiguous, same dtype and element count; they may be the same tensor).
+     * Queued on the chip's stream like a launch; every member must call it, in the same order.
+     */
+    public fun allReduce(send: Tensor, recv: Tensor, op: ReduceOp = ReduceOp.SUM)
 }
 
 /**

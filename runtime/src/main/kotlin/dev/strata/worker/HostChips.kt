@@ -24,6 +24,10 @@ import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.ExecutionException
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.TimeoutException
+import dev.strata.chip.CommDomainSpec
+import dev.strata.chip.CommJoin
+import java.util.Base64
+import kotlin.time.Duration
 
 /** Which way a copy between host and device memory goes. */
 internal enum class CopyDirection { TO_DEVICE, FROM_DEVICE }
@@ -45,6 +49,15 @@ internal interface ChipPort {
 
     /** Copies [bytes] between the contiguous host tensor [host] and device memory at [pointer]. */
     fun copy(direction: CopyDirection, pointer: Long, host: Tensor, bytes: Long)
+
+    /** Root info of domain [spec], created on this chip (its rank 0). */
+    fun commRootInfo(spec: CommDomainSpec): ByteArray
+
+    /** Joins domain [spec] as [rank]; returns once every member joined, or throws after [timeout]. */
+    fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: Duration)
+
+    /** Leaves domain [name]. */
+    fun commRelease(name: String)
 }
 
 /** A chip in this JVM: its runtime is called directly. */
@@ -58,6 +71,12 @@ internal class LocalChipPort(private val chip: ChipRuntime) : ChipPort {
     override fun copy(direction: CopyDirection, pointer: Long, host: Tensor, bytes: Long) = when (direction) {
         CopyDirection.TO_DEVICE -> chip.copyToDevice(pointer, host.asSegment())
         CopyDirection.FROM_DEVICE -> chip.copyFromDevice(host.asSegment(), pointer)
+    }
+
+    override fun commRootInfo(spec: CommDomainSpec): ByteArray = chip.commRootInfo(spec)
+    override fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: Duration) = chip.commInit(spec, rank, rootInfo, timeout)
+    override fun commRelease(name: String) {
+        chip.commRelease(name)
     }
 }
 
@@ -93,18 +112,38 @@ internal class ProcessChipPort(private val endpoint: ProcessEndpoint, private va
         }
     }
 
+    override fun commRootInfo(spec: CommDomainSpec): ByteArray =
+        control("root info of domain '${spec.name}'", ControlOp.COMM_ROOT_INFO, Json.encodeToString(CommDomainSpec.serializer(), spec))
+
+    override fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: Duration) {
+        val join = CommJoin(spec, rank, Base64.getEncoder().encodeToString(rootInfo), timeout.inWholeMilliseconds)
+        control(
+            "communicator init of domain '${spec.name}' as rank $rank", ControlOp.COMM_INIT, Json.encodeToString(CommJoin.serializer(), join),
+            waitMillis = maxOf(timeoutMillis, timeout.inWholeMilliseconds + DEADLINE_MARGIN_MS),
+        )
+    }
+
+    override fun commRelease(name: String) {
+        control("release of domain '$name'", ControlOp.COMM_RELEASE, name)
+    }
+
     /** Sends control [op]; turns failures into [ChipException]. */
-    private fun control(what: String, op: ControlOp, text: String = "", vararg longs: Long): ByteArray {
+    private fun control(what: String, op: ControlOp, text: String = "", vararg longs: Long, waitMillis: Long = timeoutMillis): ByteArray {
         val f = endpoint.control(op, 0, text, *longs)
         return try {
-            f.get(timeoutMillis, TimeUnit.MILLISECONDS)
+            f.get(waitMillis, TimeUnit.MILLISECONDS)
         } catch (e: ExecutionException) {
             val c = e.cause ?: e
             val m = (c as? RemoteException)?.remoteMessage ?: c.message ?: c.javaClass.name
             throw ChipException(endpoint.path, what, m.substringAfter(" failed: ", m), c)
         } catch (e: TimeoutException) {
-            throw ChipException(endpoint.path, what, "no answer within $timeoutMillis ms (the chip is busy or hung)", e)
+            throw ChipException(endpoint.path, what, "no answer within $waitMillis ms (the chip is busy or hung)", e)
         }
+    }
+
+    private companion object {
+        /** How much longer the host waits than the chip's own bound, so the chip's error, not a bare timeout, arrives. */
+        const val DEADLINE_MARGIN_MS = 5_000L
     }
 }
 
@@ -122,8 +161,46 @@ internal class HostChips(private val config: WorkerConfig, private val children:
         }
     }
 
-    /** Chips' contexts, fetched once. */
+    /** Chips' contexts, fetched once and again after a domain came up or was released. */
     private val contexts = arrayOfNulls<ChipContext>(config.nextLevel.size)
+
+    /** The chips' communication domains. */
+    val domains = HostDomains(
+        config.name,
+        config.chipIndices.associateWith { (config.nextLevel[it] as NextLevelChild.Chip).config },
+        children::nextPath,
+        ::port,
+    ).also { d ->
+        for (i in config.chipIndices) (children.nexts[i] as? ProcessEndpoint)?.let { ep -> ep.onDied = { d.breakDomainsOf(i) } }
+    }
+
+    /** Brings up the domains of the worker's configuration, all under the start-up deadline; on failure releases those that came up. */
+    fun bringUpConfiguredDomains() {
+        try {
+            for (d in config.domains) domains.create(d, config.startTimeout, atStart = true)
+        } catch (t: Throwable) {
+            for (name in domains.specs.keys.reversed()) runCatching { domains.release(name) }
+            throw t
+        }
+    }
+
+    /** Brings up domain [spec] now (between runs). */
+    fun createDomain(spec: CommDomainSpec, timeout: Duration) {
+        domains.create(spec, timeout)
+        invalidateContexts(spec.chips)
+    }
+
+    /** Releases domain [name] (the caller waited for the runs that might use it). */
+    fun releaseDomain(name: String) {
+        val chips = domains.specs[name]?.chips
+        try {
+            domains.release(name)
+        } finally {
+            chips?.let { invalidateContexts(it) }
+        }
+    }
+
+    private fun invalidateContexts(chips: List<Int>) = synchronized(contexts) { for (c in chips) contexts[c] = null }
 
     /** Device buffers handed out by [deviceTensor], by buffer id (to free them). */
     private val deviceBuffers = ConcurrentHashMap<Long, Buffer>()
@@ -142,9 +219,9 @@ internal class HostChips(private val config: WorkerConfig, private val children:
 
     fun chipContext(chip: Int): ChipContext {
         val cfg = chipConfig(chip)
-        contexts[chip]?.let { return it }
-        val ctx = port(chip).context().toContext(chip, children.nextPath(chip), cfg, config.domains.associateBy { it.name })
-        contexts[chip] = ctx
+        synchronized(contexts) { contexts[chip] }?.let { return it }
+        val ctx = port(chip).context().toContext(chip, children.nextPath(chip), cfg, domains.specs)
+        synchronized(contexts) { contexts[chip] = ctx }
         return ctx
     }
 

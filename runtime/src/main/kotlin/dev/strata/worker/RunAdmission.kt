@@ -93,6 +93,17 @@ internal class RunAdmission(
         for (ep in children.subs + children.nexts) ep.running?.let { d -> if (d.task.run === run) ep.stop(d, StopReason.CANCELLED) }
     }
 
+    /**
+     * Waits until every run admitted before this call finished, at most [timeoutNanos]; returns the runs
+     * still unfinished then (empty when all finished).
+     */
+    fun awaitAdmitted(timeoutNanos: Long): List<Run> {
+        val deadline = System.nanoTime() + timeoutNanos
+        val runs = activeRuns.toList()
+        for (r in runs) runCatching { r.done.get(maxOf(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS) }
+        return runs.filter { !it.done.isDone }
+    }
+
     /** Admits a run of [program] and builds it on the calling thread (see `Worker.submit`). */
     fun submit(program: suspend Orchestrator.() -> Unit): RunHandle = admit { builder -> builder.program() }
 

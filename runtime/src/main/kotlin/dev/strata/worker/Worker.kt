@@ -17,6 +17,7 @@ import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 import dev.strata.tensor.bytesOf
 import dev.strata.chip.ChipContext
+import dev.strata.chip.CommDomainSpec
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 
@@ -82,7 +83,17 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
         throw t
     }
 
-    private val chips = HostChips(this.config, children)
+    /** The chips, and their communication domains: those of the configuration are up before the constructor returns. */
+    private val chips = try {
+        HostChips(this.config, children).also { it.bringUpConfiguredDomains() }
+    } catch (t: Throwable) {
+        runs.close()
+        children.close(this.config.closeTimeout.inWholeMilliseconds)
+        heapRings.unlink()
+        memory.close()
+        runs.releaseWaiters()
+        throw t
+    }
 
     /** True once [close] was called. */
     public val isClosed: Boolean get() = runs.isClosed
@@ -192,6 +203,37 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
         chips.copy(device, host, CopyDirection.FROM_DEVICE)
     }
 
+    /**
+     * Brings up communication domain [spec] on its member chips now, between runs (issue 14 §2), as the
+     * worker's configured domains are at start: root info on rank 0, every member joins at once, each
+     * window zeroed, all within [timeout] (default: the worker's `startTimeout`). Afterwards
+     * [chipContext] shows the domain. Throws [dev.strata.error.InvalidConfigException] for a bad spec or a
+     * name already up, [dev.strata.error.CommunicationException] naming each member that failed (nothing of
+     * the domain is left up then).
+     */
+    public fun createDomain(spec: CommDomainSpec, timeout: Duration = config.startTimeout) {
+        checkOpen()
+        chips.createDomain(spec, timeout)
+    }
+
+    /**
+     * Releases domain [name] on every member, after every run admitted before this call finished (a run
+     * may use the domain); waits at most [timeout] for them, else throws [IllegalStateException] naming
+     * the runs and releases nothing. Device tensors of the domain's buffers are invalid afterwards.
+     */
+    public fun releaseDomain(name: String, timeout: Duration = config.closeTimeout) {
+        checkOpen()
+        require(name in chips.domains) { "$path has no domain '$name' up; its domains are ${chips.domains.specs.keys.ifEmpty { setOf("none") }}" }
+        val unfinished = runs.awaitAdmitted(timeout.inWholeNanoseconds)
+        check(unfinished.isEmpty()) {
+            "cannot release domain '$name' of $path: ${unfinished.joinToString()} did not finish within $timeout and may use it; wait for them (await or result), then release"
+        }
+        chips.releaseDomain(name)
+    }
+
+    /** Names of the communication domains that are up, in creation order. */
+    public val domainNames: Set<String> get() = chips.domains.specs.keys
+
     /** Process ids of the child JVMs, by path (diagnostics). Empty without child processes. */
     public val childPids: Map<String, Long> get() = children.childPids
 
@@ -203,6 +245,7 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
         if (!runs.close()) return
         val timeoutMs = config.closeTimeout.inWholeMilliseconds
         children.close(timeoutMs)
+        chips.domains.close()
         heapRings.unlink()
         memory.close()
         runs.releaseWaiters()

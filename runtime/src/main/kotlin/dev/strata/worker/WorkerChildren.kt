@@ -1,9 +1,6 @@
 package dev.strata.worker
 
-import dev.strata.chip.ChipConfig
 import dev.strata.chip.ChipRuntime
-import dev.strata.chip.DomainMembership
-import dev.strata.chip.sim.SimCommDomain
 import dev.strata.endpoint.Endpoint
 import dev.strata.endpoint.TaskRunner
 import dev.strata.endpoint.ThreadEndpoint
@@ -27,10 +24,9 @@ import kotlin.time.Duration.Companion.nanoseconds
 
 /**
  * The children of one worker and their lifecycle: brought up all-or-nothing in the constructor, closed in
- * order by [close]. In bring-up order: the simulated communication domains (one shared file each, before
- * any chip starts), the child JVMs (sub workers, next-level children, chips; all ready under one
- * deadline), the chips in this JVM (started together: their domains meet in a barrier), then the
- * endpoints the scheduler talks to. A failed start rolls back whatever it had started and throws one
+ * order by [close]. In bring-up order: the child JVMs (sub workers, next-level children, chips; all ready
+ * under one deadline), the chips in this JVM (started together), then the endpoints the scheduler talks
+ * to. The chips' communication domains come up afterwards ([HostChips.bringUpConfiguredDomains]). A failed start rolls back whatever it had started and throws one
  * error naming each failed child.
  */
 internal class WorkerChildren(
@@ -45,12 +41,6 @@ internal class WorkerChildren(
     private val spinNanos = config.spin.inWholeNanoseconds
     private val subsInProcesses = config.subIsolation == Isolation.PROCESS
     private val nextInProcess = BooleanArray(config.nextLevel.size) { config.isProcess(it) }
-
-    /** Simulated communication domains, one shared file each, created before any chip starts; by name. */
-    private val commFiles = LinkedHashMap<String, SimCommDomain>()
-
-    /** The domains of each chip, by next-level index. */
-    private val memberships = HashMap<Int, MutableList<DomainMembership>>()
 
     /** The worker's child processes, started (all ready) before anything else; null without any. */
     val processes: ProcessChildren?
@@ -67,7 +57,6 @@ internal class WorkerChildren(
     init {
         var started: ProcessChildren? = null
         try {
-            bringUpDomains()
             started = startProcesses()
             startLocalChips()
             var k = 0
@@ -78,9 +67,7 @@ internal class WorkerChildren(
             try {
                 nexts = Array(config.nextLevel.size) { i ->
                     if (nextInProcess[i]) {
-                        started!!.endpoints[k++].also { ep ->
-                            if (config.nextLevel[i] is NextLevelChild.Chip) ep.onDied = { breakDomainsOf(i) }
-                        }
+                        started!!.endpoints[k++]
                     } else {
                         val nested = when (val child = config.nextLevel[i]) {
                             is NextLevelChild.Nested -> child.worker
@@ -97,7 +84,6 @@ internal class WorkerChildren(
         } catch (t: Throwable) {
             started?.close(config.closeTimeout.inWholeMilliseconds)
             localChips.forEach { c -> c?.let { runCatching { it.close() } } }
-            commFiles.values.forEach { it.close() }
             throw t
         }
         processes = started
@@ -145,24 +131,6 @@ internal class WorkerChildren(
         )
     }
 
-    /** Creates each domain's rendezvous (a simulated domain's shared file) and every chip's membership. */
-    private fun bringUpDomains() {
-        for (d in config.domains) {
-            val sim = d.chips.all { (config.nextLevel[it] as NextLevelChild.Chip).config.driver == ChipConfig.SIM }
-            val rendezvous = if (sim) {
-                SimCommDomain.create(d.name, d.chips.size, d.windowBytes).also { commFiles[d.name] = it }.path.toString()
-            } else {
-                ""
-            }
-            d.chips.forEachIndexed { rank, chip -> memberships.getOrPut(chip) { ArrayList() } += DomainMembership(d, rank, rendezvous) }
-        }
-    }
-
-    /** A chip failed or died: every domain it belongs to breaks, so no peer waits for it until its timeout. */
-    private fun breakDomainsOf(chip: Int) {
-        for (m in memberships[chip].orEmpty()) commFiles[m.spec.name]?.markBroken("${nextPath(chip)} failed or died")
-    }
-
     private fun startProcesses(): ProcessChildren? {
         if (!config.hasProcessChildren) return null
         val plans = ArrayList<ChildPlan>()
@@ -172,7 +140,7 @@ internal class WorkerChildren(
         config.nextLevel.forEachIndexed { i, c ->
             if (!nextInProcess[i]) return@forEachIndexed
             plans += when (c) {
-                is NextLevelChild.Chip -> ChildPlan(nextPath(i), i, "chip", 2, null, ChipChildSpec(i, c.config, memberships[i].orEmpty(), config.startTimeout.inWholeMilliseconds))
+                is NextLevelChild.Chip -> ChildPlan(nextPath(i), i, "chip", 2, null, ChipChildSpec(i, c.config))
                 else -> ChildPlan(nextPath(i), i, "next", config.level - 1, (c as? NextLevelChild.Config)?.let { WorkerSpec.of(it.config).toJson() })
             }
         }
@@ -185,7 +153,6 @@ internal class WorkerChildren(
                 )
             },
             rollbackMillis = config.closeTimeout.inWholeMilliseconds,
-            onFailure = { commFiles.values.forEach { it.markBroken("a chip failed to start") } },
         )
     }
 
@@ -201,9 +168,8 @@ internal class WorkerChildren(
             CompletableFuture<ChipRuntime>().also { f ->
                 Thread({
                     try {
-                        f.complete(startLocalChip(nextPath(i), i, c, memberships[i].orEmpty(), config.startTimeout))
+                        f.complete(startLocalChip(nextPath(i), i, c))
                     } catch (t: Throwable) {
-                        breakDomainsOf(i)
                         f.completeExceptionally(t)
                     }
                 }, "strata-${nextPath(i).replace(' ', '-')}-start").apply { isDaemon = true }.start()
@@ -222,7 +188,6 @@ internal class WorkerChildren(
             for ((i, f) in futures) localChips[i] = f.get()
             return
         }
-        commFiles.values.forEach { it.markBroken("a chip failed to start") }
         for (f in futures.values) {
             if (!f.isDone) f.whenComplete { rt, _ -> rt?.close() } else if (!f.isCompletedExceptionally) f.get().close()
         }
@@ -267,6 +232,5 @@ internal class WorkerChildren(
         for (e in subs) if (e !is ProcessEndpoint) e.close(timeoutMillis)
         for (e in nexts) if (e !is ProcessEndpoint) e.close(timeoutMillis)
         processes?.close(timeoutMillis)
-        commFiles.values.forEach { it.close() }
     }
 }

@@ -140,9 +140,9 @@ internal class FailingCommDriver(private val sim: dev.strata.chip.sim.SimChipDri
         sim.open(deviceId, config)
     }
 
-    override fun commInit(spec: CommDomainSpec, rank: Int, rendezvous: String, timeout: kotlin.time.Duration): DeviceDomain {
+    override fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: kotlin.time.Duration): DeviceDomain {
         if (device == 1) throw IllegalStateException("injected communicator failure on device $device")
-        return sim.commInit(spec, rank, rendezvous, timeout)
+        return sim.commInit(spec, rank, rootInfo, timeout)
     }
 }
 

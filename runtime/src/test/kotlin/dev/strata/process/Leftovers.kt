@@ -12,7 +12,8 @@ public fun liveChildren(): List<ProcessHandle> = ProcessHandle.current().childre
 /** Shared-memory files this JVM created and did not remove (not its owner lock, held for the JVM's life). */
 public fun ownShmFiles(): List<String> = Files.list(SharedMemoryFile.DIRECTORY).use { s ->
     val own = "${SharedMemoryFile.PREFIX}${ProcessHandle.current().pid()}-"
-    s.map { it.fileName.toString() }.filter { it.startsWith(own) && !it.startsWith("${own}owner-") }.toList()
+    val emulated = "hccl-emu-${ProcessHandle.current().pid()}-" // an emulated HCCL rendezvous this JVM created
+    s.map { it.fileName.toString() }.filter { (it.startsWith(own) && !it.startsWith("${own}owner-")) || it.startsWith(emulated) }.toList()
 }
 
 /**

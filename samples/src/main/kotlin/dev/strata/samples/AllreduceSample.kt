@@ -1,5 +1,6 @@
 package dev.strata.samples
 
+import dev.strata.chip.ChipConfig
 import dev.strata.dsl.chip
 import dev.strata.dsl.submitGroup
 import dev.strata.dsl.worker
@@ -12,17 +13,22 @@ import java.io.PrintStream
 import java.util.Locale
 
 /**
- * `allreduce`: N simulated chips (2–16) sum their inputs through a communication domain. Rank r's
- * input is `i + 100·r`; every rank must end with `n·i + 100·n(n−1)/2`, read back from device memory with
+ * `allreduce`: N chips (2–16) sum their inputs through a communication domain. Rank r's input is
+ * `i + 100·r`; every rank must end with `n·i + 100·n(n−1)/2`, read back from device memory with
  * `copyFromDevice`. Prints a summary, the algorithm bandwidth, and PASS (exit 0) or the first wrong
  * element (exit 1).
+ *
+ * `--driver sim` (default): simulated chips; the host copies the inputs in and the chips' cores run a
+ * reduce-scatter and an all-gather through remote views ([AllreduceProgram]). `--driver acl`: Ascend
+ * chips through ACL/HCCL (a CANN install, or the emulator; docs/hardware.md); each chip fills its input
+ * with a C kernel and sums with `HcclAllReduce` ([AllreduceDeviceProgram]).
  */
 public object AllreduceSample : Sample {
     override val name: String = "allreduce"
     override val description: String =
-        "N simulated chips sum their buffers through remote views of a communication domain (Strata's main job)"
+        "N chips sum their buffers through a communication domain: remote views on sim, HcclAllReduce on acl (Strata's main job)"
 
-    internal const val USAGE: String = "usage: strata run allreduce [--chips N (2..16, default 4)] " +
+    internal const val USAGE: String = "usage: strata run allreduce [--driver sim|acl (default sim)] [--chips N (2..16, default 4)] " +
         "[--elements M (default 1048576)] [--cores C (per chip, default 2)] [--iterations K (default 5)] " +
         "[--isolation process|thread (default process)]"
 
@@ -33,15 +39,16 @@ public object AllreduceSample : Sample {
     internal fun run(o: AllreduceOptions, out: PrintStream, tamper: (Tensor) -> Unit = {}): Int {
         val n = o.chips
         val m = o.elements
+        if (o.driver == ChipConfig.ACL) AllreduceKernelFiles.aclKernels() // fail before starting chips when the kernels are not built
         out.println(
-            "allreduce: $n chips (${if (o.isolation == Isolation.PROCESS) "child JVMs" else "threads"}), ${o.cores} cores each, " +
+            "allreduce: $n ${o.driver} chips (${if (o.isolation == Isolation.PROCESS) "child JVMs" else "threads"}), ${o.cores} cores each, " +
                 "$m I32 elements (${fmtBytes(m * 4)} per rank)",
         )
         val started = System.nanoTime()
         open(o).use { w ->
             val startupMs = (System.nanoTime() - started) / 1e6
             out.println(String.format(Locale.ROOT, "  start-up: %.0f ms (every chip ready, domain windows zeroed)", startupMs))
-            val job = AllreduceJob(w, n, m)
+            val job = AllreduceJob(w, n, m, o.driver)
             val times = DoubleArray(o.iterations) { job.iterate() }
             val best = times.min()
             val median = times.sorted()[times.size / 2]
@@ -66,7 +73,11 @@ public object AllreduceSample : Sample {
     /** The level-3 worker of the allreduce. */
     internal fun open(o: AllreduceOptions): Worker = worker(level = 3) {
         chipIsolation = o.isolation
-        chips(0 until o.chips) { cores("aiv", o.cores) }
+        chips(0 until o.chips) {
+            cores("aiv", o.cores)
+            driver = o.driver
+        }
+        System.getProperty("strata.samples.kernels")?.let { childJvmOptions += "-Dstrata.samples.kernels=$it" }
         domain(AllreduceProgram.DOMAIN, 0 until o.chips, windowBytes = (o.elements * 4 + 63) / 64 * 64) {
             buffer(AllreduceProgram.BUFFER, DType.I32, o.elements)
         }
@@ -104,18 +115,23 @@ public object AllreduceSample : Sample {
     private fun fmtBytes(b: Long): String = if (b >= 1 shl 20) String.format(Locale.ROOT, "%.1f MiB", b / 1048576.0) else "$b B"
 }
 
-/** One allreduce set up on [w]: inputs, device outputs, the domain's buffers. */
-internal class AllreduceJob(private val w: Worker, private val n: Int, private val m: Long) {
+/** One allreduce set up on [w] (chips of [driver]): inputs, device outputs, the domain's buffers. */
+internal class AllreduceJob(private val w: Worker, private val n: Int, private val m: Long, private val driver: String = ChipConfig.SIM) {
     private val inputs = List(n) { r -> w.hostTensor(DType.I32, m, label = "input#$r").also { t -> for (i in 0 until m) t.setInt(i, (i + 100 * r).toInt()) } }
     private val outputs = List(n) { r -> w.deviceTensor(r, DType.I32, m, label = "output#$r") }
     private val data = List(n) { r -> w.chipContext(r).domain(AllreduceProgram.DOMAIN).buffer(AllreduceProgram.BUFFER) }
 
-    /** Copies the inputs in (untimed), runs the allreduce once; returns its seconds. */
+    /**
+     * Runs the allreduce once; returns its seconds. Under `sim` the inputs are copied in first (untimed);
+     * under `acl` each chip's kernel writes its input (timed with the collective).
+     */
     fun iterate(): Double {
-        for (r in 0 until n) w.copyToDevice(data[r], inputs[r])
+        val device = driver != ChipConfig.SIM
+        if (!device) for (r in 0 until n) w.copyToDevice(data[r], inputs[r])
+        val program = if (device) AllreduceDeviceProgram else AllreduceProgram
         val t0 = System.nanoTime()
         w.run {
-            submitGroup((0 until n).map { chip(it) }, { r -> outputExisting(outputs[r]); inout(data[r]); scalar(m) }, "allreduce", AllreduceProgram)
+            submitGroup((0 until n).map { chip(it) }, { r -> outputExisting(outputs[r]); inout(data[r]); scalar(m) }, "allreduce", program)
         }
         return (System.nanoTime() - t0) / 1e9
     }
@@ -146,6 +162,7 @@ internal data class AllreduceOptions(
     val cores: Int = 2,
     val iterations: Int = 5,
     val isolation: Isolation = Isolation.PROCESS,
+    val driver: String = ChipConfig.SIM,
 ) {
     companion object {
         /** Parses [args]; null for `--help`; throws [IllegalArgumentException] naming the bad option. */
@@ -165,6 +182,9 @@ internal data class AllreduceOptions(
                     "--elements" -> o = o.copy(elements = int(a, 1..(64 shl 20)).toLong())
                     "--cores" -> o = o.copy(cores = int(a, 1..16))
                     "--iterations" -> o = o.copy(iterations = int(a, 1..1000))
+                    "--driver" -> o = o.copy(
+                        driver = value(a).also { require(it == ChipConfig.SIM || it == ChipConfig.ACL) { "--driver is sim or acl, was '$it'" } },
+                    )
                     "--isolation" -> o = o.copy(
                         isolation = when (value(a)) {
                             "process" -> Isolation.PROCESS

@@ -23,7 +23,7 @@ class AllreduceSampleSpec : FunSpec({
                     AllreduceSample.run(AllreduceOptions(chips = chips, elements = 4099, iterations = 2, isolation = iso), it)
                 }
                 out shouldContain "PASS"
-                out shouldContain "$chips chips"
+                out shouldContain "$chips sim chips"
                 out shouldContain "GB/s"
                 code shouldBe 0
             }
@@ -43,5 +43,44 @@ class AllreduceSampleSpec : FunSpec({
         code shouldBe 2
         out shouldContain "--chips must be in 2..16"
         capture { AllreduceSample.run(listOf("--help"), it) }.second shouldContain "usage: strata run allreduce"
+    }
+})
+
+/** The ACL emulator (native-bindings) and the sample's C kernels, or why `--driver acl` cannot run here. */
+private val aclMissing: String? = run {
+    val home = System.getenv("ASCEND_HOME_PATH")
+    when {
+        home == null || !java.io.File(home, "lib64/libascendcl.so").isFile -> "the ACL emulator is not built (gcc missing?): ASCEND_HOME_PATH=$home"
+        else -> runCatching { AllreduceKernelFiles.aclKernels() }.exceptionOrNull()?.message
+    }
+}
+
+/** `--driver acl` on the emulator: the C kernel and HcclAllReduce give, bit for bit, what the sim driver gives. */
+class AllreduceAclSampleSpec : FunSpec({
+    afterEach { assertNoLeftovers() }
+    val needsAcl: (io.kotest.core.test.TestCase) -> io.kotest.core.test.Enabled = {
+        if (aclMissing == null) io.kotest.core.test.Enabled.enabled else io.kotest.core.test.Enabled.disabled(aclMissing)
+    }
+
+    for (chips in listOf(2, 4)) {
+        test("--driver acl on $chips chips: PASS, and every rank's bits equal the sim driver's").config(enabledOrReasonIf = needsAcl) {
+            val (code, out) = capture { AllreduceSample.run(listOf("--driver", "acl", "--chips", "$chips", "--elements", "70001", "--iterations", "2"), it) }
+            out shouldContain "PASS"
+            out shouldContain "$chips acl chips"
+            code shouldBe 0
+            val m = 70_001L
+            val results = listOf("sim", "acl").associateWith { d ->
+                AllreduceSample.open(AllreduceOptions(chips = chips, elements = m, driver = d)).use { w ->
+                    AllreduceJob(w, chips, m, d).also { it.iterate() }.readBack().map { t -> IntArray(m.toInt()) { t.getInt(it.toLong()) } }
+                }
+            }
+            for (r in 0 until chips) results.getValue("acl")[r].contentEquals(results.getValue("sim")[r]) shouldBe true
+        }
+    }
+
+    test("--driver is sim or acl") {
+        val (code, out) = capture { AllreduceSample.run(listOf("--driver", "cuda"), it) }
+        code shouldBe 2
+        out shouldContain "--driver is sim or acl, was 'cuda'"
     }
 })

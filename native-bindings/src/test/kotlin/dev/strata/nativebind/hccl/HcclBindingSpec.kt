@@ -39,6 +39,7 @@ object HcclRankMain {
             for (i in 0 until 1000L) host.setAtIndex(ValueLayout.JAVA_LONG, i, rank + i)
             Acl.copyToDevice(buf, host)
             Hccl.allReduce(buf, buf, 1000, hccl_h.HCCL_DATA_TYPE_INT64, hccl_h.HCCL_REDUCE_SUM, comm, stream)
+            Acl.synchronize(stream, 30_000) // the collective is queued on the stream, as on hardware
             Acl.copyFromDevice(host, buf)
             println("element7=" + host.getAtIndex(ValueLayout.JAVA_LONG, 7))
         }
@@ -129,6 +130,7 @@ class HcclBindingSpec : FunSpec({
                         val host = a.allocate(2).also { it.set(ValueLayout.JAVA_SHORT, 0, values[r].toShort()) }
                         Acl.copyToDevice(buf, host)
                         Hccl.allReduce(buf, buf, 1, dt, hccl_h.HCCL_REDUCE_SUM, comm, stream)
+                        Acl.synchronize(stream, 30_000)
                         Acl.copyFromDevice(host, buf)
                         dt to (host.get(ValueLayout.JAVA_SHORT, 0).toInt() and 0xffff)
                     }

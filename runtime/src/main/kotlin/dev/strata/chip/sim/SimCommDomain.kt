@@ -210,6 +210,17 @@ public class SimCommDomain private constructor(
             }
         }
 
+        /**
+         * The files a sim driver's root info names (the data file, then the collectives' staging file), or
+         * empty when [rootInfo] is not a sim domain's (another driver's root info).
+         */
+        public fun filesOf(rootInfo: ByteArray): List<Path> {
+            if (rootInfo.size > 4096 || rootInfo.any { it < 0x20 && it != '\n'.code.toByte() }) return emptyList()
+            val lines = String(rootInfo).split('\n')
+            if (lines.size != 2 || !lines.all { it.startsWith("/") }) return emptyList()
+            return lines.map { java.nio.file.Paths.get(it) }
+        }
+
         /** Ranks a domain can hold (the size of a communicator's rank table on real hardware). */
         public const val MAX_RANKS: Int = CommDomainSpec.MAX_RANKS
     }
