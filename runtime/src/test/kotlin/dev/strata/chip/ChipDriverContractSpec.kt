@@ -4,6 +4,7 @@ import dev.strata.chip.acl.AclChipDriver
 import dev.strata.chip.sim.SimChipDriver
 import dev.strata.chip.sim.SimKernel
 import dev.strata.chip.sim.SimKernelBinary
+import dev.strata.chip.sim.blockRange
 import dev.strata.task.KernelArgs
 import dev.strata.task.ReduceOp
 import dev.strata.tensor.DType
@@ -33,12 +34,10 @@ internal object ContractSimKernels : SimKernelBinary {
             val data = args.get(ValueLayout.JAVA_LONG, 0)
             val n = args.get(ValueLayout.JAVA_LONG, 8)
             val add = args.get(ValueLayout.JAVA_INT, 16)
-            val per = (n + blocks - 1) / blocks
-            val from = block * per
-            val to = minOf(n, from + per)
-            if (from < to) {
-                val seg = memory.deviceView(data + from * 4, (to - from) * 4)
-                for (i in 0 until to - from) seg.setAtIndex(ValueLayout.JAVA_INT, i, seg.getAtIndex(ValueLayout.JAVA_INT, i) + add)
+            val mine = blockRange(n, block, blocks)
+            if (!mine.isEmpty()) {
+                val seg = memory.deviceView(data + mine.first * 4, (mine.last - mine.first + 1) * 4)
+                for (i in 0 until seg.byteSize() / 4) seg.setAtIndex(ValueLayout.JAVA_INT, i, seg.getAtIndex(ValueLayout.JAVA_INT, i) + add)
             }
         },
         // args: { uint64_t millis; }

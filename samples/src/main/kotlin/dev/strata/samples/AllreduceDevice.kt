@@ -3,6 +3,7 @@ package dev.strata.samples
 import dev.strata.chip.ChipConfig
 import dev.strata.chip.sim.SimKernel
 import dev.strata.chip.sim.SimKernelBinary
+import dev.strata.chip.sim.blockRange
 import dev.strata.task.KernelArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
@@ -37,12 +38,10 @@ internal object AllreduceSimKernels : SimKernelBinary {
             val data = args.get(ValueLayout.JAVA_LONG, 0)
             val n = args.get(ValueLayout.JAVA_LONG, 8)
             val rank = args.get(ValueLayout.JAVA_INT, 16)
-            val per = (n + blocks - 1) / blocks
-            val from = block * per
-            val to = minOf(n, from + per)
-            if (from < to) {
-                val seg = memory.deviceView(data + from * 4, (to - from) * 4)
-                for (i in 0 until to - from) seg.setAtIndex(ValueLayout.JAVA_INT, i, (from + i + 100L * rank).toInt())
+            val mine = blockRange(n, block, blocks)
+            if (!mine.isEmpty()) {
+                val seg = memory.deviceView(data + mine.first * 4, (mine.last - mine.first + 1) * 4)
+                for (i in mine) seg.setAtIndex(ValueLayout.JAVA_INT, i - mine.first, (i + 100L * rank).toInt())
             }
         },
     )

@@ -26,6 +26,16 @@ public fun interface SimKernel {
     public fun run(args: MemorySegment, block: Int, blocks: Int, memory: HostAddressable)
 }
 
+/**
+ * The elements block [block] of [blocks] handles when [n] elements are split the way the emulator's C
+ * kernels split them (`ceil(n / blocks)` each, the last block shorter, trailing blocks possibly empty).
+ */
+public fun blockRange(n: Long, block: Int, blocks: Int): LongRange {
+    val per = (n + blocks - 1) / blocks
+    val from = block * per
+    return from until minOf(n, from + per)
+}
+
 /** The element-wise reduction of a simulated collective, in rank order (the same order on every rank, so every rank gets the same bits). */
 internal fun interface SimReduce {
     /** Combines the first [bytes] of every rank's staging window into [out]. */
