@@ -4,11 +4,14 @@
  * A communicator is a POSIX shared-memory segment named by the root info, so ranks may be threads of
  * one process or separate processes. Every wait is bounded (HCCL_CONNECT_TIMEOUT s for bring-up,
  * default 120; HCCL_EMU_EXEC_TIMEOUT_MS for collectives, default 120000) and a rank that times out
- * breaks the communicator, so its peers fail at once. Collectives run synchronously on the calling
- * thread (the stream is accepted and ignored) — the emulator's documented simplification.
+ * breaks the communicator, so its peers fail at once; a waiting rank also notices a peer process that
+ * is gone. HcclBarrier runs synchronously on the calling thread (as observed on CANN 9); HcclAllReduce
+ * is queued on the caller's stream (hccl_allreduce_emu.c). Test knobs: HCCL_EMU_FAULTS /
+ * hcclEmuInjectFault make chosen calls of chosen ranks fail with chosen codes.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -154,9 +157,66 @@ HcclResult HcclGetRootInfo(HcclRootInfo *rootInfo) {
     return HCCL_SUCCESS;
 }
 
+/* ---- fault injection (test infrastructure, not HCCL): the next call of `fn` by `rank` (-1: any rank)
+ * fails with `code`. From HCCL_EMU_FAULTS="fn[:rank]=code,…" (read on first use) or hcclEmuInjectFault(). */
+#define MAX_HFAULTS 16
+static struct { char fn[64]; int rank, code; } hfaults[MAX_HFAULTS];
+static int nhfaults;
+static pthread_mutex_t hfault_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t hfault_env_once = PTHREAD_ONCE_INIT;
+
+int hcclEmuInjectFault(const char *fn, int rank, int code) {
+    if (!fn) return HCCL_E_PTR;
+    pthread_mutex_lock(&hfault_lock);
+    int rc = HCCL_SUCCESS;
+    if (nhfaults < MAX_HFAULTS) {
+        snprintf(hfaults[nhfaults].fn, sizeof hfaults[nhfaults].fn, "%s", fn);
+        hfaults[nhfaults].rank = rank;
+        hfaults[nhfaults].code = code;
+        nhfaults++;
+    } else rc = HCCL_E_MEMORY;
+    pthread_mutex_unlock(&hfault_lock);
+    return rc;
+}
+
+static void parse_hfaults(void) {
+    const char *spec = getenv("HCCL_EMU_FAULTS");
+    if (!spec) return;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) continue;
+        *eq = 0;
+        int rank = -1;
+        char *colon = strchr(tok, ':');
+        if (colon) { *colon = 0; rank = atoi(colon + 1); }
+        hcclEmuInjectFault(tok, rank, atoi(eq + 1));
+    }
+}
+
+/* The injected code for this call of `fn` by `rank` (consumed), or 0. */
+static int hinjected(const char *fn, int rank) {
+    pthread_once(&hfault_env_once, parse_hfaults);
+    pthread_mutex_lock(&hfault_lock);
+    int code = 0;
+    for (int i = 0; i < nhfaults; i++) {
+        if (strcmp(hfaults[i].fn, fn) == 0 && (hfaults[i].rank < 0 || hfaults[i].rank == rank)) {
+            code = hfaults[i].code;
+            hfaults[i] = hfaults[--nhfaults];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&hfault_lock);
+    return code;
+}
+
 HcclResult HcclCommInitRootInfo(uint32_t nRanks, const HcclRootInfo *rootInfo, uint32_t rank, HcclComm *comm) {
     if (!rootInfo || !comm) return HCCL_E_PTR;
     if (nRanks == 0 || nRanks > MAX_RANKS || rank >= nRanks) return HCCL_E_PARA;
+    int injected = hinjected("HcclCommInitRootInfo", (int)rank);
+    if (injected) return injected; /* this rank never joins: its peers wait out HCCL_CONNECT_TIMEOUT, as on hardware */
     uint32_t magic;
     memcpy(&magic, rootInfo->internal, 4);
     if (magic != MAGIC) return HCCL_E_PARA;

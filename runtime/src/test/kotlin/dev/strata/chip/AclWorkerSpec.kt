@@ -3,6 +3,7 @@ package dev.strata.chip
 import dev.strata.error.ChipException
 import dev.strata.error.TaskFailedException
 import dev.strata.error.WorkerDiedException
+import dev.strata.error.WorkerStartException
 import dev.strata.nativebind.acl.AclLibrary
 import dev.strata.process.assertNoLeftovers
 import dev.strata.task.KernelArgs
@@ -74,6 +75,15 @@ internal fun injectAclFault(fn: String, code: Int, count: Int = 1) {
         FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
     )
     Arena.ofConfined().use { a -> (h.invokeExact(a.allocateFrom(fn), code, count) as Int) shouldBe 0 }
+}
+
+/** The emulator's HCCL fault knob (not an HCCL symbol): the next [fn] call of [rank] fails with [code]. */
+internal fun injectHcclFault(fn: String, rank: Int, code: Int) {
+    val h = Linker.nativeLinker().downcallHandle(
+        AclLibrary.loadOrNull("libhcomm.so")!!.find("hcclEmuInjectFault").orElseThrow(),
+        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
+    )
+    Arena.ofConfined().use { a -> (h.invokeExact(a.allocateFrom(fn), rank, code) as Int) shouldBe 0 }
 }
 
 private fun aclWorker(n: Int, iso: Isolation, driver: String, elements: Long, domain: Boolean = true, chip: (Int) -> ChipConfig = { ChipConfig(it, driver = driver) }) = Worker(
@@ -160,6 +170,17 @@ class AclWorkerSpec : FunSpec({
             // The survivor is usable: its stream reported the broken communicator and it runs new work.
             w.run { submit(Target.Next(0), DeviceSleep, TaskArgs.build { scalar(1) }, "after") }
         }
+    }
+
+    test("an acl domain whose rank 1 fails HcclCommInitRootInfo: the worker does not start, naming it; everything rolled back").config(enabledOrReasonIf = needsEmulator) {
+        injectHcclFault("HcclCommInitRootInfo", 1, 15) // HCCL_E_RUNTIME
+        val e = shouldThrow<WorkerStartException> { aclWorker(3, Isolation.THREAD, ChipConfig.ACL, 1024) }
+        e.message shouldContain "domain 'ar' rank 1 (L3 chip#1)"
+        e.message shouldContain "HcclCommInitRootInfo(rank 1 of 3) failed: 15 HCCL_E_RUNTIME"
+        // Ranks 0 and 2 waited for rank 1 until HCCL's connect timeout (5 s in the tests), then everything was undone.
+        e.message shouldContain "rank 0 (L3 chip#0)"
+        // The next worker starts cleanly on the same devices.
+        aclWorker(3, Isolation.THREAD, ChipConfig.ACL, 1024).use { w -> addThenAllReduce(w, 3, 1024).forEach { it.contentEquals(expected(3, 1024)) shouldBe true } }
     }
 
     test("acl faults name the chip and the cause: device OOM at malloc, a kernel failing at synchronize, a sync timeout (507046)").config(enabledOrReasonIf = needsEmulator) {
