@@ -23,7 +23,7 @@ import java.io.File
 internal val LAYERS: List<String> = listOf(
     "nativebind", "tensor", "task", "error", "wait", "shm", "mailbox", "graph", "run", "record",
     "endpoint", "schedule", "chip", "chip.sim", "chip.acl", "process", "worker", "child",
-    "dsl", "java", "samples", "bench", "cli",
+    "cluster", "dsl", "java", "samples", "bench", "cli",
 )
 
 private const val ROOT_PACKAGE = "dev.strata"

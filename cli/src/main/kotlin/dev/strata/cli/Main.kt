@@ -20,7 +20,7 @@ public fun main(args: Array<String>) {
 
 /**
  * The `strata` command line: `run <sample> [args…]`, `bench <name> [args…]`, `graph <sample> [--format …]`,
- * `script <file.main.kts> [args…]`, `doctor`.
+ * `script <file.main.kts> [args…]`, `doctor [--cluster HOST:PORT]`, `node (--seed | --join HOST:PORT)`.
  *
  * Exit status: what the sample or bench returned; 0 when `doctor` found every required check passing
  * and 1 otherwise; 2 for an unknown sample or bench name (and for `graph` usage errors), 3 when `graph
@@ -45,6 +45,7 @@ public object StrataCli {
             GraphCommand(console, Samples.all.associate { s -> s.name to s::graph }),
             ScriptCommand(console),
             DoctorCommand(console, Doctor()),
+            NodeCommand(console),
         )
         return try {
             command.parse(argv)
