@@ -14,7 +14,8 @@ internal sealed interface MailboxRequest {
     /**
      * A control request ([op] with its operands) and its [reply]: `CONTROL_REQUEST`, answered `CONTROL_DONE`.
      * [forDispatch] is set for a registration sent before the first task that uses a callable: that task
-     * follows once the child loaded it (or fails with the loading error).
+     * follows once the child loaded it (or fails with the loading error). A request whose work is bounded
+     * by its own timeout (a domain's bring-up) carries a [deadline] past it.
      */
     class Control(
         val op: ControlOp,
@@ -22,6 +23,8 @@ internal sealed interface MailboxRequest {
         val text: String,
         val forDispatch: Dispatch?,
         val longs: LongArray = LongArray(0),
+        /** How long the child may take to answer; null: the endpoint's control timeout. */
+        val deadline: kotlin.time.Duration? = null,
     ) : MailboxRequest {
         val reply = CompletableFuture<ByteArray>()
     }

@@ -181,11 +181,12 @@ internal class ProcessEndpoint(
 
     /**
      * Sends a control request (ping, register, chip memory operations) and returns its reply payload;
-     * queued behind a running task. The child must answer within [Settings.controlTimeout] of receiving
-     * it, or it is killed (and replaced, where it can be) and the reply fails.
+     * queued behind a running task. The child must answer within [deadline] (default
+     * [Settings.controlTimeout]) of receiving it, or it is killed (and replaced, where it can be) and the
+     * reply fails.
      */
-    fun control(op: ControlOp, id: Int = 0, text: String = "", vararg longs: Long): CompletableFuture<ByteArray> {
-        val c = MailboxRequest.Control(op, id, text, null, longs)
+    fun control(op: ControlOp, id: Int = 0, text: String = "", vararg longs: Long, deadline: Duration? = null): CompletableFuture<ByteArray> {
+        val c = MailboxRequest.Control(op, id, text, null, longs, deadline)
         synchronized(lock) {
             dead?.let { c.reply.completeExceptionally(it); return c.reply }
             enqueueLocked(c)
@@ -226,7 +227,7 @@ internal class ProcessEndpoint(
                 mailbox.clearError()
                 mailbox.dispatchSeq = ++seq
                 val sent = seq
-                TIMER.schedule({ controlLate(l, op, sent) }, settings.controlTimeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
+                TIMER.schedule({ controlLate(l, op, sent) }, (op.deadline ?: settings.controlTimeout).inWholeNanoseconds, TimeUnit.NANOSECONDS)
             }
         }
         inFlight = op
@@ -416,12 +417,13 @@ internal class ProcessEndpoint(
     private fun controlLate(l: Life, c: MailboxRequest.Control, sent: Long) {
         synchronized(lock) { if (inFlight !== c || seq != sent || life !== l) return }
         val pid = l.process?.pid()
-        val what = "did not answer within ${settings.controlTimeout}; its JVM (pid $pid) was killed" +
+        val within = c.deadline ?: settings.controlTimeout
+        val what = "did not answer within $within; its JVM (pid $pid) was killed" +
             if (settings.replaceable) " and is replaced by a fresh one" else ""
         val error: StrataException = if (c.op == ControlOp.REGISTER) {
             InvalidCallableException(c.text, "loading it in $path $what (does its class initialiser or constructor block?)")
         } else {
-            ChildUnresponsiveException(path, pid ?: -1, "control request ${c.op}", settings.controlTimeout, settings.replaceable)
+            ChildUnresponsiveException(path, pid ?: -1, "control request ${c.op}", within, settings.replaceable)
         }
         broken(l, error)
     }

@@ -28,6 +28,7 @@ import dev.strata.chip.CommDomainSpec
 import dev.strata.chip.CommJoin
 import java.util.Base64
 import kotlin.time.Duration
+import kotlin.time.Duration.Companion.milliseconds
 
 /** Which way a copy between host and device memory goes. */
 internal enum class CopyDirection { TO_DEVICE, FROM_DEVICE }
@@ -117,9 +118,12 @@ internal class ProcessChipPort(private val endpoint: ProcessEndpoint, private va
 
     override fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: Duration) {
         val join = CommJoin(spec, rank, Base64.getEncoder().encodeToString(rootInfo), timeout.inWholeMilliseconds)
+        // The chip bounds the join by [timeout] itself; the endpoint gives it that long plus a margin before it
+        // declares the chip unresponsive (its usual control deadline may be shorter than a long bring-up).
+        val deadline = timeout + DEADLINE_MARGIN_MS.milliseconds
         control(
             "communicator init of domain '${spec.name}' as rank $rank", ControlOp.COMM_INIT, Json.encodeToString(CommJoin.serializer(), join),
-            waitMillis = maxOf(timeoutMillis, timeout.inWholeMilliseconds + DEADLINE_MARGIN_MS),
+            waitMillis = maxOf(timeoutMillis, (deadline + DEADLINE_MARGIN_MS.milliseconds).inWholeMilliseconds), deadline = deadline,
         )
     }
 
@@ -128,8 +132,8 @@ internal class ProcessChipPort(private val endpoint: ProcessEndpoint, private va
     }
 
     /** Sends control [op]; turns failures into [ChipException]. */
-    private fun control(what: String, op: ControlOp, text: String = "", vararg longs: Long, waitMillis: Long = timeoutMillis): ByteArray {
-        val f = endpoint.control(op, 0, text, *longs)
+    private fun control(what: String, op: ControlOp, text: String = "", vararg longs: Long, waitMillis: Long = timeoutMillis, deadline: Duration? = null): ByteArray {
+        val f = endpoint.control(op, 0, text, *longs, deadline = deadline)
         return try {
             f.get(waitMillis, TimeUnit.MILLISECONDS)
         } catch (e: ExecutionException) {

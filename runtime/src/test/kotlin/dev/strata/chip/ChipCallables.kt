@@ -146,6 +146,26 @@ internal class FailingCommDriver(private val sim: dev.strata.chip.sim.SimChipDri
     }
 }
 
+/** A sim driver whose communicator init takes 4 s on device 1 (a slow peer's bring-up). */
+internal class SlowCommDriver(private val sim: dev.strata.chip.sim.SimChipDriver = dev.strata.chip.sim.SimChipDriver()) : ChipDriver by sim {
+    private var device = -1
+
+    override fun open(deviceId: Int, config: ChipConfig) {
+        device = deviceId
+        sim.open(deviceId, config)
+    }
+
+    override fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: kotlin.time.Duration): DeviceDomain {
+        if (device == 1) Thread.sleep(4_000)
+        return sim.commInit(spec, rank, rootInfo, timeout)
+    }
+}
+
+/** Names [SlowCommDriver] in a [ChipConfig]. */
+internal object SlowCommDriverFactory : ChipDriverFactory {
+    override fun create(): ChipDriver = SlowCommDriver()
+}
+
 /** Names [FailingCommDriver] in a [ChipConfig]. */
 internal object FailingCommDriverFactory : ChipDriverFactory {
     override fun create(): ChipDriver = FailingCommDriver()

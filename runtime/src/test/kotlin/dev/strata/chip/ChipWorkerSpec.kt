@@ -137,6 +137,20 @@ class ChipWorkerSpec : FunSpec({
         }
     }
 
+    test("a domain created between runs may take longer than the chips' control deadline (startTimeout): the join's own timeout bounds it") {
+        Worker(
+            WorkerConfig(
+                level = 3, nextLevel = List(2) { NextLevelChild.Chip(ChipConfig(it, driver = SlowCommDriverFactory::class.java.name)) },
+                chipIsolation = Isolation.PROCESS, startTimeout = 3.seconds, closeTimeout = 5.seconds,
+            ),
+        ).use { w ->
+            // Rank 1 needs 4 s to join, past the 3 s every other control request of a chip JVM gets.
+            w.createDomain(CommDomainSpec("slow", listOf(0, 1), 4096), timeout = 15.seconds)
+            w.chipContext(1).domain("slow").rank shouldBe 1
+            w.ping(5.seconds).values.all { it != null } shouldBe true // neither chip JVM was declared unresponsive
+        }
+    }
+
     test("a device tensor given to another chip or a sub worker is rejected before dispatch") {
         chipWorker(2, Isolation.THREAD, domain = false, subs = 1).use { w ->
             val d1 = w.deviceTensor(1, DType.F32, 16, label = "weights")
