@@ -30,8 +30,16 @@ internal class ThreadEndpoint(
     /** How long a task whose run was cancelled may ignore its interrupt before its thread is given up. */
     private val cancelGraceMillis: Long = 10_000,
 ) : Endpoint {
-    /** The dispatch in this endpoint's slot: handed over and not yet finished. */
-    override val running: Dispatch? get() = slot.get()
+    /**
+     * The dispatch in this endpoint's slot: handed over and not yet finished — or, while a given-up thread's
+     * task is being handed to a fresh thread ([abandon]), that task: the worker is not idle until the
+     * fresh thread reported it (a watchdog must not see a free core with work ready in that gap).
+     */
+    override val running: Dispatch? get() = slot.get() ?: recovering
+
+    /** The abandoned task a fresh thread is about to report; null otherwise. */
+    @Volatile
+    private var recovering: Dispatch? = null
 
     /** Refreshed only when a stall watchdog reads it ([tracked]); otherwise the start time. */
     @Volatile
@@ -84,6 +92,7 @@ internal class ThreadEndpoint(
             var d: Dispatch?
             if (pending != null) {
                 d = complete(pending)
+                recovering = null // reported: the scheduler knows this worker is free (or handed it a successor)
                 pending = null
                 if (d != null) slot.set(d)
             } else {
@@ -162,7 +171,11 @@ internal class ThreadEndpoint(
 
     /** Gives up the thread running [d] (it ignored its interrupt): [d] fails, a fresh thread reports it and serves on. */
     private fun abandon(d: Dispatch, graceMillis: Long) {
-        if (!slot.compareAndSet(d, null)) return // it finished after all
+        recovering = d // before the slot empties: the worker stays busy until the fresh thread reported d
+        if (!slot.compareAndSet(d, null)) { // it finished after all
+            recovering = null
+            return
+        }
         val old = thread
         abandoned++
         log.error {
