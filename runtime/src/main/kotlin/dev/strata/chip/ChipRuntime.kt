@@ -284,8 +284,8 @@ internal class ChipRuntime(
             try {
                 callable.call(ctx)
             } catch (t: Throwable) {
-                // Leave nothing running behind a failed program (and no failure of its work on the stream).
-                runCatching { d().synchronize(stream, config.syncTimeout) }.onFailure { if (it !is TimeoutException) replaceStream(d()) }
+                // Leave nothing running behind a failed program: the program's error is the one reported.
+                runCatching { synchronize() }
                 throw t
             }
             synchronize()

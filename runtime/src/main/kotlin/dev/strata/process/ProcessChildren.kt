@@ -55,7 +55,6 @@ internal class ProcessChildren private constructor(
             settings: (ChildPlan) -> ProcessEndpoint.Settings,
             /** How long a rollback waits for children to shut down gracefully before it kills them. */
             rollbackMillis: Long = 5_000,
-            onFailure: () -> Unit = {},
         ): ProcessChildren {
             SegmentSweeper.sweep()
             val preload = registry.snapshot().map { (id, name) -> CallableEntry(id, name) }
@@ -68,7 +67,7 @@ internal class ProcessChildren private constructor(
                             saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions, settings(plan)) }) { it.kill() }
                         }
                         try {
-                            awaitReady(workerPath, endpoints, startTimeout, onFailure)
+                            awaitReady(workerPath, endpoints, startTimeout)
                         } catch (t: Throwable) {
                             // Roll back gracefully (issue 13 §8): a child that did start (a healthy sibling, a
                             // whole nested worker) shuts down as at close — its own children and their files go
@@ -124,11 +123,10 @@ internal class ProcessChildren private constructor(
 
         /**
          * Waits for every child's report under one deadline; throws one error naming each child that failed.
-         * The first failure ends the wait at once (issue 13 §9): [onFailure] runs (breaking the domains, so
-         * peers waiting for the failed child fail now), the others get a short grace to report, and a child
-         * still starting then is named as abandoned, not as too slow.
+         * The first failure ends the wait at once (issue 13 §9): the others get a short grace to report, and a
+         * child still starting then is named as abandoned, not as too slow.
          */
-        private fun awaitReady(workerPath: String, endpoints: List<ProcessEndpoint>, timeout: Duration, onFailure: () -> Unit) {
+        private fun awaitReady(workerPath: String, endpoints: List<ProcessEndpoint>, timeout: Duration) {
             val started = System.nanoTime()
             val deadline = started + timeout.inWholeNanoseconds
             val all = CompletableFuture.allOf(*endpoints.map { it.init }.toTypedArray())
@@ -146,8 +144,7 @@ internal class ProcessChildren private constructor(
                 return
             }
             val failed = firstFailure.getNow(null)
-            onFailure()
-            if (failed != null) { // let the others report (peers of a broken domain fail fast), briefly
+            if (failed != null) { // let the others report, briefly
                 val grace = minOf(deadline - System.nanoTime(), FAILURE_GRACE_NANOS)
                 runCatching {
                     CompletableFuture.allOf(*endpoints.map { it.init.exceptionally { } }.toTypedArray()).get(maxOf(0, grace), TimeUnit.NANOSECONDS)

@@ -131,8 +131,11 @@ internal object MockDriverFactory : ChipDriverFactory {
     override fun create(): ChipDriver = next ?: error("MockDriverFactory.next is not set")
 }
 
-/** A sim driver whose communicator init fails on device 1. */
-internal class FailingCommDriver(private val sim: dev.strata.chip.sim.SimChipDriver = dev.strata.chip.sim.SimChipDriver()) : ChipDriver by sim {
+/** A sim driver that runs [beforeCommInit] with its device id before each communicator init. */
+internal abstract class CommHookDriver(
+    private val beforeCommInit: (device: Int) -> Unit,
+    private val sim: dev.strata.chip.sim.SimChipDriver = dev.strata.chip.sim.SimChipDriver(),
+) : ChipDriver by sim {
     private var device = -1
 
     override fun open(deviceId: Int, config: ChipConfig) {
@@ -141,25 +144,16 @@ internal class FailingCommDriver(private val sim: dev.strata.chip.sim.SimChipDri
     }
 
     override fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: kotlin.time.Duration): DeviceDomain {
-        if (device == 1) throw IllegalStateException("injected communicator failure on device $device")
+        beforeCommInit(device)
         return sim.commInit(spec, rank, rootInfo, timeout)
     }
 }
+
+/** A sim driver whose communicator init fails on device 1. */
+internal class FailingCommDriver : CommHookDriver({ if (it == 1) throw IllegalStateException("injected communicator failure on device $it") })
 
 /** A sim driver whose communicator init takes 4 s on device 1 (a slow peer's bring-up). */
-internal class SlowCommDriver(private val sim: dev.strata.chip.sim.SimChipDriver = dev.strata.chip.sim.SimChipDriver()) : ChipDriver by sim {
-    private var device = -1
-
-    override fun open(deviceId: Int, config: ChipConfig) {
-        device = deviceId
-        sim.open(deviceId, config)
-    }
-
-    override fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: kotlin.time.Duration): DeviceDomain {
-        if (device == 1) Thread.sleep(4_000)
-        return sim.commInit(spec, rank, rootInfo, timeout)
-    }
-}
+internal class SlowCommDriver : CommHookDriver({ if (it == 1) Thread.sleep(4_000) })
 
 /** Names [SlowCommDriver] in a [ChipConfig]. */
 internal object SlowCommDriverFactory : ChipDriverFactory {

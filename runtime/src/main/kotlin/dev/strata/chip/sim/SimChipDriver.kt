@@ -175,15 +175,16 @@ public class SimChipDriver : ChipDriver, HostAddressable {
     override fun commInit(spec: CommDomainSpec, rank: Int, rootInfo: ByteArray, timeout: Duration): DeviceDomain {
         val paths = SimCommDomain.filesOf(rootInfo).map { it.toString() }
         require(paths.size == 2) { "root info of domain '${spec.name}' is not a sim domain's (${rootInfo.size} B)" }
-        val mine = synchronized(this) { created.remove(paths[0]) }
-        val opened = ArrayList<SimCommDomain>()
+        // The root (rank 0) adopts the files it created; they go with its membership.
+        val mine = if (rank == 0) synchronized(this) { created.remove(paths[0]) } else null
+        val comm = mine?.first ?: SimCommDomain.open(spec.name, Paths.get(paths[0]), rank)
+        val staging = try {
+            mine?.second ?: SimCommDomain.open("${spec.name} (collectives)", Paths.get(paths[1]), rank)
+        } catch (t: Throwable) {
+            comm.close()
+            throw t
+        }
         try {
-            val comm = if (mine != null && rank == 0) mine.first else SimCommDomain.open(spec.name, Paths.get(paths[0]), rank).also { opened += it }
-            val staging = if (mine != null && rank == 0) mine.second else SimCommDomain.open("${spec.name} (collectives)", Paths.get(paths[1]), rank).also { opened += it }
-            if (mine != null && rank != 0) { // a root that is not rank 0 of its own domain: the files live while it is a member
-                opened += mine.first
-                opened += mine.second
-            }
             comm.zeroOwnWindow()
             val base = synchronized(this) { place(comm.windowBytes, comm.window(rank), null) }
             // The device-side context kernels of a real chip get: rank, ranks, window size, own window.
@@ -193,7 +194,7 @@ public class SimChipDriver : ChipDriver, HostAddressable {
             view.set(ValueLayout.JAVA_INT, 4, comm.ranks)
             view.set(ValueLayout.JAVA_LONG, 8, comm.windowBytes)
             view.set(ValueLayout.JAVA_LONG, 16, base)
-            val dd = SimDeviceDomain(comm, staging, base, ctx, if (mine != null && rank != 0) listOf(mine.first, mine.second) else emptyList())
+            val dd = SimDeviceDomain(comm, staging, base, ctx)
             synchronized(this) { domains += dd }
             try {
                 comm.barrier(timeout.inWholeNanoseconds) // every window is zero before anyone uses one
@@ -203,8 +204,8 @@ public class SimChipDriver : ChipDriver, HostAddressable {
             }
             return dd
         } catch (t: Throwable) {
-            opened.forEach { runCatching { it.close() } }
-            mine?.let { if (rank == 0) { runCatching { it.first.close() }; runCatching { it.second.close() } } }
+            runCatching { comm.close() }
+            runCatching { staging.close() }
             throw t
         }
     }
@@ -214,7 +215,6 @@ public class SimChipDriver : ChipDriver, HostAddressable {
         val staging: SimCommDomain,
         override val windowBase: Long,
         override val deviceContext: Long,
-        val extra: List<SimCommDomain>,
     ) : DeviceDomain {
         private var closed = false
         override val name: String get() = comm.name
@@ -253,12 +253,10 @@ public class SimChipDriver : ChipDriver, HostAddressable {
                 closed = true
                 regions.remove(windowBase)
                 domains.remove(this)
-                regions[deviceContext]?.arena?.let { runCatching { it.close() } }
-                regions.remove(deviceContext)
+                runCatching { free(deviceContext) }
             }
             runCatching { comm.close() }
             runCatching { staging.close() }
-            extra.forEach { runCatching { it.close() } }
         }
     }
 
