@@ -22,8 +22,8 @@ import java.io.File
  */
 internal val LAYERS: List<String> = listOf(
     "nativebind", "tensor", "task", "error", "wait", "shm", "mailbox", "graph", "run", "record",
-    "endpoint", "schedule", "chip", "chip.sim", "chip.acl", "process", "worker", "child",
-    "cluster", "dsl", "java", "samples", "bench", "cli",
+    "endpoint", "schedule", "chip", "chip.sim", "chip.acl", "process", "remote", "worker", "child",
+    "dsl", "java", "cluster", "samples", "bench", "cli",
 )
 
 private const val ROOT_PACKAGE = "dev.strata"

@@ -39,6 +39,7 @@ public class ClusterNode private constructor(
     internal val system: ActorSystem<Void>,
     /** The level-3 worker this node serves, if it serves one. */
     public val worker: Worker?,
+    private val service: NodeService?,
 ) : AutoCloseable {
     /** This member's address, `pekko://strata@host:port` (the port chosen when [NodeSettings.port] was 0). */
     public val address: String get() = Cluster.get(system).selfMember().address().toString()
@@ -73,6 +74,7 @@ public class ClusterNode private constructor(
         system.terminate()
         runCatching { system.whenTerminated.toCompletableFuture().get(timeout.inWholeMilliseconds, TimeUnit.MILLISECONDS) }
             .onFailure { log.warn { "cluster member ${settings.hostname}: the actor system did not stop within $timeout" } }
+        service?.close()
         worker?.close()
     }
 
@@ -96,13 +98,14 @@ public class ClusterNode private constructor(
                 worker?.close()
                 throw t
             }
+            val service = worker?.let { NodeService(it) }
             val system = try {
-                ActorSystem.create(guardian(worker), NodeSettings.SYSTEM, settings.toConfig())
+                ActorSystem.create(guardian(service), NodeSettings.SYSTEM, settings.toConfig())
             } catch (t: Throwable) {
                 worker?.close()
                 throw t
             }
-            val node = ClusterNode(settings, system, worker)
+            val node = ClusterNode(settings, system, worker, service)
             try {
                 val cluster = Cluster.get(system)
                 if (settings.seeds.isEmpty()) {
@@ -133,25 +136,14 @@ public class ClusterNode private constructor(
             ),
         )
 
-        /** The root behaviour: spawns the node actor (when there is a worker) and registers it. */
-        private fun guardian(worker: Worker?): Behavior<Void> = Behaviors.setup { ctx ->
-            if (worker != null) {
-                val node = ctx.spawn(nodeBehavior(worker), "l3")
+        /** The root behaviour: spawns the node's actors (when it serves a worker) and registers the node actor. */
+        private fun guardian(service: NodeService?): Behavior<Void> = Behaviors.setup { ctx ->
+            if (service != null) {
+                val data = ctx.spawn(service.dataBehavior(), "data")
+                val node = ctx.spawn(service.behavior(data), "l3")
                 ctx.system.receptionist().tell(Receptionist.register(L3_NODES, node))
             }
             Behaviors.empty()
-        }
-
-        /** The node actor: answers [Describe] (task execution follows in the next increment of issue 15). */
-        private fun nodeBehavior(worker: Worker): Behavior<NodeCommand> = Behaviors.setup { ctx ->
-            val self = Cluster.get(ctx.system).selfMember().address().toString()
-            val drivers = worker.config.nextLevel.mapNotNull { (it as? NextLevelChild.Chip)?.config?.driver }
-            Behaviors.receive(NodeCommand::class.java)
-                .onMessage(Describe::class.java) { m ->
-                    m.replyTo.tell(NodeInfo(self, worker.level, worker.subWorkerCount, drivers))
-                    Behaviors.same()
-                }
-                .build()
         }
     }
 }

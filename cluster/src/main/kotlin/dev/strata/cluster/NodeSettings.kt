@@ -81,6 +81,9 @@ public data class NodeSettings(
         /** The role of a member that serves tasks as a level-3 worker. */
         public const val ROLE_L3: String = "l3"
 
+        /** The role of a level-4 program's member (it sends tasks to `l3` nodes; [ClusterClient]). */
+        public const val ROLE_L4: String = "l4"
+
         /** The role of a short-lived observer (`strata doctor --cluster`). */
         public const val ROLE_OBSERVER: String = "observer"
 
@@ -109,7 +112,7 @@ public data class NodeSettings(
  * The Pekko configuration of a member: cluster provider; Artery on [NodeSettings.hostname] (set
  * explicitly: Pekko's default is the host's address, not loopback) over `tcp`, or `tls-tcp` with mutual
  * authentication; a failure detector and split-brain resolver tuned so a dead member is unreachable in
- * ~3 s and removed in ~6 s (keep-oldest, never downing the oldest when alone); the fork-join
+ * ~3 s and removed in ~6 s (keep-oldest among the `l3` nodes, downing a crashed oldest one); the fork-join
  * `minimum-runnable` fix for JDK 21+; Java serialization off, Strata's messages on kotlinx-serialization.
  */
 internal fun pekkoConfig(s: NodeSettings): Config {
@@ -135,8 +138,11 @@ internal fun pekkoConfig(s: NodeSettings): Config {
           cluster {
             downing-provider-class = "org.apache.pekko.cluster.sbr.SplitBrainResolverProvider"
             split-brain-resolver {
+              # The oldest level-3 node decides; a crashed oldest node (alone on its side) is downed by the
+              # others instead of taking the cluster with it; a level-4 program that dies is downed by the nodes.
               active-strategy = keep-oldest
-              keep-oldest.down-if-alone = off
+              keep-oldest.down-if-alone = on
+              keep-oldest.role = "l3"
               stable-after = 3s
             }
             failure-detector {

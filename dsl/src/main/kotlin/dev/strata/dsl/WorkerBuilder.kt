@@ -156,6 +156,14 @@ public class WorkerBuilder internal constructor(private val level: Int) {
         workers.forEach { next += NextLevelChild.Nested(it) }
     }
 
+    /**
+     * Adds next-level children as they are described ([NextLevelChild]): e.g. a remote node from
+     * `strata-cluster` (`ClusterClient.remoteNode`, or `remoteNode("host:port")` in this builder).
+     */
+    public fun nextLevel(vararg children: NextLevelChild) {
+        next += children
+    }
+
     /** Adds [count] plain next-level children (threads that run the callables sent to them). */
     public fun plainNextLevel(count: Int) {
         repeat(count) { next += NextLevelChild.Plain }

@@ -4,6 +4,7 @@ import dev.strata.dsl.DomainBuilder
 import dev.strata.dsl.WorkerBuilder
 import dev.strata.task.TaskCallable
 import dev.strata.worker.Isolation
+import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
 import java.time.Duration
 import java.util.function.Consumer
@@ -88,6 +89,9 @@ public class JavaWorkerBuilder internal constructor(private val builder: WorkerB
     public fun nextLevel(vararg workers: JavaWorker): JavaWorkerBuilder = apply {
         builder.nextLevel(*Array<Worker>(workers.size) { workers[it].worker() })
     }
+
+    /** Adds next-level children as described, e.g. remote nodes from `strata-cluster`'s `ClusterClient.remoteNode("host:port")`. */
+    public fun nextLevel(vararg children: NextLevelChild): JavaWorkerBuilder = apply { builder.nextLevel(*children) }
 
     /** Adds [count] plain next-level children (threads that run the callables sent to them). */
     public fun plainNextLevel(count: Int): JavaWorkerBuilder = apply { builder.plainNextLevel(count) }

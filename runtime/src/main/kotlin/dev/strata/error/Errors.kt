@@ -123,15 +123,29 @@ public class WorkerDiedException(
     public val doing: String?,
     /** True when a fresh child replaces it (sub workers, plain and nested next-level children); false for a chip. */
     public val replaced: Boolean = false,
+    /**
+     * For a node on another host (pid and exit code are then -1): what happened to it, e.g. `became
+     * unreachable (no heartbeat within 2 s)`; null for a child process.
+     */
+    public val remoteReason: String? = null,
 ) : StrataException(
-    "child worker $workerPath (pid $pid) died${doing?.let { " while running $it" } ?: ""}: ${describeExit(exitCode)}. " +
-        if (replaced) "A fresh child JVM replaces it for later tasks" else "Tasks sent to it fail; close this worker and create a new one to get the child back",
+    if (remoteReason != null) {
+        "remote node $workerPath $remoteReason${doing?.let { " while running $it" } ?: ""}. " +
+            "Tasks sent to it fail until it is reachable again (a restarted node rejoins the cluster for the next run)"
+    } else {
+        "child worker $workerPath (pid $pid) died${doing?.let { " while running $it" } ?: ""}: ${describeExit(exitCode)}. " +
+            if (replaced) "A fresh child JVM replaces it for later tasks" else "Tasks sent to it fail; close this worker and create a new one to get the child back"
+    },
 ) {
-    /** The signal that killed the child, or null if it exited by itself. */
-    public val signal: Int? get() = if (exitCode > 128) exitCode - 128 else null
+    /** The signal that killed the child, or null if it exited by itself (or is a remote node). */
+    public val signal: Int? get() = if (remoteReason == null && exitCode > 128) exitCode - 128 else null
 
     internal companion object {
         private val NAMES = mapOf(1 to "SIGHUP", 2 to "SIGINT", 3 to "SIGQUIT", 6 to "SIGABRT", 9 to "SIGKILL", 11 to "SIGSEGV", 15 to "SIGTERM")
+
+        /** Node [path] on another host was lost ([reason]) while running [doing] (null when idle). */
+        fun remote(path: String, reason: String, doing: String?): WorkerDiedException =
+            WorkerDiedException(path, -1, -1, doing, replaced = false, remoteReason = reason)
 
         fun describeExit(code: Int): String =
             if (code > 128) "killed by signal ${code - 128}${NAMES[code - 128]?.let { " ($it)" } ?: ""}, exit status $code"
@@ -211,8 +225,12 @@ public class WorkerStartException(public val workerPath: String, public val fail
  * name cross processes (an `object`, a class with a no-arg constructor, or a top-level function given
  * through `callable(::fn)`). Raised when the callable is registered or first submitted, never later.
  */
-public class InvalidCallableException(public val callableClass: String, detail: String) :
-    StrataException("callable $callableClass cannot run in a child process: $detail")
+public class InvalidCallableException(
+    public val callableClass: String,
+    detail: String,
+    /** Where it cannot run: `in a child process`, or `on remote node L4 node#1@host:port`. */
+    where: String = "in a child process",
+) : StrataException("callable $callableClass cannot run $where: $detail")
 
 /**
  * An exception thrown by a task in another process, carried back as text: [errorClass] is the original

@@ -96,6 +96,10 @@ public class Buffer internal constructor(
             return Buffer(byteSize, AddressSpace.Host, access, label, segment)
         }
 
+        /** A host buffer over [segment] (a remote task's copy of its transfer units). */
+        internal fun wrap(segment: MemorySegment, label: String): Buffer =
+            Buffer(segment.byteSize(), AddressSpace.Host, Access.READ_WRITE, label, segment)
+
         /** A buffer in [space] without memory behind it (footprint and validation tests). */
         internal fun opaque(byteSize: Long, space: AddressSpace, label: String): Buffer =
             Buffer(byteSize, space, Access.READ_WRITE, label, null)

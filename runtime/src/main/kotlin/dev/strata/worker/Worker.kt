@@ -43,7 +43,12 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
     public constructor(config: WorkerConfig) : this(config, null)
 
     /** The validated configuration. */
-    public val config: WorkerConfig = config.validate()
+    public val config: WorkerConfig = try {
+        config.validate()
+    } catch (t: Throwable) {
+        config.closeRemoteLinks() // the worker owned them from the start
+        throw t
+    }
 
     /** The worker's level. */
     public val level: Int get() = config.level

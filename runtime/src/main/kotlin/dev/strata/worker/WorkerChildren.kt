@@ -12,6 +12,7 @@ import dev.strata.process.ChipChildSpec
 import dev.strata.process.ControlOp
 import dev.strata.process.ProcessChildren
 import dev.strata.process.ProcessEndpoint
+import dev.strata.remote.RemoteEndpoint
 import dev.strata.task.ChipView
 import dev.strata.run.CallableAdmission
 import dev.strata.task.Target
@@ -66,13 +67,16 @@ internal class WorkerChildren(
             val built = ArrayList<Worker>()
             try {
                 nexts = Array(config.nextLevel.size) { i ->
+                    val child = config.nextLevel[i]
                     if (nextInProcess[i]) {
                         started!!.endpoints[k++]
+                    } else if (child is NextLevelChild.Remote) {
+                        RemoteEndpoint(nextPath(i), i, child.link)
                     } else {
-                        val nested = when (val child = config.nextLevel[i]) {
+                        val nested = when (child) {
                             is NextLevelChild.Nested -> child.worker
                             is NextLevelChild.Config -> Worker(child.config).also { built += it }
-                            NextLevelChild.Plain, is NextLevelChild.Chip -> null
+                            NextLevelChild.Plain, is NextLevelChild.Chip, is NextLevelChild.Remote -> null
                         }
                         nextEndpoint(i, nested)
                     }
@@ -84,6 +88,7 @@ internal class WorkerChildren(
         } catch (t: Throwable) {
             started?.close(config.closeTimeout.inWholeMilliseconds)
             localChips.forEach { c -> c?.let { runCatching { it.close() } } }
+            config.closeRemoteLinks()
             throw t
         }
         processes = started
@@ -91,6 +96,9 @@ internal class WorkerChildren(
 
     /** A callable sent to a child JVM needs a stable name: its id among the named callables, else -1. */
     override fun admit(callable: TaskCallable, targets: Array<Target>): Int {
+        if (hasRemote) {
+            for (t in targets) (nexts.getOrNull((t as? Target.Next)?.index ?: -1) as? RemoteEndpoint)?.admit(callable)
+        }
         if (processes == null) return -1
         for (t in targets) {
             val process = when (t) {
@@ -101,6 +109,8 @@ internal class WorkerChildren(
         }
         return -1
     }
+
+    private val hasRemote = config.nextLevel.any { it is NextLevelChild.Remote }
 
     /** Path of next-level child [i] in errors: `L4 node#1`. */
     fun nextPath(i: Int): String = "${config.name} ${WorkerConfig.childKind(config.level)}#$i"

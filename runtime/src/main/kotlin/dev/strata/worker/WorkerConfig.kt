@@ -9,6 +9,7 @@ import kotlin.time.Duration.Companion.seconds
 import dev.strata.task.TaskCallable
 import dev.strata.chip.CommDomainSpec
 import dev.strata.chip.ChipConfig
+import dev.strata.remote.RemoteLink
 
 /** A next-level child of a worker (a chip of a level-3 worker, a node of a level-4 one). */
 public sealed interface NextLevelChild {
@@ -34,6 +35,17 @@ public sealed interface NextLevelChild {
      * kernels on a level-2 engine; device memory is reached through `Worker.deviceTensor` and copies.
      */
     public data class Chip(public val config: ChipConfig) : NextLevelChild
+
+    /**
+     * A worker one level down on another host, reached through [link] (issue 15; `strata-cluster` makes
+     * them: `remoteNode("host:port")`). Tasks sent to it are the same submits as for any other child:
+     * callables by stable name (checked on the node when first submitted), tensors copied to the node
+     * and written ones copied back. It never lives in a child JVM of this worker, whatever
+     * `nextIsolation` says. The parent closes the link when it closes.
+     */
+    public class Remote(public val link: RemoteLink) : NextLevelChild {
+        override fun toString(): String = "Remote(${link.address}, level ${link.level})"
+    }
 }
 
 /**
@@ -83,8 +95,11 @@ public data class WorkerConfig(
     val stallTimeout: Duration? = null,
 ) {
     /** Whether next-level child [i] runs in its own JVM. */
-    public fun isProcess(i: Int): Boolean =
-        if (nextLevel[i] is NextLevelChild.Chip) chipIsolation == Isolation.PROCESS else nextIsolation == Isolation.PROCESS
+    public fun isProcess(i: Int): Boolean = when (nextLevel[i]) {
+        is NextLevelChild.Chip -> chipIsolation == Isolation.PROCESS
+        is NextLevelChild.Remote -> false
+        else -> nextIsolation == Isolation.PROCESS
+    }
 
     /** Indices of the chips among the next-level children. */
     public val chipIndices: List<Int> get() = nextLevel.indices.filter { nextLevel[it] is NextLevelChild.Chip }
@@ -121,6 +136,16 @@ public data class WorkerConfig(
                         }
                         ensureOrAccumulate(runCatching { c.config.validate() }.isSuccess) {
                             "nextLevel[$i]: " + (runCatching { c.config.validate() }.exceptionOrNull()?.message ?: "")
+                        }
+                    }
+                    if (c is NextLevelChild.Remote) {
+                        ensureOrAccumulate(c.link.level == level - 1) {
+                            "nextLevel[$i] is a level-${c.link.level} node at ${c.link.address}; children of a level-$level worker are level ${level - 1}"
+                        }
+                    }
+                    if (c is NextLevelChild.Config && nextIsolation == Isolation.PROCESS) {
+                        ensureOrAccumulate(c.config.nextLevel.none { it is NextLevelChild.Remote }) {
+                            "nextLevel[$i] lists remote nodes, which cannot move into a child JVM; give this worker nextIsolation = THREAD"
                         }
                     }
                     if (c is NextLevelChild.Nested) {
@@ -160,4 +185,9 @@ public data class WorkerConfig(
             else -> "supernode"
         }
     }
+}
+
+/** Closes the links of this config's remote nodes (a worker that failed to start still owned them). */
+internal fun WorkerConfig.closeRemoteLinks() {
+    for (c in nextLevel) if (c is NextLevelChild.Remote) runCatching { c.link.close() }
 }

@@ -59,6 +59,9 @@ internal data class WorkerSpec(
             nextLevel = c.nextLevel.map {
                 when (it) {
                     NextLevelChild.Plain, is NextLevelChild.Chip -> null
+                    is NextLevelChild.Remote -> throw IllegalArgumentException(
+                        "${c.name}: remote node ${it.link.address} cannot move into a child JVM; keep its worker in this JVM",
+                    )
                     is NextLevelChild.Config -> of(it.config)
                     is NextLevelChild.Nested -> throw IllegalArgumentException(
                         "${c.name}: an existing Worker object cannot move into a child JVM; use NextLevelChild.Config",

@@ -1,0 +1,108 @@
+package dev.strata.cluster
+
+import java.io.BufferedReader
+import java.io.InputStreamReader
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.TimeUnit
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.seconds
+
+/**
+ * Level-3 nodes in JVMs of their own on this host's loopback: what `strata run allreduce --hosts N` and
+ * the multi-JVM tests use to play several hosts. Each node runs [NodeProcess] with this JVM's `java` and
+ * classpath (or [classpath]), joins [seed] (or starts a cluster) and reports its address; [close]
+ * stops it (SIGTERM, then SIGKILL after a grace) so nothing is left behind.
+ */
+public class LocalNode private constructor(
+    /** The node's process. */
+    public val process: Process,
+    /** The node's `host:port`. */
+    public val hostPort: String,
+    private val output: StringBuffer,
+) : AutoCloseable {
+    /** What the node printed (stdout and stderr) so far: for failure messages. */
+    public val log: String get() = output.toString()
+
+    /** Stops the node: SIGTERM (it leaves the cluster), SIGKILL after [grace]. Never throws. */
+    public fun close(grace: Duration) {
+        if (!process.isAlive) return
+        process.destroy()
+        if (!process.waitFor(grace.inWholeMilliseconds, TimeUnit.MILLISECONDS)) {
+            process.destroyForcibly()
+            process.waitFor(5, TimeUnit.SECONDS)
+        }
+    }
+
+    override fun close(): Unit = close(5.seconds)
+
+    override fun toString(): String = "LocalNode($hostPort, pid ${process.pid()})"
+
+    public companion object {
+        /**
+         * Starts a node JVM: a seed of a new cluster when [seed] is null, else joining it; on [port] (0:
+         * any); serving a level-3 worker with [subWorkers] sub workers and [chips] sim chips. Waits at
+         * most [timeout] for it to be Up; throws [IllegalStateException] with its output otherwise (the
+         * process is killed).
+         */
+        public fun start(
+            seed: String?,
+            port: Int = 0,
+            subWorkers: Int = 2,
+            chips: Int = 0,
+            classpath: String = System.getProperty("java.class.path"),
+            jvmOptions: List<String> = emptyList(),
+            timeout: Duration = 60.seconds,
+        ): LocalNode {
+            val java = java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString()
+            val cmd = listOf(java, "-cp", classpath, "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xss4m") +
+                jvmOptions + listOf(NodeProcess::class.java.name, seed ?: "-", port.toString(), subWorkers.toString(), chips.toString())
+            val p = ProcessBuilder(cmd).redirectErrorStream(true).start()
+            val output = StringBuffer()
+            val ready = CompletableFuture<String>()
+            Thread({
+                BufferedReader(InputStreamReader(p.inputStream)).useLines { lines ->
+                    for (l in lines) {
+                        output.append(l).append('\n')
+                        if (l.startsWith(NodeProcess.READY)) ready.complete(l.removePrefix(NodeProcess.READY).trim())
+                    }
+                }
+                ready.complete("")
+            }, "strata-local-node-output").apply { isDaemon = true }.start()
+            val hostPort = try {
+                ready.get(timeout.inWholeMilliseconds, TimeUnit.MILLISECONDS)
+            } catch (e: Exception) {
+                ""
+            }
+            if (hostPort.isEmpty()) {
+                p.destroyForcibly()
+                p.waitFor(5, TimeUnit.SECONDS)
+                throw IllegalStateException("node JVM (seed ${seed ?: "none"}) was not Up within $timeout; its output:\n$output")
+            }
+            return LocalNode(p, hostPort, output)
+        }
+    }
+}
+
+/**
+ * The main class of a [LocalNode]: `NodeProcess <seed|-> <port> <subWorkers> <chips>`. Prints
+ * `STRATA-NODE-READY host:port` once Up; leaves the cluster on SIGTERM; exits when its member stops or
+ * when the process that started it is gone.
+ */
+public object NodeProcess {
+    internal const val READY = "STRATA-NODE-READY "
+
+    @JvmStatic
+    public fun main(args: Array<String>) {
+        require(args.size == 4) { "usage: NodeProcess <seed|-> <port> <subWorkers> <chips>" }
+        val seed = args[0].takeIf { it != "-" }
+        val settings = NodeSettings(port = args[1].toInt(), seeds = listOfNotNull(seed))
+        val node = ClusterNode.start(settings, ClusterNode.nodeWorker(args[2].toInt(), args[3].toInt()))
+        Runtime.getRuntime().addShutdownHook(Thread({ node.close() }, "strata-node-shutdown"))
+        // A local node belongs to the process that started it: it never outlives it.
+        ProcessHandle.current().parent().ifPresent { parent -> parent.onExit().thenRun { node.close(); Runtime.getRuntime().halt(70) } }
+        println(READY + node.hostPort)
+        System.out.flush()
+        node.awaitTermination()
+        node.close()
+    }
+}

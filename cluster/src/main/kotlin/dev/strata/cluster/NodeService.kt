@@ -1,0 +1,138 @@
+package dev.strata.cluster
+
+import dev.strata.remote.RemoteTaskFailure
+import dev.strata.remote.RemoteTasks
+import dev.strata.worker.NextLevelChild
+import dev.strata.worker.Worker
+import io.github.oshai.kotlinlogging.KotlinLogging
+import org.apache.pekko.actor.typed.ActorRef
+import org.apache.pekko.actor.typed.Behavior
+import org.apache.pekko.actor.typed.Scheduler
+import org.apache.pekko.actor.typed.javadsl.Behaviors
+import org.apache.pekko.cluster.typed.Cluster
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.ExecutorService
+import java.util.concurrent.Executors
+import java.util.concurrent.Future
+import kotlin.time.Duration.Companion.seconds
+
+private val log = KotlinLogging.logger {}
+
+/**
+ * A level-3 node's service (issue 15): the `l3` actor answers [Describe] and [Admit] and runs each
+ * [RunTask] on a thread of its own (never on an actor thread): it pulls the transfer units that did not
+ * travel inline from the caller, runs the task on the node's worker through [RemoteTasks.run], and
+ * replies with the written arguments — inline when they fit, else kept for the caller to pull from the
+ * node's `data` actor until it sends [Release] (or for [RETAIN_MILLIS] at most).
+ */
+internal class NodeService(private val worker: Worker) : AutoCloseable {
+    @Volatile
+    private lateinit var scheduler: Scheduler
+
+    private val pool: ExecutorService = Executors.newCachedThreadPool { r ->
+        Thread(r, "strata-node-task").apply { isDaemon = true }
+    }
+    private val running = ConcurrentHashMap<Long, Future<*>>()
+
+    /** Results kept for callers to pull, by request. */
+    private val retained = ConcurrentHashMap<Long, Retained>()
+
+    private class Retained(val results: List<ByteArray?>, val since: Long = System.nanoTime())
+
+    fun behavior(data: ActorRef<DataCommand>): Behavior<NodeCommand> = Behaviors.setup { ctx ->
+        scheduler = ctx.system.scheduler()
+        val self = Cluster.get(ctx.system).selfMember().address().toString()
+        val drivers = worker.config.nextLevel.mapNotNull { (it as? NextLevelChild.Chip)?.config?.driver }
+        Behaviors.receive(NodeCommand::class.java)
+            .onMessage(Describe::class.java) { m ->
+                m.replyTo.tell(NodeInfo(self, worker.level, worker.subWorkerCount, drivers))
+                Behaviors.same()
+            }
+            .onMessage(Admit::class.java) { m ->
+                m.replyTo.tell(Admitted(RemoteTasks.admissionProblem(m.callable)))
+                Behaviors.same()
+            }
+            .onMessage(RunTask::class.java) { m ->
+                expire()
+                running[m.requestId] = pool.submit { serve(m, data) }
+                Behaviors.same()
+            }
+            .onMessage(CancelTask::class.java) { m ->
+                running[m.requestId]?.cancel(true)
+                Behaviors.same()
+            }
+            .build()
+    }
+
+    /** Serves the node's retained results. */
+    fun dataBehavior(): Behavior<DataCommand> = Behaviors.receive(DataCommand::class.java)
+        .onMessage(Pull::class.java) { m ->
+            val bytes = retained[m.requestId]?.results?.getOrNull(m.item)
+            if (bytes == null || m.offset < 0 || m.offset + m.length > bytes.size) {
+                m.replyTo.tell(Chunk(m.requestId, m.item, m.offset, "request ${m.requestId} has no result ${m.item} with bytes [${m.offset}, ${m.offset + m.length}) here"))
+            } else {
+                m.replyTo.tell(Chunk(m.requestId, m.item, m.offset, payload = bytes.copyOfRange(m.offset.toInt(), m.offset.toInt() + m.length)))
+            }
+            Behaviors.same()
+        }
+        .onMessage(Release::class.java) { m ->
+            retained.remove(m.requestId)
+            Behaviors.same()
+        }
+        .build()
+
+    private fun serve(m: RunTask, data: ActorRef<DataCommand>) {
+        val spec = m.spec
+        try {
+            val units = ArrayList<ByteArray>(spec.unitSizes.size)
+            var at = 0
+            for ((i, size) in spec.unitSizes.withIndex()) {
+                val bytes = ByteArray(Math.toIntExact(size))
+                if (i in m.inline) {
+                    System.arraycopy(m.payload, at, bytes, 0, bytes.size)
+                    at += bytes.size
+                } else {
+                    Transfers.pull(scheduler, m.source, m.requestId, i, size, PULL_TIMEOUT) { off, b -> System.arraycopy(b, 0, bytes, off.toInt(), b.size) }
+                }
+                units += bytes
+            }
+            val results = RemoteTasks.run(spec, units, m.path, worker)
+            val sizes = results.map { it?.size?.toLong() ?: -1L }
+            val written = results.indices.filter { results[it] != null }
+            val inline = Transfers.inline(sizes, written)
+            val rest = written - inline.toSet()
+            if (rest.isNotEmpty()) retained[m.requestId] = Retained(results)
+            val payload = java.io.ByteArrayOutputStream(inline.sumOf { results[it]!!.size })
+            inline.forEach { payload.write(results[it]!!) }
+            m.replyTo.tell(TaskDone(m.requestId, inline, rest, data, payload.toByteArray()))
+        } catch (f: RemoteTaskFailure) {
+            m.replyTo.tell(TaskFailed(m.requestId, f.nestedPath, f.taskId, f.taskName, f.errorClass, f.errorMessage, f.errorStack))
+        } catch (t: Throwable) {
+            log.debug(t) { "request ${m.requestId} (${spec.taskName}) failed on the node" }
+            m.replyTo.tell(
+                TaskFailed(m.requestId, null, spec.taskId, spec.taskName, t.javaClass.name, t.message, t.stackTraceToString()),
+            )
+        } finally {
+            running.remove(m.requestId)
+        }
+    }
+
+    /** Drops results nobody pulled within [RETAIN_MILLIS] (their caller died or gave up). */
+    private fun expire() {
+        val now = System.nanoTime()
+        retained.entries.removeIf { (now - it.value.since) / 1_000_000 > RETAIN_MILLIS }
+    }
+
+    override fun close() {
+        pool.shutdownNow()
+        retained.clear()
+    }
+
+    companion object {
+        /** How long a chunk of a caller's tensor may take to arrive. */
+        val PULL_TIMEOUT = 30.seconds
+
+        /** How long results wait for their caller. */
+        const val RETAIN_MILLIS: Long = 10 * 60 * 1000
+    }
+}

@@ -1,0 +1,137 @@
+package dev.strata.remote
+
+import dev.strata.endpoint.Dispatch
+import dev.strata.endpoint.Endpoint
+import dev.strata.endpoint.StopReason
+import dev.strata.error.InvalidCallableException
+import dev.strata.error.RemoteException
+import dev.strata.error.TaskFailedException
+import dev.strata.error.WorkerDiedException
+import dev.strata.process.CallableNames
+import dev.strata.task.TaskCallable
+import io.github.oshai.kotlinlogging.KotlinLogging
+import java.util.concurrent.CompletionException
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicReference
+
+private val log = KotlinLogging.logger {}
+
+/**
+ * A next-level child on another host (issue 15): the third endpoint kind beside threads and child JVMs.
+ * It runs one dispatch at a time through its [link], asynchronously: [dispatch] hands the task to the
+ * transport and returns; the transport's completion reports it (on the transport's thread).
+ *
+ * Its [path] carries the node's address (`L4 node#1@127.0.0.1:25520`), so every error about it — and the
+ * prefix of a failure inside the node (`L4 node#1@127.0.0.1:25520 / L3 sub#0`) — names the host. A lost
+ * node fails the task it runs with [WorkerDiedException]; later dispatches fail at once with the same
+ * error until [RemoteLink] says otherwise (a node that rejoined is tried again by the next dispatch).
+ */
+internal class RemoteEndpoint(
+    basePath: String,
+    override val index: Int,
+    private val link: RemoteLink,
+) : Endpoint {
+    override val path: String = "$basePath@${link.address}"
+
+    private val current = AtomicReference<Dispatch?>()
+    private val calls = ConcurrentHashMap<Dispatch, RemoteCall>()
+    private val admitted = ConcurrentHashMap.newKeySet<String>()
+    private lateinit var onDone: (Dispatch) -> Dispatch?
+
+    @Volatile
+    private var closed = false
+
+    override val running: Dispatch? get() = current.get()
+
+    @Volatile
+    override var runningSinceNanos: Long = 0
+        private set
+
+    @Volatile
+    override var lastProgressNanos: Long = System.nanoTime()
+        private set
+
+    override fun start(onDone: (Dispatch) -> Dispatch?) {
+        this.onDone = onDone
+    }
+
+    /**
+     * Admits [callable] for this node: it needs a stable name, and the node must be able to load it (asked
+     * once per callable). Throws [InvalidCallableException] naming the node and the class otherwise, and
+     * [WorkerDiedException] when the node is lost.
+     */
+    fun admit(callable: TaskCallable) {
+        val name = CallableNames.stableName(callable)
+        if (name in admitted) return
+        try {
+            link.admit(name)
+        } catch (e: RemoteNodeLostException) {
+            throw WorkerDiedException.remote(path, e.reason, null) // a lost node fails fast, at submit
+        } catch (e: Exception) {
+            throw InvalidCallableException(callable.javaClass.name, e.message ?: e.javaClass.name, "on remote node $path")
+        }
+        admitted += name
+    }
+
+    override fun dispatch(dispatch: Dispatch) {
+        if (closed) throw IllegalStateException("$path is closed")
+        val t = dispatch.task
+        val call = RemoteCall.of(path, t.id, dispatch.member, t.members.size, t.name, CallableNames.stableName(t.callable!!), t.members[dispatch.member])
+        check(current.compareAndSet(null, dispatch)) { "$path got a dispatch while running ${current.get()?.task}" }
+        runningSinceNanos = System.nanoTime()
+        lastProgressNanos = runningSinceNanos
+        calls[dispatch] = call
+        val future = try {
+            link.execute(call)
+        } catch (e: Throwable) {
+            current.set(null)
+            calls.remove(dispatch)
+            throw translate(dispatch, e)
+        }
+        future.whenComplete { _, e -> finish(dispatch, e) }
+    }
+
+    private fun finish(dispatch: Dispatch, error: Throwable?) {
+        calls.remove(dispatch)
+        dispatch.error = error?.let { translate(dispatch, it) }
+        current.set(null)
+        lastProgressNanos = System.nanoTime()
+        try {
+            val next = onDone(dispatch)
+            if (next != null) dispatch(next) // never for next-level children (the hand-off chains sub tasks only)
+        } catch (t: Throwable) {
+            log.error(t) { "$path could not report the completion of ${dispatch.task}" }
+        }
+    }
+
+    /** The error the scheduler sees for [e], which the link raised for [d]. */
+    private fun translate(d: Dispatch, e: Throwable): Throwable {
+        val t = d.task
+        return when (val cause = if (e is CompletionException && e.cause != null) e.cause!! else e) {
+            is RemoteNodeLostException -> WorkerDiedException.remote(path, cause.reason, "task #${t.id} '${t.name}'")
+            is RemoteTaskFailure -> TaskFailedException(
+                if (cause.nestedPath.isNullOrEmpty()) path else "$path / ${cause.nestedPath}",
+                if (cause.nestedPath.isNullOrEmpty()) t.id else cause.taskId,
+                if (cause.nestedPath.isNullOrEmpty()) t.name else cause.taskName,
+                cause.errorClass, cause.errorMessage, cause.errorStack,
+                RemoteException(cause.errorClass, cause.errorMessage, cause.errorStack),
+            )
+            else -> TaskFailedException.of(path, t.id, t.name, cause)
+        }
+    }
+
+    override fun ownsCurrentThread(): Boolean = false
+
+    override fun stop(dispatch: Dispatch, reason: StopReason) {
+        calls[dispatch]?.let { runCatching { link.cancel(it) } }
+    }
+
+    override fun describeRunning(dispatch: Dispatch, forNanos: Long): String =
+        "$path (a remote node) has been running task #${dispatch.task.id} '${dispatch.task.name}' for ${forNanos / 1_000_000} ms"
+
+    override fun close(timeoutMillis: Long) {
+        if (closed) return
+        closed = true
+        runCatching { link.close() }.onFailure { log.warn(it) { "$path: closing its link failed" } }
+    }
+}
