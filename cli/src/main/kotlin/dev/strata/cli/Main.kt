@@ -8,6 +8,7 @@ import com.github.ajalt.clikt.core.parse
 import com.github.ajalt.clikt.core.subcommands
 import dev.strata.bench.Benches
 import dev.strata.samples.Samples
+import org.slf4j.LoggerFactory
 import kotlin.system.exitProcess
 
 /** Entry point of `./strata`: exits with the status [StrataCli.run] returns. */
@@ -15,6 +16,9 @@ public fun main(args: Array<String>) {
     // kotlin-logging announces itself on stdout the first time something logs; a command's output is
     // its own (set the property to true to see which logger factory is active).
     if (System.getProperty("kotlin-logging.logStartupMessage") == null) System.setProperty("kotlin-logging.logStartupMessage", "false")
+    // Bind SLF4J on this thread before any worker or cluster thread logs: threads that race its
+    // initialisation make it print a "replaying intercepted calls" warning on stderr.
+    LoggerFactory.getILoggerFactory()
     exitProcess(StrataCli.run(args.asList(), Console.system()))
 }
 

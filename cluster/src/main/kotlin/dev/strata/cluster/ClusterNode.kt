@@ -1,6 +1,7 @@
 package dev.strata.cluster
 
 import dev.strata.chip.ChipConfig
+import dev.strata.worker.Isolation
 import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
@@ -128,10 +129,13 @@ public class ClusterNode private constructor(
             }
         }
 
-        /** The level-3 worker `strata node` serves: [subWorkers] sub workers and [chips] chips of [driver]. */
-        public fun nodeWorker(subWorkers: Int, chips: Int, driver: String = ChipConfig.SIM): Worker = Worker(
+        /**
+         * The level-3 worker `strata node` serves: [subWorkers] sub workers and [chips] chips of [driver], in
+         * child JVMs or, with [chipIsolation] `THREAD`, in the node's own JVM.
+         */
+        public fun nodeWorker(subWorkers: Int, chips: Int, driver: String = ChipConfig.SIM, chipIsolation: Isolation = Isolation.PROCESS): Worker = Worker(
             WorkerConfig(
-                level = 3, subWorkers = subWorkers,
+                level = 3, subWorkers = subWorkers, chipIsolation = chipIsolation,
                 nextLevel = List(chips) { NextLevelChild.Chip(ChipConfig(it, driver = driver)) },
             ),
         )

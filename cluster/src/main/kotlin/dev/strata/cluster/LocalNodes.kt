@@ -1,5 +1,6 @@
 package dev.strata.cluster
 
+import dev.strata.worker.Isolation
 import java.io.BufferedReader
 import java.io.InputStreamReader
 import java.util.concurrent.CompletableFuture
@@ -40,7 +41,7 @@ public class LocalNode private constructor(
     public companion object {
         /**
          * Starts a node JVM: a seed of a new cluster when [seed] is null, else joining it; on [port] (0:
-         * any); serving a level-3 worker with [subWorkers] sub workers and [chips] sim chips. Waits at
+         * any); serving a level-3 worker with [subWorkers] sub workers and [chips] sim chips ([chipIsolation]). Waits at
          * most [timeout] for it to be Up; throws [IllegalStateException] with its output otherwise (the
          * process is killed).
          */
@@ -49,13 +50,14 @@ public class LocalNode private constructor(
             port: Int = 0,
             subWorkers: Int = 2,
             chips: Int = 0,
+            chipIsolation: Isolation = Isolation.PROCESS,
             classpath: String = System.getProperty("java.class.path"),
             jvmOptions: List<String> = emptyList(),
             timeout: Duration = 60.seconds,
         ): LocalNode {
             val java = java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString()
             val cmd = listOf(java, "-cp", classpath, "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xss4m") +
-                jvmOptions + listOf(NodeProcess::class.java.name, seed ?: "-", port.toString(), subWorkers.toString(), chips.toString())
+                jvmOptions + listOf(NodeProcess::class.java.name, seed ?: "-", port.toString(), subWorkers.toString(), chips.toString(), chipIsolation.name)
             val p = ProcessBuilder(cmd).redirectErrorStream(true).start()
             val output = StringBuffer()
             val ready = CompletableFuture<String>()
@@ -84,7 +86,7 @@ public class LocalNode private constructor(
 }
 
 /**
- * The main class of a [LocalNode]: `NodeProcess <seed|-> <port> <subWorkers> <chips>`. Prints
+ * The main class of a [LocalNode]: `NodeProcess <seed|-> <port> <subWorkers> <chips> [PROCESS|THREAD]`. Prints
  * `STRATA-NODE-READY host:port` once Up; leaves the cluster on SIGTERM; exits when its member stops or
  * when the process that started it is gone.
  */
@@ -93,10 +95,11 @@ public object NodeProcess {
 
     @JvmStatic
     public fun main(args: Array<String>) {
-        require(args.size == 4) { "usage: NodeProcess <seed|-> <port> <subWorkers> <chips>" }
+        require(args.size in 4..5) { "usage: NodeProcess <seed|-> <port> <subWorkers> <chips> [PROCESS|THREAD]" }
         val seed = args[0].takeIf { it != "-" }
         val settings = NodeSettings(port = args[1].toInt(), seeds = listOfNotNull(seed))
-        val node = ClusterNode.start(settings, ClusterNode.nodeWorker(args[2].toInt(), args[3].toInt()))
+        val isolation = args.getOrNull(4)?.let { Isolation.valueOf(it) } ?: Isolation.PROCESS
+        val node = ClusterNode.start(settings, ClusterNode.nodeWorker(args[2].toInt(), args[3].toInt(), chipIsolation = isolation))
         Runtime.getRuntime().addShutdownHook(Thread({ node.close() }, "strata-node-shutdown"))
         // A local node belongs to the process that started it: it never outlives it.
         ProcessHandle.current().parent().ifPresent { parent -> parent.onExit().thenRun { node.close(); Runtime.getRuntime().halt(70) } }

@@ -50,3 +50,17 @@ object NestedFail : TaskCallable {
 object SleepMillis : TaskCallable {
     override fun call(context: TaskContext) = Thread.sleep(context.scalar(0))
 }
+
+/** On a level-5 worker's pod (a level-4 worker): adds scalar 0 to x[0] on the pod's remote node 0 (a nested run). */
+object AddOnPodNode : TaskCallable {
+    override fun call(context: TaskContext) {
+        val x = context.tensor(0)
+        val v = context.scalar(0)
+        context.worker.run { submit(Target.Next(0), AddI64, TaskArgs.build { inout(x); scalar(v) }, "add-on-node") }
+    }
+}
+
+/** On a pod: runs [NestedFail] on the pod's remote node 0. */
+object NestedFailOnPodNode : TaskCallable {
+    override fun call(context: TaskContext) = context.worker.run { submit(Target.Next(0), NestedFail, TaskArgs.EMPTY, "node-task") }
+}

@@ -7,6 +7,7 @@ import dev.strata.process.assertNoLeftovers
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
 import dev.strata.tensor.DType
+import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
 import io.kotest.assertions.throwables.shouldThrow
@@ -102,6 +103,21 @@ class RemoteNodeSpec : FunSpec({
             e.callableClass shouldBe AddI64::class.java.name
             e.message shouldContain "L4 node#1@${n2.hostPort}"
             e.message shouldContain "not on its classpath"
+        }
+    }
+
+    test("a level-5 worker over two level-4 workers, each over a remote node: nested runs cross hosts, errors carry all three levels") {
+        val pods = listOf(l4(n0), l4(n1))
+        Worker(WorkerConfig(level = 5, nextLevel = pods.map { NextLevelChild.Nested(it) }, closeTimeout = 5.seconds)).use { l5 ->
+            val x = l5.hostTensor(DType.I64, 1)
+            l5.run {
+                submit(Target.Next(0), AddOnPodNode, TaskArgs.build { inout(x); scalar(20) }, "pod0")
+                submit(Target.Next(1), AddOnPodNode, TaskArgs.build { inout(x); scalar(22) }, "pod1")
+            }
+            x.getLong(0) shouldBe 42
+            val e = shouldThrow<TaskFailedException> { l5.run { submit(Target.Next(1), NestedFailOnPodNode, TaskArgs.EMPTY, "pod-task") } }
+            e.workerPath shouldBe "L5 pod#1 / L4 node#0@${n1.hostPort} / L3 sub#0"
+            e.taskName shouldBe "inner"
         }
     }
 

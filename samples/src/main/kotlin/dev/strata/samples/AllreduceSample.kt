@@ -28,7 +28,8 @@ public object AllreduceSample : Sample {
     override val description: String =
         "N chips sum their buffers through a communication domain: remote views on sim, HcclAllReduce on acl (Strata's main job)"
 
-    internal const val USAGE: String = "usage: strata run allreduce [--driver sim|acl (default sim)] [--chips N (2..16, default 4)] " +
+    internal const val USAGE: String = "usage: strata run allreduce [--driver sim|acl (default sim)] [--chips N (2..16, default 4; per host with --hosts)] " +
+        "[--hosts H (2..4: H node JVMs on loopback, a level-4 worker over them; sim only)] " +
         "[--elements M (default 1048576)] [--cores C (per chip, default 2)] [--iterations K (default 5)] " +
         "[--isolation process|thread (default process)]"
 
@@ -37,6 +38,7 @@ public object AllreduceSample : Sample {
 
     /** Runs the allreduce with [o]; [tamper] may alter rank 0's result before the check (tests prove a wrong result is reported). */
     internal fun run(o: AllreduceOptions, out: PrintStream, tamper: (Tensor) -> Unit = {}): Int {
+        if (o.hosts > 1) return AllreduceHosts.run(o, out, tamper)
         val n = o.chips
         val m = o.elements
         if (o.driver == ChipConfig.ACL) AllreduceKernelFiles.aclKernels() // fail before starting chips when the kernels are not built
@@ -116,8 +118,18 @@ public object AllreduceSample : Sample {
 }
 
 /** One allreduce set up on [w] (chips of [driver]): inputs, device outputs, the domain's buffers. */
-internal class AllreduceJob(private val w: Worker, private val n: Int, private val m: Long, private val driver: String = ChipConfig.SIM) {
-    private val inputs = List(n) { r -> w.hostTensor(DType.I32, m, label = "input#$r").also { t -> for (i in 0 until m) t.setInt(i, (i + 100 * r).toInt()) } }
+internal class AllreduceJob(
+    private val w: Worker,
+    private val n: Int,
+    private val m: Long,
+    private val driver: String = ChipConfig.SIM,
+    /** Global rank of this worker's chip 0 (several hosts: `host · chips`). */
+    rankOffset: Int = 0,
+) {
+    /** Number of chips. */
+    val chips: Int get() = n
+
+    private val inputs = List(n) { r -> w.hostTensor(DType.I32, m, label = "input#$r").also { t -> for (i in 0 until m) t.setInt(i, (i + 100 * (rankOffset + r)).toInt()) } }
     private val outputs = List(n) { r -> w.deviceTensor(r, DType.I32, m, label = "output#$r") }
     private val data = List(n) { r -> w.chipContext(r).domain(AllreduceProgram.DOMAIN).buffer(AllreduceProgram.BUFFER) }
 
@@ -137,7 +149,13 @@ internal class AllreduceJob(private val w: Worker, private val n: Int, private v
     }
 
     /** Every rank's output, copied back to the host. */
-    fun readBack(): List<Tensor> = List(n) { r -> w.hostTensor(DType.I32, m, label = "result#$r").also { w.copyFromDevice(it, outputs[r]) } }
+    fun readBack(): List<Tensor> = List(n) { readBack(it) }
+
+    /** Rank [r]'s output, copied back to the host. */
+    fun readBack(r: Int): Tensor = w.hostTensor(DType.I32, m, label = "result#$r").also { w.copyFromDevice(it, outputs[r]) }
+
+    /** Overwrites rank [r]'s device output with [host] (the hosts' total, broadcast back). */
+    fun writeOutput(r: Int, host: Tensor) = w.copyToDevice(outputs[r], host)
 
     companion object {
         /** The first element of [results] that is not `n·i + 100·n(n−1)/2`, described; null if all are right. */
@@ -163,6 +181,8 @@ internal data class AllreduceOptions(
     val iterations: Int = 5,
     val isolation: Isolation = Isolation.PROCESS,
     val driver: String = ChipConfig.SIM,
+    /** Hosts (node JVMs) for the hierarchical allreduce; 1 = this JVM's level-3 worker only. */
+    val hosts: Int = 1,
 ) {
     companion object {
         /** Parses [args]; null for `--help`; throws [IllegalArgumentException] naming the bad option. */
@@ -179,6 +199,7 @@ internal data class AllreduceOptions(
                 when (val a = args[i]) {
                     "--help", "-h" -> return null
                     "--chips" -> o = o.copy(chips = int(a, 2..16))
+                    "--hosts" -> o = o.copy(hosts = int(a, 2..4))
                     "--elements" -> o = o.copy(elements = int(a, 1..(64 shl 20)).toLong())
                     "--cores" -> o = o.copy(cores = int(a, 1..16))
                     "--iterations" -> o = o.copy(iterations = int(a, 1..1000))
@@ -197,6 +218,7 @@ internal data class AllreduceOptions(
                 i++
             }
             require(o.elements >= o.chips) { "--elements must be at least --chips (${o.chips})" }
+            require(o.hosts == 1 || o.driver == ChipConfig.SIM) { "--hosts runs sim chips only (acl chips across hosts are not wired yet)" }
             return o
         }
     }

@@ -1,5 +1,8 @@
 package dev.strata.samples
 
+import dev.strata.cluster.LocalNode
+import dev.strata.cluster.remoteNode
+import dev.strata.dsl.worker
 import dev.strata.process.assertNoLeftovers
 import dev.strata.worker.Isolation
 import io.kotest.core.spec.style.FunSpec
@@ -82,5 +85,55 @@ class AllreduceAclSampleSpec : FunSpec({
         val (code, out) = capture { AllreduceSample.run(listOf("--driver", "cuda"), it) }
         code shouldBe 2
         out shouldContain "--driver is sim or acl, was 'cuda'"
+    }
+})
+
+/**
+ * `--hosts`: the allreduce over chips of several hosts (issue 15) — node JVMs on loopback joined by Pekko
+ * Cluster, a level-4 worker over them, within-host sums through each host's chip domain and the
+ * cross-host sum in the level-4 program; every rank's bytes checked.
+ */
+class AllreduceHostsSpec : FunSpec({
+    afterEach { assertNoLeftovers() }
+
+    test("2 hosts × 2 chips: PASS; a wrong element on a host is reported and exits 1") {
+        val (code, out) = capture {
+            AllreduceSample.run(AllreduceOptions(chips = 2, hosts = 2, elements = 70_001, iterations = 2, isolation = Isolation.THREAD), it)
+        }
+        out shouldContain "2 hosts"
+        out shouldContain "PASS: all 4 ranks on 2 hosts"
+        code shouldBe 0
+    }
+
+    test("a wrong element is reported with its global rank; --hosts with acl is a usage error") {
+        val (code, out) = capture {
+            AllreduceSample.run(AllreduceOptions(chips = 2, hosts = 2, elements = 64, iterations = 1, isolation = Isolation.THREAD), it) { t -> t.setInt(7, 0) }
+        }
+        code shouldBe 1
+        out shouldContain "FAIL: rank 0 element 7 is 0, expected 628 (= 4·7 + 600)"
+        capture { AllreduceSample.run(listOf("--hosts", "2", "--driver", "acl"), it) }.second shouldContain "--hosts runs sim chips only"
+    }
+})
+
+/** A level-4 worker whose nodes own chips — one a level-3 worker in this JVM, one a remote node JVM — runs the hosts' allreduce. */
+class MixedNodesAllreduceSpec : FunSpec({
+    afterEach { assertNoLeftovers() }
+
+    test("a local level-3 worker with chips and a remote node with chips: the same level-4 program, every rank right") {
+        LocalNode.start(seed = null, subWorkers = 1, chips = 2, chipIsolation = Isolation.THREAD).use { remote ->
+            worker(level = 4) {
+                subWorkers(1)
+                nextLevelWorker {
+                    subWorkers(1)
+                    chipIsolation = Isolation.PROCESS
+                    chips(0 until 2)
+                }
+                remoteNode(remote.hostPort)
+            }.use { l4 ->
+                val job = HostsJob(l4, chipsPerHost = 2, m = 5003)
+                repeat(2) { job.iterate() }
+                AllreduceJob.firstWrong(job.ranks(), 4) shouldBe null
+            }
+        }
     }
 })
