@@ -13,7 +13,7 @@ public interface Bench {
 
 /** Every benchmark the CLI knows, by name. */
 public object Benches {
-    public val all: List<Bench> = listOf(AllreduceBench, DispatchBench, MailboxBench)
+    public val all: List<Bench> = listOf(AllreduceBench, ClusterBench, DispatchBench, MailboxBench)
 
     public fun find(name: String): Bench? = all.firstOrNull { it.name == name }
 }

@@ -105,6 +105,17 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
     }
 
     /**
+     * Asks the node at [hostPort] (listed now) to describe itself: one request/response over the cluster,
+     * nothing else (the floor under a remote task's round trip). Throws when it is not listed or does not
+     * answer within [timeout].
+     */
+    public fun describe(hostPort: String, timeout: Duration = 5.seconds): NodeInfo {
+        val ref = listed[normalize(hostPort)] ?: throw IllegalStateException("no level-3 node at $hostPort is listed (listed: ${listedNodes()})")
+        return AskPattern.ask(ref, { r: ActorRef<NodeInfo> -> Describe(r) }, timeout.toJavaDuration(), system.scheduler())
+            .toCompletableFuture().get(timeout.inWholeMilliseconds, TimeUnit.MILLISECONDS)
+    }
+
+    /**
      * The first [count] level-3 nodes the cluster lists (sorted by address), waiting at most [timeout] for
      * that many: discovery by role instead of addresses.
      */

@@ -26,7 +26,7 @@ internal object Transfers {
     const val INLINE: Int = 160 * 1024
 
     /** Chunk requests in flight per transfer. */
-    const val WINDOW: Int = 4
+    const val WINDOW: Int = 8
 
     /**
      * Pulls [size] bytes of item [item] of request [requestId] from [source], handing each chunk to [sink] in
