@@ -54,7 +54,7 @@ class ClusterNodeSpec : FunSpec({
         ServerSocket(port).close() // the joiner's port is free again: nothing left listening
     }
 
-    test("mutual TLS: a member with the cluster's certificate joins; one with another certificate cannot, within its join timeout") {
+    test("mutual TLS: a member with the cluster's certificate joins and submits; one with another certificate cannot join (nor submit), within its join timeout") {
         val dir = kotlin.io.path.createTempDirectory("strata-tls").toFile()
         try {
             val ours = keystore(dir, "ours").let { ClusterTls(it, PASSWORD, it, PASSWORD) }
@@ -65,6 +65,16 @@ class ClusterNodeSpec : FunSpec({
                     ClusterNode.start(NodeSettings(seeds = listOf(seed.hostPort), tls = theirs, joinTimeout = 5.seconds), ClusterNode.nodeWorker(1, 0))
                 }
                 e.message shouldContain "is TLS configured alike"
+                // A level-4 program with the cluster's certificate submits to the node; one without it cannot join to submit.
+                ClusterClient.start(seed.hostPort, NodeSettings(tls = ours)).use { client ->
+                    dev.strata.worker.Worker(dev.strata.worker.WorkerConfig(level = 4, nextLevel = listOf(client.remoteNode(seed.hostPort)))).use { l4 ->
+                        val x = l4.hostTensor(dev.strata.tensor.DType.I64, 1)
+                        l4.run { submit(dev.strata.task.Target.Next(0), AddI64, dev.strata.task.TaskArgs.build { inout(x); scalar(3) }) }
+                        x.getLong(0) shouldBe 3
+                    }
+                }
+                shouldThrow<IllegalStateException> { ClusterClient.start(seed.hostPort, NodeSettings(tls = theirs, joinTimeout = 5.seconds)) }
+                    .message shouldContain "is TLS configured alike"
             }
         } finally {
             dir.deleteRecursively()
