@@ -65,7 +65,7 @@ public object AllreduceBench : Bench {
                 "gbps" to fmt(gbps), "gbps_best" to fmt(bytes / m.seconds.min() / 1e9), "memcpy_gbps" to fmt(memcpy),
                 "ratio" to fmt(gbps / memcpy), "run_ms" to fmt(median * 1e3), "startup_ms" to fmt(m.startupMillis),
             )
-            out.println(fields.entries.joinToString(",", "{", "}") { (k, v) -> "\"$k\":" + if (v is String) "\"$v\"" else "$v" })
+            out.println(json(fields))
         }
         return 0
     }

@@ -101,7 +101,7 @@ public object ClusterBench : Bench {
                         "cores" to Runtime.getRuntime().availableProcessors(),
                         "date" to Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
                     )
-                    out.println(fields.entries.joinToString(",", "{", "}") { (k, v) -> "\"$k\":" + if (v is String) "\"$v\"" else "$v" })
+                    out.println(json(fields))
                 }
             }
             return 0

@@ -68,7 +68,7 @@ public object MailboxBench : Bench {
             "cores" to Runtime.getRuntime().availableProcessors(),
             "date" to Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
         )
-        out.println(fields.entries.joinToString(",", "{", "}") { (k, v) -> "\"$k\":" + if (v is String) "\"$v\"" else "$v" })
+        out.println(json(fields))
         return 0
     }
 

@@ -255,6 +255,20 @@ class JavaFacadeTest {
     }
 
     @Test
+    void aLevel4WorkerListsRemoteNodesAsNextLevelChildren() {
+        // A remote node as strata-cluster makes it (here behind an in-memory link): same submit, tensors there and back.
+        dev.strata.remote.LoopbackLink link = new dev.strata.remote.LoopbackLink(3, null, "loopback:java", 4096);
+        try (JavaWorker w = Strata.worker(4).subWorkers(1).nextLevel(new dev.strata.worker.NextLevelChild.Remote(link)).start()) {
+            Tensor a = w.hostTensor(DType.I64, 4);
+            Tensor b = w.hostTensor(DType.I64, 4);
+            for (long i = 0; i < 4; i++) a.setLong(i, i + 1);
+            w.run(p -> p.submit(p.node(0), "square", Args.of().input(a).output(b), Square.INSTANCE));
+            for (long i = 0; i < 4; i++) assertEquals((i + 1) * (i + 1), b.getLong(i));
+        }
+        assertTrue(link.getClosed());
+    }
+
+    @Test
     void submitReturnsAFutureThatFailsWithTheTaskErrorNamingTheTask() throws Exception {
         try (JavaWorker w = Strata.worker(3).subWorkers(2).start()) {
             Tensor x = w.hostTensor(DType.I64, 1);

@@ -740,6 +740,18 @@ private fun checkProgram(seed: Long, stats: EngineStats, processes: Boolean = fa
     return program
 }
 
+/** Tasks of [p] (every run, nested scopes included) for which [which] holds. */
+private fun countTasks(p: Program, which: (TaskOp) -> Boolean): Int {
+    fun count(ops: List<Op>): Int = ops.sumOf { op ->
+        when (op) {
+            is AllocOp -> 0
+            is ScopeOp -> count(op.ops)
+            is TaskOp -> if (which(op)) 1 else 0
+        }
+    }
+    return p.runs.sumOf(::count)
+}
+
 class SerializabilitySpec : FunSpec({
     val singleSeed = System.getProperty("strata.serializability.seed")?.toLong()
     val programs = System.getProperty("strata.serializability.programs")?.toInt() ?: 500
@@ -810,15 +822,7 @@ class SerializabilitySpec : FunSpec({
                 PropTestConfig(seed = baseSeed xor 0x0C41_1D, iterations = processPrograms, shrinkingMode = ShrinkingMode.Off),
                 Arb.long(),
             ) { seed ->
-                val p = checkProgram(seed, EngineStats(), processes = true)
-                fun count(ops: List<Op>): Int = ops.sumOf { op ->
-                    when (op) {
-                        is AllocOp -> 0
-                        is ScopeOp -> count(op.ops)
-                        is TaskOp -> 1
-                    }
-                }
-                tasks += p.runs.sumOf(::count)
+                tasks += countTasks(checkProgram(seed, EngineStats(), processes = true)) { true }
             }
             println("SerializabilitySpec (processes): $processPrograms programs, $tasks tasks")
             tasks shouldBeGreaterThan processPrograms
@@ -836,15 +840,9 @@ class SerializabilitySpec : FunSpec({
                 PropTestConfig(seed = baseSeed xor 0x4E_0DE5, iterations = remotePrograms, shrinkingMode = ShrinkingMode.Off),
                 Arb.long(),
             ) { seed ->
-                val p = checkProgram(seed, EngineStats(), remote = true)
-                fun count(ops: List<Op>): Int = ops.sumOf { op ->
-                    when (op) {
-                        is AllocOp -> 0
-                        is ScopeOp -> count(op.ops)
-                        is TaskOp -> if (op.invalidBecause == null && op.targets.any { it is Target.Next }) 1 else 0
-                    }
+                remoteTasks += countTasks(checkProgram(seed, EngineStats(), remote = true)) { op ->
+                    op.invalidBecause == null && op.targets.any { it is Target.Next }
                 }
-                remoteTasks += p.runs.sumOf(::count)
             }
             println("SerializabilitySpec (remote): $remotePrograms programs, $remoteTasks tasks on remote nodes")
             remoteTasks shouldBeGreaterThan remotePrograms
