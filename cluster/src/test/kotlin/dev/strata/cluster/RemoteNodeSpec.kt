@@ -54,9 +54,11 @@ class RemoteNodeSpec : FunSpec({
     }
 
     afterSpec {
+        val ports = (listOf(client.hostPort) + started.map { it.hostPort }).map { it.substringAfterLast(':').toInt() }.distinct()
         runCatching { client.close() }
         started.forEach { it.close() }
         assertNoLeftovers("RemoteNodeSpec")
+        for (p in ports) java.net.ServerSocket(p).close() // no port left bound: the client's and every node's are free again
     }
 
     fun l4(vararg nodes: LocalNode): Worker =

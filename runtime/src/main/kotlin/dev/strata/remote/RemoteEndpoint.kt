@@ -61,7 +61,17 @@ internal class RemoteEndpoint(
      * [WorkerDiedException] when the node is lost.
      */
     fun admit(callable: TaskCallable) {
-        val name = CallableNames.stableName(callable)
+        val name = try {
+            CallableNames.stableName(callable)
+        } catch (e: InvalidCallableException) {
+            val why = e.message?.substringAfter(": ")?.substringBefore(". ") ?: "it has no stable name"
+            throw InvalidCallableException(
+                callable.javaClass.name,
+                "$why. A remote node loads callables by name from its own classpath: use an `object : TaskCallable`, a top-level " +
+                    "class with a no-arg constructor, or callable(::topLevelFunction), in a jar the node has",
+                "on remote node $path",
+            )
+        }
         if (name in admitted) return
         try {
             link.admit(name)

@@ -185,7 +185,8 @@ class RemoteEndpointSpec : FunSpec({
             e.message shouldContain "not on its classpath"
             pod.l4.run { repeat(3) { submit(Target.Next(0), Scale, TaskArgs.build { inout(x); scalar(1) }) } }
             pod.links[0].admitted.count { it.contains("Scale") } shouldBe 1
-            shouldThrow<InvalidCallableException> { pod.l4.run { submit(Target.Next(0), { }, TaskArgs.EMPTY) } }.message shouldContain "a lambda"
+            val lambda = shouldThrow<InvalidCallableException> { pod.l4.run { submit(Target.Next(0), { }, TaskArgs.EMPTY) } }.message!!
+            lambda shouldContain "cannot run on remote node L4 node#0@${pod.links[0].address}: it is a lambda. A remote node loads callables by name"
         }
     }
 
