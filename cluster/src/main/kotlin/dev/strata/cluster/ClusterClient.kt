@@ -84,7 +84,15 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
      * cluster lists it, then asks its level. Throws [IllegalStateException] naming the address and the
      * nodes that are listed when it is not there in time.
      */
-    public fun remoteNode(hostPort: String, timeout: Duration = 20.seconds): NextLevelChild.Remote {
+    public fun remoteNode(hostPort: String, timeout: Duration = 20.seconds): NextLevelChild.Remote = try {
+        link(hostPort, timeout)
+    } catch (t: Throwable) {
+        // A shared client that gave out no link yet has no owner to close it: it must not keep the JVM alive.
+        if (shared && links.isEmpty()) close()
+        throw t
+    }
+
+    private fun link(hostPort: String, timeout: Duration): NextLevelChild.Remote {
         check(!closed) { "this cluster client is closed" }
         val key = normalize(hostPort)
         val deadline = System.nanoTime() + timeout.inWholeNanoseconds
@@ -343,6 +351,9 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
         private val TASK_TIMEOUT = 24.hours
 
         private var default: ClusterClient? = null
+
+        /** The shared client if one is open (tests check that none is left). */
+        internal fun sharedOrNull(): ClusterClient? = synchronized(this) { default?.takeIf { !it.closed } }
 
         /**
          * Joins the cluster that [seed] (`host:port` of any member) belongs to as a level-4 member with

@@ -14,6 +14,8 @@ import io.kotest.assertions.throwables.shouldThrow
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.longs.shouldBeLessThan
 import io.kotest.matchers.shouldBe
+import io.kotest.matchers.shouldNotBe
+import dev.strata.dsl.worker
 import io.kotest.matchers.string.shouldContain
 import java.io.File
 import java.util.concurrent.Executors
@@ -121,6 +123,25 @@ class RemoteNodeSpec : FunSpec({
             e.workerPath shouldBe "L5 pod#1 / L4 node#0@${n1.hostPort} / L3 sub#0"
             e.taskName shouldBe "inner"
         }
+    }
+
+    test("remoteNode in the DSL: one shared client, closed with the worker; a wrong address fails naming it and leaves no client running") {
+        worker(level = 4) { remoteNode(n0.hostPort); remoteNode(n1.hostPort) }.use { w ->
+            ClusterClient.sharedOrNull() shouldNotBe null
+            val x = w.hostTensor(DType.I64, 1)
+            w.run {
+                submit(Target.Next(0), AddI64, TaskArgs.build { inout(x); scalar(1) })
+                submit(Target.Next(1), AddI64, TaskArgs.build { inout(x); scalar(2) })
+            }
+            x.getLong(0) shouldBe 3
+        }
+        ClusterClient.sharedOrNull() shouldBe null // the last link closed it: no Pekko thread keeps the JVM alive
+        val free = java.net.ServerSocket(0).use { it.localPort }
+        val e = shouldThrow<IllegalStateException> {
+            worker(level = 4) { remoteNode(n0.hostPort); remoteNode("127.0.0.1:$free", timeout = 2.seconds) }
+        }
+        e.message shouldContain "no level-3 node at 127.0.0.1:$free joined the cluster within 2s"
+        ClusterClient.sharedOrNull() shouldBe null
     }
 
     test("SIGKILL of a node mid-task fails that task within seconds with WorkerDiedException; the others serve; a restarted node rejoins") {

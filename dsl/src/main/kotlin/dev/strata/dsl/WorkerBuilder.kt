@@ -29,8 +29,16 @@ import kotlin.time.Duration
  * ```
  * @throws dev.strata.error.InvalidConfigException listing every configuration problem.
  */
-public fun worker(level: Int = 3, configure: WorkerBuilder.() -> Unit = {}): Worker =
-    Worker(WorkerBuilder(level).apply(configure).build())
+public fun worker(level: Int = 3, configure: WorkerBuilder.() -> Unit = {}): Worker {
+    val builder = WorkerBuilder(level)
+    try {
+        builder.configure()
+    } catch (t: Throwable) {
+        builder.closeRemoteLinks() // remote nodes added before the failure belong to no worker: let them go
+        throw t
+    }
+    return Worker(builder.build())
+}
 
 /** Configuration of a worker; every setting has a default (see [WorkerConfig]). */
 @StrataDsl
@@ -167,6 +175,11 @@ public class WorkerBuilder internal constructor(private val level: Int) {
     /** Adds [count] plain next-level children (threads that run the callables sent to them). */
     public fun plainNextLevel(count: Int) {
         repeat(count) { next += NextLevelChild.Plain }
+    }
+
+    /** Closes the links of the remote nodes added so far (a configuration that failed half way). */
+    internal fun closeRemoteLinks() {
+        for (c in next) if (c is NextLevelChild.Remote) runCatching { c.link.close() }
     }
 
     internal fun build(): WorkerConfig = WorkerConfig(
