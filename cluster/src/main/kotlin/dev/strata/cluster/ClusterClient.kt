@@ -63,6 +63,11 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
 
     private val data: ActorRef<DataCommand> = system.systemActorOf(dataBehavior(), "strata-l4-data", Props.empty())
 
+    /** Serves the transfer units of calls in flight to the nodes that fetch them (null: through Artery). */
+    private val dataPlane: DataPlane? = if (!member.settings.dataPlane) null else DataPlane(member.settings.hostname, member.settings.tls) { id, item, off, len ->
+        calls[id]?.readUnit(item, off, len)
+    }
+
     @Volatile
     private var closed = false
 
@@ -145,6 +150,7 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
         links.toList().forEach { it.lost("was closed with its cluster client", closing = true) }
         links.clear()
         pool.shutdownNow()
+        dataPlane?.close()
         member.close()
         if (shared) synchronized(Companion) { if (default === this) default = null }
     }
@@ -269,7 +275,9 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
             }
             AskPattern.ask(
                 node,
-                { r: ActorRef<TaskReply> -> RunTask(id, call.path, spec, inline, data, r, payload.toByteArray()) },
+                { r: ActorRef<TaskReply> ->
+                    RunTask(id, call.path, spec, inline, data, r, member.settings.hostname, dataPlane?.port ?: 0, payload.toByteArray())
+                },
                 TASK_TIMEOUT.toJavaDuration(), system.scheduler(),
             ).whenComplete { reply, error ->
                 when {
@@ -300,8 +308,12 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
                     at += size
                 }
                 for (arg in reply.retained) {
-                    Transfers.pull(system.scheduler(), reply.source, reply.requestId, arg, call.spec.args[arg].packedBytes, NodeService.PULL_TIMEOUT) { off, b ->
-                        if (!p.write(arg, off, b)) throw CancellationException("the call already failed")
+                    val sink = { off: Long, b: ByteArray -> if (!p.write(arg, off, b)) throw CancellationException("the call already failed") }
+                    val size = call.spec.args[arg].packedBytes
+                    if (reply.dataPort > 0 && dataPlane != null) {
+                        dataPlane.fetch(reply.dataHost, reply.dataPort, reply.requestId, arg, size, NodeService.PULL_TIMEOUT, sink)
+                    } else {
+                        Transfers.pull(system.scheduler(), reply.source, reply.requestId, arg, size, NodeService.PULL_TIMEOUT, sink)
                     }
                 }
                 if (reply.retained.isNotEmpty()) reply.source.tell(Release(reply.requestId))
@@ -359,17 +371,24 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
          * Joins the cluster that [seed] (`host:port` of any member) belongs to as a level-4 member with
          * [settings] (its roles and seeds are set here), waiting until it is Up.
          */
-        public fun start(seed: String, settings: NodeSettings = NodeSettings()): ClusterClient =
-            ClusterClient(ClusterNode.start(settings.copy(seeds = listOf(seed), roles = setOf(NodeSettings.ROLE_L4)), null), shared = false)
+        public fun start(seed: String, settings: NodeSettings = NodeSettings()): ClusterClient = open(seed, settings, shared = false)
+
+        private fun open(seed: String, settings: NodeSettings, shared: Boolean): ClusterClient {
+            val member = ClusterNode.start(settings.copy(seeds = listOf(seed), roles = setOf(NodeSettings.ROLE_L4)), null)
+            return try {
+                ClusterClient(member, shared)
+            } catch (t: Throwable) {
+                member.close()
+                throw t
+            }
+        }
 
         /**
          * The process's shared client, started (joined through [seed]) on first use; it closes itself when
          * the last link it gave out closes. What `remoteNode("host:port")` in the DSL uses.
          */
         public fun shared(seed: String, settings: NodeSettings = NodeSettings()): ClusterClient = synchronized(this) {
-            default?.takeIf { !it.closed } ?: ClusterClient(
-                ClusterNode.start(settings.copy(seeds = listOf(seed), roles = setOf(NodeSettings.ROLE_L4)), null), shared = true,
-            ).also { default = it }
+            default?.takeIf { !it.closed } ?: open(seed, settings, shared = true).also { default = it }
         }
 
         internal fun hostPortOf(a: org.apache.pekko.actor.Address): String = "${a.host.orElse("?")}:${a.port.orElse(0)}"

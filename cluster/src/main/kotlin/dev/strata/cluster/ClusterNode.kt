@@ -99,7 +99,12 @@ public class ClusterNode private constructor(
                 worker?.close()
                 throw t
             }
-            val service = worker?.let { NodeService(it) }
+            val service = try {
+                worker?.let { NodeService(it, settings) }
+            } catch (t: Throwable) {
+                worker?.close()
+                throw t
+            }
             val system = try {
                 ActorSystem.create(guardian(service), NodeSettings.SYSTEM, settings.toConfig())
             } catch (t: Throwable) {

@@ -25,7 +25,7 @@ private val log = KotlinLogging.logger {}
  * replies with the written arguments — inline when they fit, else kept for the caller to pull from the
  * node's `data` actor until it sends [Release] (or for [RETAIN_MILLIS] at most).
  */
-internal class NodeService(private val worker: Worker) : AutoCloseable {
+internal class NodeService(private val worker: Worker, settings: NodeSettings) : AutoCloseable {
     @Volatile
     private lateinit var scheduler: Scheduler
 
@@ -38,6 +38,12 @@ internal class NodeService(private val worker: Worker) : AutoCloseable {
     private val retained = ConcurrentHashMap<Long, Retained>()
 
     private class Retained(val results: List<ByteArray?>, val since: Long = System.nanoTime())
+
+    /** Serves retained results and fetches callers' transfer units (null: everything through Artery). */
+    private val dataPlane: DataPlane? = if (!settings.dataPlane) null else DataPlane(settings.hostname, settings.tls) { id, item, off, len ->
+        retained[id]?.results?.getOrNull(item)?.takeIf { off >= 0 && off + len <= it.size }?.copyOfRange(off.toInt(), off.toInt() + len)
+    }
+    private val dataHost = settings.hostname
 
     fun behavior(data: ActorRef<DataCommand>): Behavior<NodeCommand> = Behaviors.setup { ctx ->
         scheduler = ctx.system.scheduler()
@@ -92,7 +98,12 @@ internal class NodeService(private val worker: Worker) : AutoCloseable {
                     System.arraycopy(m.payload, at, bytes, 0, bytes.size)
                     at += bytes.size
                 } else {
-                    Transfers.pull(scheduler, m.source, m.requestId, i, size, PULL_TIMEOUT) { off, b -> System.arraycopy(b, 0, bytes, off.toInt(), b.size) }
+                    val sink = { off: Long, b: ByteArray -> System.arraycopy(b, 0, bytes, off.toInt(), b.size) }
+                    if (m.dataPort > 0 && dataPlane != null) {
+                        dataPlane.fetch(m.dataHost, m.dataPort, m.requestId, i, size, PULL_TIMEOUT, sink)
+                    } else {
+                        Transfers.pull(scheduler, m.source, m.requestId, i, size, PULL_TIMEOUT, sink)
+                    }
                 }
                 units += bytes
             }
@@ -104,7 +115,7 @@ internal class NodeService(private val worker: Worker) : AutoCloseable {
             if (rest.isNotEmpty()) retained[m.requestId] = Retained(results)
             val payload = java.io.ByteArrayOutputStream(inline.sumOf { results[it]!!.size })
             inline.forEach { payload.write(results[it]!!) }
-            m.replyTo.tell(TaskDone(m.requestId, inline, rest, data, payload.toByteArray()))
+            m.replyTo.tell(TaskDone(m.requestId, inline, rest, data, dataHost, dataPlane?.port ?: 0, payload.toByteArray()))
         } catch (f: RemoteTaskFailure) {
             m.replyTo.tell(TaskFailed(m.requestId, f.nestedPath, f.taskId, f.taskName, f.errorClass, f.errorMessage, f.errorStack))
         } catch (t: Throwable) {
@@ -124,6 +135,7 @@ internal class NodeService(private val worker: Worker) : AutoCloseable {
     }
 
     override fun close() {
+        dataPlane?.close()
         pool.shutdownNow()
         retained.clear()
     }

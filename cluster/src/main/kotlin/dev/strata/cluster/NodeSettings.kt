@@ -37,6 +37,8 @@ public data class ClusterTls(
  * @property roles the member's roles (`l3` for a node serving tasks, `observer` for `strata doctor --cluster`).
  * @property tls mutual TLS; required for a non-loopback [hostname].
  * @property joinTimeout how long [ClusterNode.start] waits for this member to be Up.
+ * @property dataPlane whether tensor bytes travel on a socket of their own beside Artery ([DataPlane], on
+ *   [hostname], TLS like Artery); off, they are pulled through Artery in chunks under its frame limit.
  */
 public data class NodeSettings(
     val hostname: String = LOOPBACK,
@@ -45,6 +47,7 @@ public data class NodeSettings(
     val roles: Set<String> = setOf(ROLE_L3),
     val tls: ClusterTls? = null,
     val joinTimeout: Duration = 20.seconds,
+    val dataPlane: Boolean = true,
 ) {
     /** Every problem of these settings (empty when valid). */
     internal fun problems(): List<String> = either {

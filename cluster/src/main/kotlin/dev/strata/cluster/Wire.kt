@@ -47,7 +47,8 @@ public data class Admitted(val problem: String?) : Wire
 /**
  * Runs one remote task ([spec]) on a node: request [requestId] of the caller, seen by the task as running
  * on [path]. The transfer units listed in [inline] travel in [payload], one after the other; the node
- * pulls the others from [source] in chunks. The outcome goes to [replyTo].
+ * fetches the others from the caller's data plane ([dataPort]), or pulls them from [source] in chunks when
+ * it has none. The outcome goes to [replyTo].
  */
 @Serializable
 public data class RunTask(
@@ -57,6 +58,9 @@ public data class RunTask(
     val inline: List<Int>,
     @Contextual val source: ActorRef<DataCommand>,
     @Contextual val replyTo: ActorRef<TaskReply>,
+    /** The caller's data plane (host and port; port 0: none, pull through [source]). */
+    val dataHost: String = "",
+    val dataPort: Int = 0,
     @Transient override val payload: ByteArray = EMPTY,
 ) : NodeCommand, Carrying {
     override fun carrying(bytes: ByteArray): Wire = copy(payload = bytes)
@@ -79,6 +83,9 @@ public data class TaskDone(
     val inline: List<Int>,
     val retained: List<Int>,
     @Contextual val source: ActorRef<DataCommand>,
+    /** The node's data plane (host and port; port 0: none, pull through [source]). */
+    val dataHost: String = "",
+    val dataPort: Int = 0,
     @Transient override val payload: ByteArray = EMPTY,
 ) : TaskReply, Carrying {
     override fun carrying(bytes: ByteArray): Wire = copy(payload = bytes)

@@ -26,6 +26,17 @@ private fun keystore(dir: java.io.File, name: String): java.nio.file.Path {
     return file.toPath()
 }
 
+/** A 3 MiB tensor to node 0 and its 3 MiB result back (more than travels inline either way), every byte checked. */
+private fun roundTrip(l4: dev.strata.worker.Worker) {
+    val n = 3L shl 17 // 3 MiB of longs
+    val x = l4.hostTensor(dev.strata.tensor.DType.I64, n)
+    val sum = l4.hostTensor(dev.strata.tensor.DType.I64, 1)
+    l4.run { submit(dev.strata.task.Target.Next(0), FillI64, dev.strata.task.TaskArgs.build { output(x); scalar(5); scalar(1) }) }
+    for (k in listOf(0L, 12345L, n - 1)) x.getLong(k) shouldBe 5 * k + 1
+    l4.run { submit(dev.strata.task.Target.Next(0), SumI64, dev.strata.task.TaskArgs.build { input(x); output(sum) }) }
+    sum.getLong(0) shouldBe 5 * (n * (n - 1) / 2) + n
+}
+
 /** Three members on loopback (two level-3 nodes, one probe) in this JVM: membership, discovery, describe, clean leave. */
 class ClusterNodeSpec : FunSpec({
     afterSpec { assertNoLeftovers("ClusterNodeSpec") }
@@ -71,6 +82,9 @@ class ClusterNodeSpec : FunSpec({
                         val x = l4.hostTensor(dev.strata.tensor.DType.I64, 1)
                         l4.run { submit(dev.strata.task.Target.Next(0), AddI64, dev.strata.task.TaskArgs.build { inout(x); scalar(3) }) }
                         x.getLong(0) shouldBe 3
+                        val before = DataPlane.served.get()
+                        roundTrip(l4) // 3 MiB each way: the data plane, over TLS with the cluster's stores
+                        (DataPlane.served.get() - before) shouldBe 3 * (3L shl 20) // fill: in and back; sum: in (its 8-byte result rides inline)
                     }
                 }
                 shouldThrow<IllegalStateException> { ClusterClient.start(seed.hostPort, NodeSettings(tls = theirs, joinTimeout = 5.seconds)) }
@@ -78,6 +92,16 @@ class ClusterNodeSpec : FunSpec({
             }
         } finally {
             dir.deleteRecursively()
+        }
+    }
+
+    test("with the data plane off, tensor bytes travel through Artery in chunks under its frame limit") {
+        ClusterNode.start(NodeSettings(dataPlane = false), ClusterNode.nodeWorker(1, 0)).use { node ->
+            ClusterClient.start(node.hostPort, NodeSettings(dataPlane = false)).use { client ->
+                val before = DataPlane.served.get()
+                dev.strata.worker.Worker(dev.strata.worker.WorkerConfig(level = 4, nextLevel = listOf(client.remoteNode(node.hostPort)))).use { roundTrip(it) }
+                DataPlane.served.get() shouldBe before
+            }
         }
     }
 
