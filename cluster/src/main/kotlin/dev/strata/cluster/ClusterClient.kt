@@ -320,6 +320,12 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
                 synchronized(p) { p.done.complete(Unit) }
             } catch (_: CancellationException) {
                 // lost meanwhile: the call failed with that
+            } catch (e: DataPlane.Refused) {
+                p.fail(e)
+            } catch (e: java.io.IOException) {
+                // The node stopped sending the results it holds (it died, or its network did): the node is lost to this
+                // task, whatever the failure detector says a few seconds later.
+                p.fail(RemoteNodeLostException(address, "stopped sending the results of task #${call.spec.taskId} (${e.message})"))
             } catch (t: Throwable) {
                 p.fail(t)
             }

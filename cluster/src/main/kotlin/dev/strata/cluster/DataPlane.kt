@@ -112,8 +112,9 @@ internal class DataPlane(
 
     /**
      * Reads [size] bytes of [item] of [requestId] from the member serving at [host]:[port], handing them to
-     * [sink] in order, in pieces. Throws [IOException] naming what failed; a read that stalls for [timeout]
-     * fails.
+     * [sink] in order, in pieces. Throws [Refused] when the member holds no such bytes, [IOException] naming
+     * what failed when the connection does (the member died, or its network); a read that stalls for
+     * [timeout] fails.
      */
     fun fetch(host: String, port: Int, requestId: Long, item: Int, size: Long, timeout: Duration, sink: (offset: Long, bytes: ByteArray) -> Unit) {
         val s = ssl?.socketFactory?.createSocket() ?: Socket()
@@ -127,7 +128,7 @@ internal class DataPlane(
             val input = DataInputStream(s.getInputStream().buffered(PIECE))
             if (input.readInt() != 0) {
                 val reason = ByteArray(input.readInt().coerceIn(0, 4096)).also { input.readFully(it) }
-                throw IOException("$host:$port: ${String(reason)}")
+                throw Refused("$host:$port: ${String(reason)}")
             }
             var at = 0L
             while (at < size) {
@@ -144,6 +145,9 @@ internal class DataPlane(
         runCatching { server.close() }
         connections.toList().forEach { runCatching { it.close() } }
     }
+
+    /** The member answered, but holds no such bytes (a request that is over, or results that expired). */
+    class Refused(message: String) : IOException(message)
 
     companion object {
         /** Bytes per read and write: large enough that per-piece costs vanish, small enough to keep memory flat. */
