@@ -134,14 +134,22 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
      */
     public fun remoteNodes(count: Int, timeout: Duration = 20.seconds): List<NextLevelChild.Remote> {
         require(count > 0) { "count must be > 0, was $count" }
-        val deadline = System.nanoTime() + timeout.inWholeNanoseconds
-        while (listed.size < count) {
-            check(System.nanoTime() < deadline) {
-                "only ${listed.size} level-3 node(s) joined the cluster within $timeout, $count wanted (listed: ${listedNodes()})"
+        val made = ArrayList<NextLevelChild.Remote>()
+        try {
+            val deadline = System.nanoTime() + timeout.inWholeNanoseconds
+            while (listed.size < count) {
+                check(System.nanoTime() < deadline) {
+                    "only ${listed.size} level-3 node(s) joined the cluster within $timeout, $count wanted (listed: ${listedNodes()})"
+                }
+                Thread.sleep(10)
             }
-            Thread.sleep(10)
+            for (hostPort in listedNodes().take(count)) made += remoteNode(hostPort, timeout)
+            return made
+        } catch (t: Throwable) {
+            made.forEach { it.link.close() } // none of them reaches a worker
+            if (shared && links.isEmpty()) close()
+            throw t
         }
-        return listedNodes().take(count).map { remoteNode(it, timeout) }
     }
 
     override fun close() {

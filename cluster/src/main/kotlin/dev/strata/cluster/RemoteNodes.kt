@@ -17,3 +17,12 @@ import kotlin.time.Duration.Companion.seconds
 public fun WorkerBuilder.remoteNode(hostPort: String, settings: NodeSettings = NodeSettings(), timeout: Duration = 20.seconds) {
     nextLevel(ClusterClient.shared(hostPort, settings).remoteNode(hostPort, timeout))
 }
+
+/**
+ * Adds the first [count] level-3 nodes of the cluster that [seed] (`host:port` of any member) belongs to,
+ * sorted by address, as this level-4 worker's next next-level children: discovery by role instead of
+ * addresses. Waits at most [timeout] for that many nodes to be listed.
+ */
+public fun WorkerBuilder.remoteNodes(seed: String, count: Int, settings: NodeSettings = NodeSettings(), timeout: Duration = 20.seconds) {
+    nextLevel(*ClusterClient.shared(seed, settings).remoteNodes(count, timeout).toTypedArray())
+}

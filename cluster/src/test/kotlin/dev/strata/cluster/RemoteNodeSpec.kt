@@ -142,6 +142,16 @@ class RemoteNodeSpec : FunSpec({
         }
         e.message shouldContain "no level-3 node at 127.0.0.1:$free joined the cluster within 2s"
         ClusterClient.sharedOrNull() shouldBe null
+        // Discovery instead of addresses: the first nodes the cluster lists.
+        worker(level = 4) { remoteNodes(n0.hostPort, count = 3) }.use { w ->
+            w.nextLevelCount shouldBe 3
+            val x = w.hostTensor(DType.I64, 1)
+            val withTests = w.config.nextLevel.indexOfFirst { (it as NextLevelChild.Remote).link.address != n2.hostPort }
+            w.run { submit(Target.Next(withTests), SumI64, TaskArgs.build { input(w.hostTensor(DType.I64, 4)); output(x) }) }
+        }
+        shouldThrow<IllegalStateException> { worker(level = 4) { remoteNodes(n0.hostPort, count = 9, timeout = 2.seconds) } }
+            .message shouldContain "only 3 level-3 node(s) joined the cluster within 2s, 9 wanted"
+        ClusterClient.sharedOrNull() shouldBe null
     }
 
     test("SIGKILL of a node mid-task fails that task within seconds with WorkerDiedException; the others serve; a restarted node rejoins") {
