@@ -11,6 +11,19 @@ public interface Bench {
     public fun run(args: List<String>, out: PrintStream): Int
 }
 
+/**
+ * The options of a bench that has only `--quick`: whether it was given, or null after printing the usage
+ * of bench [name] for anything else (the caller exits 2).
+ */
+internal fun quickOnly(name: String, args: List<String>): Boolean? {
+    val unknown = args.filter { it != "--quick" }
+    if (unknown.isNotEmpty()) {
+        System.err.println("$name: unknown option(s) $unknown; usage: strata bench $name [--quick]")
+        return null
+    }
+    return "--quick" in args
+}
+
 /** Every benchmark the CLI knows, by name. */
 public object Benches {
     public val all: List<Bench> = listOf(AllreduceBench, ClusterBench, DispatchBench, MailboxBench)

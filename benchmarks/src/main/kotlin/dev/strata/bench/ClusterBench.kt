@@ -42,12 +42,7 @@ public object ClusterBench : Bench {
     private const val TENSOR_BYTES = 64L shl 20
 
     override fun run(args: List<String>, out: PrintStream): Int {
-        val quick = "--quick" in args
-        val unknown = args.filter { it != "--quick" }
-        if (unknown.isNotEmpty()) {
-            System.err.println("cluster: unknown option(s) $unknown; usage: strata bench cluster [--quick]")
-            return 2
-        }
+        val quick = quickOnly(name, args) ?: return 2
         val rttSamples = if (quick) 200 else 3_000
         val throughputTasks = if (quick) 500 else 10_000
         val tensorRounds = if (quick) 1 else 3

@@ -34,12 +34,7 @@ public object MailboxBench : Bench {
     private const val SECOND = 1_000_000_000L
 
     override fun run(args: List<String>, out: PrintStream): Int {
-        val quick = "--quick" in args
-        val unknown = args.filter { it != "--quick" }
-        if (unknown.isNotEmpty()) {
-            System.err.println("mailbox: unknown option(s) $unknown; usage: strata bench mailbox [--quick]")
-            return 2
-        }
+        val quick = quickOnly(name, args) ?: return 2
         val spinRounds = if (quick) 2_000 else 200_000
         val parkedRounds = if (quick) 200 else 20_000
         val raw = measure("raw", spinRounds)

@@ -63,20 +63,7 @@ internal object AllreduceHosts {
                 val times = DoubleArray(o.iterations) { job.iterate() }
                 val ranks = job.ranks()
                 tamper(ranks[0])
-                val median = times.sorted()[times.size / 2]
-                out.println(
-                    String.format(
-                        Locale.ROOT, "  runs: %d, median %.2f ms, best %.2f ms; algorithm bandwidth %.3f GB/s",
-                        times.size, median * 1e3, times.min() * 1e3, m * 4 / median / 1e9,
-                    ),
-                )
-                val wrong = AllreduceJob.firstWrong(ranks, n)
-                if (wrong != null) {
-                    out.println("FAIL: $wrong")
-                    return 1
-                }
-                out.println("PASS: all $n ranks on $h hosts hold n·i + 100·n(n−1)/2 for all $m elements")
-                return 0
+                return AllreduceSample.report(out, times, m, ranks, "all $n ranks on $h hosts hold")
             }
         } finally {
             nodes.forEach { it.close() }

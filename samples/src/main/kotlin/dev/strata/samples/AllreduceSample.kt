@@ -52,24 +52,32 @@ public object AllreduceSample : Sample {
             out.println(String.format(Locale.ROOT, "  start-up: %.0f ms (every chip ready, domain windows zeroed)", startupMs))
             val job = AllreduceJob(w, n, m, o.driver)
             val times = DoubleArray(o.iterations) { job.iterate() }
-            val best = times.min()
-            val median = times.sorted()[times.size / 2]
             val results = job.readBack()
             tamper(results[0])
-            out.println(
-                String.format(
-                    Locale.ROOT, "  runs: %d, median %.2f ms, best %.2f ms; algorithm bandwidth %.2f GB/s (best %.2f GB/s)",
-                    times.size, median * 1e3, best * 1e3, m * 4 / median / 1e9, m * 4 / best / 1e9,
-                ),
-            )
-            val wrong = AllreduceJob.firstWrong(results, n)
-            if (wrong != null) {
-                out.println("FAIL: $wrong")
-                return 1
-            }
-            out.println("PASS: every rank holds n·i + 100·n(n−1)/2 for all $m elements")
-            return 0
+            return report(out, times, m, results, "every rank holds")
         }
+    }
+
+    /**
+     * Prints the runs' times and bandwidth, then checks [ranks] (every rank's result, in rank order): PASS
+     * with [claim] (exit 0) or the first wrong element (exit 1).
+     */
+    internal fun report(out: PrintStream, times: DoubleArray, m: Long, ranks: List<Tensor>, claim: String): Int {
+        val best = times.min()
+        val median = times.sorted()[times.size / 2]
+        out.println(
+            String.format(
+                Locale.ROOT, "  runs: %d, median %.2f ms, best %.2f ms; algorithm bandwidth %.3f GB/s (best %.3f GB/s)",
+                times.size, median * 1e3, best * 1e3, m * 4 / median / 1e9, m * 4 / best / 1e9,
+            ),
+        )
+        val wrong = AllreduceJob.firstWrong(ranks, ranks.size)
+        if (wrong != null) {
+            out.println("FAIL: $wrong")
+            return 1
+        }
+        out.println("PASS: $claim n·i + 100·n(n−1)/2 for all $m elements")
+        return 0
     }
 
     /** The level-3 worker of the allreduce. */
