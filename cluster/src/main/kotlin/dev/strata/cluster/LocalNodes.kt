@@ -56,7 +56,9 @@ public class LocalNode private constructor(
             timeout: Duration = 60.seconds,
         ): LocalNode {
             val java = java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString()
-            val cmd = listOf(java, "-cp", classpath, "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xss4m") +
+            // Pekko 1.x calls sun.misc.Unsafe; the flag that allows it quietly exists from JDK 23 on (a JDK 22 refuses it).
+            val unsafe = if (Runtime.version().feature() >= 23) listOf("--sun-misc-unsafe-memory-access=allow") else emptyList()
+            val cmd = listOf(java, "-cp", classpath, "--enable-native-access=ALL-UNNAMED") + unsafe + listOf("-Xss4m") +
                 jvmOptions + listOf(NodeProcess::class.java.name, seed ?: "-", port.toString(), subWorkers.toString(), chips.toString(), chipIsolation.name)
             val p = ProcessBuilder(cmd).redirectErrorStream(true).start()
             val output = StringBuffer()
