@@ -2,6 +2,7 @@ package dev.strata.remote
 
 import dev.strata.tensor.AddressSpace
 import dev.strata.tensor.Tensor
+import dev.strata.tensor.rowMajorStrides
 import dev.strata.task.TaskArgs
 import java.lang.foreign.MemorySegment
 import java.lang.foreign.ValueLayout
@@ -109,7 +110,7 @@ public class RemoteCall internal constructor(
                 if (members.size == 1) {
                     require(packed <= MAX_UNIT) { "argument $i ($t) has $packed bytes; a remote task's tensor may have at most $MAX_UNIT" }
                     units += Dense(t); sizes += packed
-                    specs += RemoteArg(args.arg(i).tag, t.dtype, units.size - 1, 0, t.shape.asList(), contiguousStrides(t.shape).asList())
+                    specs += RemoteArg(args.arg(i).tag, t.dtype, units.size - 1, 0, t.shape.asList(), rowMajorStrides(t.shape).asList())
                 } else {
                     val u = unitOfRoot.getOrPut(r) {
                         val lo = members.minOf { tensors[it].footprint.lo }
@@ -124,13 +125,6 @@ public class RemoteCall internal constructor(
             }
             val spec = RemoteTaskSpec(taskId, member, groupSize, name, callable, sizes, specs, List(args.scalarCount) { args.scalar(it) })
             return RemoteCall(spec, path, units, tensors)
-        }
-
-        fun contiguousStrides(shape: LongArray): LongArray {
-            val strides = LongArray(shape.size)
-            var s = 1L
-            for (d in shape.indices.reversed()) { strides[d] = s; s *= shape[d] }
-            return strides
         }
     }
 }

@@ -34,7 +34,10 @@ internal class RemoteEndpoint(
     override val path: String = "$basePath@${link.address}"
 
     private val current = AtomicReference<Dispatch?>()
-    private val calls = ConcurrentHashMap<Dispatch, RemoteCall>()
+
+    /** The call of [current] (one dispatch at a time), for [stop]. */
+    @Volatile
+    private var call: RemoteCall? = null
     private val admitted = ConcurrentHashMap.newKeySet<String>()
     private lateinit var onDone: (Dispatch) -> Dispatch?
 
@@ -90,19 +93,19 @@ internal class RemoteEndpoint(
         check(current.compareAndSet(null, dispatch)) { "$path got a dispatch while running ${current.get()?.task}" }
         runningSinceNanos = System.nanoTime()
         lastProgressNanos = runningSinceNanos
-        calls[dispatch] = call
+        this.call = call
         val future = try {
             link.execute(call)
         } catch (e: Throwable) {
+            this.call = null
             current.set(null)
-            calls.remove(dispatch)
             throw translate(dispatch, e)
         }
         future.whenComplete { _, e -> finish(dispatch, e) }
     }
 
     private fun finish(dispatch: Dispatch, error: Throwable?) {
-        calls.remove(dispatch)
+        call = null
         dispatch.error = error?.let { translate(dispatch, it) }
         current.set(null)
         lastProgressNanos = System.nanoTime()
@@ -133,7 +136,8 @@ internal class RemoteEndpoint(
     override fun ownsCurrentThread(): Boolean = false
 
     override fun stop(dispatch: Dispatch, reason: StopReason) {
-        calls[dispatch]?.let { runCatching { link.cancel(it) } }
+        val c = call
+        if (c != null && current.get() === dispatch) runCatching { link.cancel(c) }
     }
 
     override fun describeRunning(dispatch: Dispatch, forNanos: Long): String =

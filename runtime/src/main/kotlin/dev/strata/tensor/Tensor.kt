@@ -185,13 +185,18 @@ public class Tensor internal constructor(
 
         fun contiguous(buffer: Buffer, byteOffset: Long, dtype: DType, shape: LongArray): Tensor {
             val shp = if (shape.isEmpty()) longArrayOf(buffer.byteSize / dtype.byteSize) else shape.copyOf()
-            val strides = LongArray(shp.size)
-            var s = 1L
-            for (d in shp.indices.reversed()) {
-                strides[d] = s
-                s *= shp[d]
-            }
-            return Tensor(buffer, byteOffset, shp, strides, dtype)
+            return Tensor(buffer, byteOffset, shp, rowMajorStrides(shp), dtype)
         }
     }
+}
+
+/** The strides (in elements) of a dense row-major view of [shape]. */
+internal fun rowMajorStrides(shape: LongArray): LongArray {
+    val strides = LongArray(shape.size)
+    var s = 1L
+    for (d in shape.indices.reversed()) {
+        strides[d] = s
+        s *= shape[d]
+    }
+    return strides
 }
