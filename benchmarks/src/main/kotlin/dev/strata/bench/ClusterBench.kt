@@ -25,6 +25,14 @@ public object TouchInput : TaskCallable {
     }
 }
 
+/** Adds one to its tensor's first byte: a task that reads and writes a big tensor it hardly touches. */
+public object BumpFirst : TaskCallable {
+    override fun call(context: TaskContext) {
+        val t = context.tensor(0)
+        t.setByteAt(0, (t.getByteAt(0) + 1).toByte())
+    }
+}
+
 /**
  * `./strata bench cluster` (issue 15): level 4 across hosts on loopback — two node JVMs ([LocalNode]) and a
  * level-4 worker in this JVM. Prints one JSON line:
@@ -32,6 +40,9 @@ public object TouchInput : TaskCallable {
  * `pekko_ask_rtt_us` (p50 of a bare request/response with a node: the transport's own floor),
  * `tasks_per_s_2_nodes` (no-op tasks alternating between the two nodes in one run),
  * `tensor_mb_per_s` (a task on a node reading a 64 MiB tensor of this JVM: MB/s of the pull),
+ * `chain_64mib_ms` (a run of four tasks on one node over one 64 MiB tensor — write, update twice, read —
+ * whose result stays on the node between them) beside `chain_64mib_results_back_ms` (the same run on a
+ * level-4 worker that also has a child JVM, where every result comes back at once),
  * beside the floors measured in the same run on loopback TCP between two threads of this JVM:
  * `tcp_rtt_floor_us` (one-byte ping-pong, p50) and `tcp_floor_mb_per_s` (64 MiB in 192 KiB writes).
  */
@@ -80,6 +91,14 @@ public object ClusterBench : Bench {
                         w.run { submit(Target.Next(1), TouchInput, TaskArgs.build { input(big); output(one) }) }
                         TENSOR_BYTES / ((System.nanoTime() - s) / 1e9) / 1e6
                     }.sorted()
+                    System.err.println("cluster: a chain of 4 tasks over 64 MiB on one node, $tensorRounds round(s) each way…")
+                    val chain = chainMillis(w, big, one, tensorRounds)
+                    val chainBack = Worker(
+                        WorkerConfig(
+                            level = 4, subWorkers = 1, subIsolation = dev.strata.worker.Isolation.PROCESS,
+                            nextLevel = listOf(client.remoteNode(nodes[0].hostPort)), closeTimeout = 5.seconds,
+                        ),
+                    ).use { back -> chainMillis(back, back.hostTensor(DType.U8, TENSOR_BYTES), back.hostTensor(DType.I64, 1), tensorRounds) }
                     val (tcpRtt, tcpMbps) = tcpFloors(rttSamples)
                     val fields = linkedMapOf<String, Any>(
                         "bench" to "cluster",
@@ -91,6 +110,8 @@ public object ClusterBench : Bench {
                         "tcp_rtt_floor_us" to fmt(tcpRtt),
                         "tcp_floor_mb_per_s" to fmt(tcpMbps),
                         "tensor_ratio_to_tcp" to fmt(mbps[mbps.size / 2] / tcpMbps),
+                        "chain_64mib_ms" to fmt(chain),
+                        "chain_64mib_results_back_ms" to fmt(chainBack),
                         "quick" to quick,
                         "jdk" to Runtime.version().toString().substringBefore('+'),
                         "cores" to Runtime.getRuntime().availableProcessors(),
@@ -104,6 +125,18 @@ public object ClusterBench : Bench {
             nodes.forEach { it.close() }
         }
     }
+
+    /** Median wall time (ms) of a run of 4 tasks on node 0 over [big]: write, update, update, read. */
+    private fun chainMillis(w: Worker, big: dev.strata.tensor.Tensor, one: dev.strata.tensor.Tensor, rounds: Int): Double = List(rounds) {
+        val s = System.nanoTime()
+        w.run {
+            submit(Target.Next(0), BumpFirst, TaskArgs.build { output(big) }, "write")
+            submit(Target.Next(0), BumpFirst, TaskArgs.build { inout(big) }, "update")
+            submit(Target.Next(0), BumpFirst, TaskArgs.build { inout(big) }, "update")
+            submit(Target.Next(0), TouchInput, TaskArgs.build { input(big); output(one) }, "read")
+        }
+        (System.nanoTime() - s) / 1e6
+    }.sorted()[rounds / 2]
 
     private fun fmt(v: Double): Double = String.format(Locale.ROOT, "%.2f", v).toDouble()
 

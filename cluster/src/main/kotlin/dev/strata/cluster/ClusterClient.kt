@@ -1,6 +1,7 @@
 package dev.strata.cluster
 
 import dev.strata.remote.RemoteCall
+import dev.strata.remote.RemoteHeld
 import dev.strata.remote.RemoteLink
 import dev.strata.remote.RemoteNodeLostException
 import dev.strata.remote.RemoteTaskFailure
@@ -237,6 +238,45 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
         }
     }
 
+    /** Results of one request that stay on their node: released there once every one of them is released. */
+    private class HeldRequest(val reply: TaskDone, count: Int) {
+        private val left = java.util.concurrent.atomic.AtomicInteger(count)
+
+        fun releaseOne() {
+            if (left.decrementAndGet() == 0) reply.source.tell(Release(reply.requestId))
+        }
+    }
+
+    /** A result node [node] kept (item [item] of its request), read through [link]. */
+    private class ClusterHeld(
+        val link: NodeLink,
+        val node: ActorRef<NodeCommand>,
+        val group: HeldRequest,
+        val item: Int,
+        override val size: Long,
+    ) : RemoteHeld {
+        override val address: String get() = link.address
+        val requestId: Long get() = group.reply.requestId
+
+        @Volatile
+        var released = false
+
+        override fun fetch(sink: (offset: Long, bytes: ByteArray) -> Unit) {
+            check(!released) { "result $item of request $requestId on $address was released" }
+            link.fetch(this, sink)
+        }
+
+        override fun release() {
+            synchronized(this) {
+                if (released) return
+                released = true
+            }
+            group.releaseOne()
+        }
+
+        override fun toString(): String = "result $item of request $requestId on $address"
+    }
+
     /** One level-3 node as a [RemoteLink]. */
     private inner class NodeLink(override val address: String, override val level: Int, @Volatile private var node: ActorRef<NodeCommand>) : RemoteLink {
         /** Why the node is lost, or null while it serves. */
@@ -271,7 +311,12 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
             val id = random.nextLong()
             val done = CompletableFuture<Unit>()
             val spec = call.spec
-            val inline = Transfers.inline(spec.unitSizes)
+            val held = spec.unitSizes.indices.mapNotNull { u ->
+                val h = call.heldInput(u) ?: return@mapNotNull null
+                check(h is ClusterHeld && h.link === this) { "transfer unit $u of $call is held by ${h.address}, not by $address" }
+                HeldUnit(u, h.requestId, h.item)
+            }
+            val inline = Transfers.inline(spec.unitSizes, spec.unitSizes.indices.filter { u -> held.none { it.unit == u } })
             val payload = java.io.ByteArrayOutputStream(inline.sumOf { spec.unitSizes[it] }.toInt())
             for (u in inline) payload.write(call.readUnit(u, 0, spec.unitSizes[u].toInt()))
             calls[id] = call
@@ -281,10 +326,11 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
                 calls.remove(id)
                 pending.remove(id)
             }
+            val target = node
             AskPattern.ask(
-                node,
+                target,
                 { r: ActorRef<TaskReply> ->
-                    RunTask(id, call.path, spec, inline, data, r, member.settings.hostname, dataPlane?.port ?: 0, payload.toByteArray())
+                    RunTask(id, call.path, spec, inline, data, r, member.settings.hostname, dataPlane?.port ?: 0, held, payload.toByteArray())
                 },
                 TASK_TIMEOUT.toJavaDuration(), system.scheduler(),
             ).whenComplete { reply, error ->
@@ -295,18 +341,21 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
                     reply is TaskFailed -> done.completeExceptionally(
                         RemoteTaskFailure(reply.nestedPath, reply.taskId, reply.taskName, reply.errorClass, reply.errorMessage, reply.errorStack),
                     )
-                    reply is TaskDone -> if (reply.retained.isEmpty()) {
-                        finish(p, reply)
+                    reply is TaskDone -> if (reply.retained.all { spec.args[it].mayStay }) {
+                        finish(p, reply, target) // nothing to pull now
                     } else {
-                        runCatching { pool.execute { finish(p, reply) } }.onFailure { p.fail(RemoteNodeLostException(address, "was closed")) }
+                        runCatching { pool.execute { finish(p, reply, target) } }.onFailure { p.fail(RemoteNodeLostException(address, "was closed")) }
                     }
                 }
             }
             return done
         }
 
-        /** Writes the task's results back (pulling the big ones), then completes the call. */
-        private fun finish(p: Pending, reply: TaskDone) {
+        /**
+         * Writes the task's results back (pulling the big ones, except those that may stay on the node: they
+         * are kept there, as [ClusterHeld]), then completes the call.
+         */
+        private fun finish(p: Pending, reply: TaskDone, target: ActorRef<NodeCommand>) {
             val call = p.call
             try {
                 var at = 0
@@ -315,7 +364,8 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
                     if (!p.write(arg, 0, reply.payload.copyOfRange(at, at + size))) return
                     at += size
                 }
-                for (arg in reply.retained) {
+                val staying = reply.retained.filter { call.spec.args[it].mayStay }
+                for (arg in reply.retained - staying.toSet()) {
                     val sink = { off: Long, b: ByteArray -> if (!p.write(arg, off, b)) throw CancellationException("the call already failed") }
                     val size = call.spec.args[arg].packedBytes
                     if (reply.dataPort > 0 && dataPlane != null) {
@@ -324,8 +374,20 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
                         Transfers.pull(system.scheduler(), reply.source, reply.requestId, arg, size, NodeService.PULL_TIMEOUT, sink)
                     }
                 }
-                if (reply.retained.isNotEmpty()) reply.source.tell(Release(reply.requestId))
-                synchronized(p) { p.done.complete(Unit) }
+                if (staying.isEmpty()) {
+                    if (reply.retained.isNotEmpty()) reply.source.tell(Release(reply.requestId))
+                    synchronized(p) { p.done.complete(Unit) }
+                    return
+                }
+                val group = HeldRequest(reply, staying.size)
+                synchronized(p) {
+                    if (p.done.isDone) { // lost meanwhile: nobody will read them
+                        reply.source.tell(Release(reply.requestId))
+                        return
+                    }
+                    for (arg in staying) call.keepResult(arg, ClusterHeld(this, target, group, arg, call.spec.args[arg].packedBytes))
+                    p.done.complete(Unit)
+                }
             } catch (_: CancellationException) {
                 // lost meanwhile: the call failed with that
             } catch (e: DataPlane.Refused) {
@@ -338,6 +400,27 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
                 p.fail(t)
             }
         }
+
+        /** Reads result [held] where the node keeps it (see [ClusterHeld.fetch]). */
+        fun fetch(held: ClusterHeld, sink: (Long, ByteArray) -> Unit) {
+            lostReason?.let { throw RemoteNodeLostException(address, it) }
+            val r = held.group.reply
+            try {
+                if (r.dataPort > 0 && dataPlane != null) {
+                    dataPlane.fetch(r.dataHost, r.dataPort, r.requestId, held.item, held.size, NodeService.PULL_TIMEOUT, sink)
+                } else {
+                    Transfers.pull(system.scheduler(), r.source, r.requestId, held.item, held.size, NodeService.PULL_TIMEOUT, sink)
+                }
+            } catch (e: DataPlane.Refused) {
+                throw RemoteNodeLostException(address, "no longer holds a result it kept (${e.message}): it restarted, or dropped it")
+            } catch (e: java.io.IOException) {
+                lostReason?.let { throw RemoteNodeLostException(address, it) }
+                throw RemoteNodeLostException(address, "stopped sending a result it held (${e.message})")
+            }
+        }
+
+        override fun holds(held: RemoteHeld): Boolean =
+            held is ClusterHeld && held.link === this && held.node == node && lostReason == null && !linkClosed && !held.released
 
         override fun cancel(call: RemoteCall) {
             pending.entries.firstOrNull { it.value.call === call }?.let { node.tell(CancelTask(it.key)) }

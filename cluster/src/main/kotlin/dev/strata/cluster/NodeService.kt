@@ -9,7 +9,9 @@ import org.apache.pekko.actor.typed.ActorRef
 import org.apache.pekko.actor.typed.Behavior
 import org.apache.pekko.actor.typed.Scheduler
 import org.apache.pekko.actor.typed.javadsl.Behaviors
+import org.apache.pekko.cluster.ClusterEvent
 import org.apache.pekko.cluster.typed.Cluster
+import org.apache.pekko.cluster.typed.Subscribe
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
@@ -23,7 +25,9 @@ private val log = KotlinLogging.logger {}
  * [RunTask] on a thread of its own (never on an actor thread): it pulls the transfer units that did not
  * travel inline from the caller, runs the task on the node's worker through [RemoteTasks.run], and
  * replies with the written arguments — inline when they fit, else kept for the caller to pull from the
- * node's `data` actor until it sends [Release] (or for [RETAIN_MILLIS] at most).
+ * node's `data` actor or data plane until it sends [Release]. A kept result may stay for long (issue 15:
+ * tensors stay where they are; a later task here reads it in place, [HeldUnit]), so it is dropped only on
+ * [Release] or when its caller is removed from the cluster (it died or left).
  */
 internal class NodeService(private val worker: Worker, settings: NodeSettings) : AutoCloseable {
     @Volatile
@@ -37,7 +41,8 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
     /** Results kept for callers to pull, by request. */
     private val retained = ConcurrentHashMap<Long, Retained>()
 
-    private class Retained(val results: List<ByteArray?>, val since: Long = System.nanoTime())
+    /** Results of one request, and the cluster address of the caller that may still pull them. */
+    private class Retained(val results: List<ByteArray?>, val owner: org.apache.pekko.actor.Address)
 
     /** Serves retained results and fetches callers' transfer units (null: everything through Artery). */
     private val dataPlane: DataPlane? = if (!settings.dataPlane) null else DataPlane(settings.hostname, settings.tls) { id, item, off, len ->
@@ -49,6 +54,16 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
         scheduler = ctx.system.scheduler()
         val self = Cluster.get(ctx.system).selfMember().address().toString()
         val drivers = worker.config.nextLevel.mapNotNull { (it as? NextLevelChild.Chip)?.config?.driver }
+        // Results whose caller left the cluster (it died, or closed) have nobody to pull or release them.
+        val owners = ctx.spawn(
+            Behaviors.receive(ClusterEvent.MemberRemoved::class.java).onMessage(ClusterEvent.MemberRemoved::class.java) { e ->
+                val gone = e.member().address()
+                retained.entries.removeIf { it.value.owner == gone }
+                Behaviors.same()
+            }.build(),
+            "strata-result-owners",
+        )
+        Cluster.get(ctx.system).subscriptions().tell(Subscribe.create(owners, ClusterEvent.MemberRemoved::class.java))
         Behaviors.receive(NodeCommand::class.java)
             .onMessage(Describe::class.java) { m ->
                 m.replyTo.tell(NodeInfo(self, worker.level, worker.subWorkerCount, drivers))
@@ -59,7 +74,6 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
                 Behaviors.same()
             }
             .onMessage(RunTask::class.java) { m ->
-                expire()
                 running[m.requestId] = pool.submit { serve(m, data) }
                 Behaviors.same()
             }
@@ -91,8 +105,17 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
         val spec = m.spec
         try {
             val units = ArrayList<ByteArray>(spec.unitSizes.size)
+            val held = m.held.associateBy { it.unit }
             var at = 0
             for ((i, size) in spec.unitSizes.withIndex()) {
+                val h = held[i]
+                if (h != null) { // a result kept here: the task gets its own copy (it may write it)
+                    val kept = retained[h.requestId]?.results?.getOrNull(h.item)
+                        ?: throw IllegalStateException("this node no longer holds result ${h.item} of request ${h.requestId} (it was released or the node restarted)")
+                    check(kept.size.toLong() == size) { "result ${h.item} of request ${h.requestId} has ${kept.size} bytes, $size expected" }
+                    units += kept.copyOf()
+                    continue
+                }
                 val bytes = ByteArray(Math.toIntExact(size))
                 if (i in m.inline) {
                     System.arraycopy(m.payload, at, bytes, 0, bytes.size)
@@ -112,7 +135,7 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
             val written = results.indices.filter { results[it] != null }
             val inline = Transfers.inline(sizes, written)
             val rest = written - inline.toSet()
-            if (rest.isNotEmpty()) retained[m.requestId] = Retained(results)
+            if (rest.isNotEmpty()) retained[m.requestId] = Retained(results, m.replyTo.path().address())
             val payload = java.io.ByteArrayOutputStream(inline.sumOf { results[it]!!.size })
             inline.forEach { payload.write(results[it]!!) }
             m.replyTo.tell(TaskDone(m.requestId, inline, rest, data, dataHost, dataPlane?.port ?: 0, payload.toByteArray()))
@@ -128,11 +151,8 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
         }
     }
 
-    /** Drops results nobody pulled within [RETAIN_MILLIS] (their caller died or gave up). */
-    private fun expire() {
-        val now = System.nanoTime()
-        retained.entries.removeIf { (now - it.value.since) / 1_000_000 > RETAIN_MILLIS }
-    }
+    /** Results held now, by request (tests). */
+    internal val retainedCount: Int get() = retained.size
 
     override fun close() {
         dataPlane?.close()
@@ -143,8 +163,5 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
     companion object {
         /** How long a chunk of a caller's tensor may take to arrive. */
         val PULL_TIMEOUT = 30.seconds
-
-        /** How long results wait for their caller. */
-        const val RETAIN_MILLIS: Long = 10 * 60 * 1000
     }
 }

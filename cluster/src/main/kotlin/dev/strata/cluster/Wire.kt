@@ -44,11 +44,15 @@ public data class Admit(val callable: String, @Contextual val replyTo: ActorRef<
 @Serializable
 public data class Admitted(val problem: String?) : Wire
 
+/** Transfer unit [unit] of a task is result [item] of request [requestId], which the node it goes to holds. */
+@Serializable
+public data class HeldUnit(val unit: Int, val requestId: Long, val item: Int)
+
 /**
  * Runs one remote task ([spec]) on a node: request [requestId] of the caller, seen by the task as running
- * on [path]. The transfer units listed in [inline] travel in [payload], one after the other; the node
- * fetches the others from the caller's data plane ([dataPort]), or pulls them from [source] in chunks when
- * it has none. The outcome goes to [replyTo].
+ * on [path]. The transfer units listed in [inline] travel in [payload], one after the other; those in
+ * [held] are results the node kept from earlier tasks; the node fetches the others from the caller's data
+ * plane ([dataPort]), or pulls them from [source] in chunks when it has none. The outcome goes to [replyTo].
  */
 @Serializable
 public data class RunTask(
@@ -61,6 +65,7 @@ public data class RunTask(
     /** The caller's data plane (host and port; port 0: none, pull through [source]). */
     val dataHost: String = "",
     val dataPort: Int = 0,
+    val held: List<HeldUnit> = emptyList(),
     @Transient override val payload: ByteArray = EMPTY,
 ) : NodeCommand, Carrying {
     override fun carrying(bytes: ByteArray): Wire = copy(payload = bytes)
@@ -75,7 +80,8 @@ public sealed interface TaskReply : Wire
 
 /**
  * The task succeeded. The written arguments listed in [inline] travel in [payload], one after the other;
- * the others ([retained]) the caller pulls from [source], then sends it a [Release].
+ * the node holds the others ([retained]): the caller pulls them from [source] when it needs them (at once,
+ * or when something reads them: an argument that may stay), then sends it a [Release].
  */
 @Serializable
 public data class TaskDone(
@@ -119,7 +125,7 @@ public data class Pull(
     @Contextual val replyTo: ActorRef<Chunk>,
 ) : DataCommand
 
-/** The node's results of request [requestId] are no longer needed. */
+/** The node's results of request [requestId] are no longer needed (the node drops them). */
 @Serializable
 public data class Release(val requestId: Long) : DataCommand
 

@@ -80,6 +80,25 @@ class RemoteNodeSpec : FunSpec({
         }
     }
 
+    test("a result stays on its node: a chain there sends its tensor once, and the caller has it when the run ends") {
+        l4(n0, n1).use { w ->
+            val n = 1L shl 20 // 8 MiB: far over what travels inline
+            val x = w.hostTensor(DType.I64, n)
+            val sum = w.hostTensor(DType.I64, 1)
+            val before = DataPlane.served.get()
+            w.run {
+                submit(Target.Next(0), FillI64, TaskArgs.build { output(x); scalar(3); scalar(7) }, "fill")
+                submit(Target.Next(0), AddI64, TaskArgs.build { inout(x); scalar(1) }, "add")
+                submit(Target.Next(0), SumI64, TaskArgs.build { input(x); output(sum) }, "sum")
+            }
+            // x left this JVM once (fill's output travels in, as every argument); add and sum read it where fill left it.
+            DataPlane.served.get() - before shouldBe n * 8
+            sum.getLong(0) shouldBe 3 * (n * (n - 1) / 2) + 7 * n + 1
+            x.getLong(0) shouldBe 8
+            for (k in listOf(1L, n / 2, n - 1)) x.getLong(k) shouldBe 3 * k + 7
+        }
+    }
+
     test("errors nest with every level's prefix: L4 node#i@host:port / L3 sub#0") {
         l4(n0, n1).use { w ->
             val nested = shouldThrow<TaskFailedException> { w.run { submit(Target.Next(0), NestedFail, TaskArgs.EMPTY, "outer") } }
@@ -156,7 +175,26 @@ class RemoteNodeSpec : FunSpec({
 
     test("SIGKILL of a node mid-task fails that task within seconds with WorkerDiedException; the others serve; a restarted node rejoins") {
         l4(n0, n1).use { w ->
+          l4(n0, n1).use { w2 ->
+            // On a second worker: a result that n1 keeps, and a reader in this JVM behind a gate.
+            val y = w2.hostTensor(DType.I64, 1L shl 20)
+            val mark = w2.hostTensor(DType.I64, 1)
+            val ySum = w2.hostTensor(DType.I64, 1)
+            var gate: dev.strata.task.Gate? = null
+            val holding = w2.submit {
+                submit(Target.Next(1), FillI64, TaskArgs.build { output(y); scalar(1); scalar(0) }, "produce")
+                submit(Target.Next(1), AddI64, TaskArgs.build { inout(mark); scalar(1) }, "mark") // after produce: one task at a time per node
+                val g = gate("after-kill")
+                after(g) { submit(Target.Sub, SumI64, TaskArgs.build { input(y); output(ySum) }, "consume") }
+                gate = g
+            }
+            val marked = System.nanoTime() + 20_000_000_000L
+            while (mark.getLong(0) != 1L) { // small results come back at once: produce is done, n1 holds y
+                check(System.nanoTime() < marked) { "task 'mark' did not finish within 20 s" }
+                Thread.sleep(5)
+            }
             val handle = w.submit { submit(Target.Next(1), SleepMillis, TaskArgs.build { scalar(60_000) }, "long-task") }
+
             Thread.sleep(1_000) // the task is running on n1
             val port = n1.hostPort.substringAfterLast(':').toInt()
             val killedAt = System.nanoTime()
@@ -173,6 +211,12 @@ class RemoteNodeSpec : FunSpec({
             w.run { submit(Target.Next(0), AddI64, TaskArgs.build { inout(x); scalar(2) }) }
             x.getLong(0) shouldBe 2
             shouldThrow<WorkerDiedException> { w.run { submit(Target.Next(1), AddI64, TaskArgs.build { inout(x); scalar(2) }) } }
+            // What n1 held is lost with it: its reader fails naming the node and the task that made it.
+            gate!!.open()
+            val lostResult = shouldThrow<WorkerDiedException> { holding.result(20.seconds) }
+            lostResult.workerPath shouldBe "L4 node#1@${n1.hostPort}"
+            lostResult.message shouldContain "it held the result of task #1 'produce'"
+            lostResult.message shouldContain "'consume' needed, and those bytes are lost"
             // A node restarted at the same address joins again and serves the next run.
             n1 = LocalNode.start(seed = n0.hostPort, port = port).also { started += it }
             val deadline = System.nanoTime() + 30_000_000_000L
@@ -183,6 +227,7 @@ class RemoteNodeSpec : FunSpec({
                 Thread.sleep(200)
             }
             x.getLong(0) shouldBe 42
+          }
         }
     }
 

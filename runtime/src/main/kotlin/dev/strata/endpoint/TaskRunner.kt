@@ -23,3 +23,9 @@ internal fun interface TaskRunner {
         }
     }
 }
+
+/**
+ * Thrown by a [TaskRunner] when the task could not start (its inputs could not be fetched): the dispatch
+ * fails with [error] as it is, not wrapped as the task's own failure.
+ */
+internal class DispatchFailure(val error: Throwable) : RuntimeException(error.message, null, false, false)

@@ -140,6 +140,8 @@ internal class ThreadEndpoint(
         }
         try {
             runner.run(task, d.member)
+        } catch (t: DispatchFailure) {
+            d.error = t.error
         } catch (t: Throwable) {
             d.error = TaskFailedException.of(path, task.id, task.name, t)
         }

@@ -26,7 +26,37 @@ public class RemoteCall internal constructor(
     public val path: String,
     private val units: List<Unit>,
     private val views: List<Tensor>,
+    /** Per transfer unit: the bytes a node already holds instead of the caller's (see [heldInput]). */
+    private val held: List<RemoteHeld?> = List(units.size) { null },
 ) {
+    /** Per argument: the bytes the node kept ([keepResult]). */
+    private val kept = arrayOfNulls<RemoteHeld>(spec.args.size)
+
+    /**
+     * Bytes the node this call goes to already holds for transfer unit [unit] (a result an earlier task left
+     * there: [RemoteLink.holds] is true for it), or null when the unit's bytes come from the caller
+     * ([readUnit]). The node reads them where they are; a task that writes the argument gets a copy.
+     */
+    public fun heldInput(unit: Int): RemoteHeld? = held[unit]
+
+    /**
+     * Records that the node kept written argument [arg]'s bytes ([RemoteArg.mayStay]) instead of sending them
+     * back: the caller's view stays stale until the worker fetches [held]. Called instead of [writeResult],
+     * before the call's future completes.
+     */
+    public fun keepResult(arg: Int, held: RemoteHeld) {
+        val a = spec.args[arg]
+        require(a.mayStay) { "argument $arg ($a) may not stay on the node" }
+        require(held.size == a.packedBytes) { "argument $arg has ${a.packedBytes} bytes; the node holds ${held.size}" }
+        synchronized(kept) { kept[arg] = held }
+    }
+
+    /** The results the node kept, by argument (null: sent back, or not written). */
+    internal fun keptResults(): List<RemoteHeld?> = synchronized(kept) { kept.toList() }
+
+    /** The caller's view of argument [arg]. */
+    internal fun view(arg: Int): Tensor = views[arg]
+
     /** The size of transfer unit [unit], in bytes. */
     public fun unitSize(unit: Int): Long = spec.unitSizes[unit]
 
@@ -37,6 +67,7 @@ public class RemoteCall internal constructor(
     public fun readUnit(unit: Int, offset: Long, length: Int): ByteArray {
         val size = unitSize(unit)
         require(offset >= 0 && length >= 0 && offset + length <= size) { "bytes [$offset, ${offset + length}) of a $size-byte transfer unit" }
+        check(held[unit] == null) { "transfer unit $unit of $this is held by node ${held[unit]!!.address}; the caller's bytes are stale" }
         return units[unit].read(offset, length)
     }
 
@@ -84,7 +115,17 @@ public class RemoteCall internal constructor(
          * Throws [IllegalArgumentException] naming the argument when one cannot travel (device memory, or
          * bigger than [MAX_UNIT]).
          */
-        fun of(path: String, taskId: Long, member: Int, groupSize: Int, name: String, callable: String, args: TaskArgs): RemoteCall {
+        fun of(
+            path: String,
+            taskId: Long,
+            member: Int,
+            groupSize: Int,
+            name: String,
+            callable: String,
+            args: TaskArgs,
+            heldArgs: Map<Int, RemoteHeld> = emptyMap(),
+            keep: Boolean = false,
+        ): RemoteCall {
             val n = args.tensorCount
             val tensors = List(n) { args.tensor(it) }
             for ((i, t) in tensors.withIndex()) {
@@ -99,6 +140,7 @@ public class RemoteCall internal constructor(
                 if (tensors[i].elementCount > 0 && tensors[j].elementCount > 0 && tensors[i].overlaps(tensors[j])) group[root(j)] = root(i)
             }
             val units = ArrayList<Unit>()
+            val heldUnits = ArrayList<RemoteHeld?>()
             val sizes = ArrayList<Long>()
             val unitOfRoot = HashMap<Int, Int>()
             val specs = ArrayList<RemoteArg>(n)
@@ -110,13 +152,16 @@ public class RemoteCall internal constructor(
                 if (members.size == 1) {
                     require(packed <= MAX_UNIT) { "argument $i ($t) has $packed bytes; a remote task's tensor may have at most $MAX_UNIT" }
                     units += Dense(t); sizes += packed
-                    specs += RemoteArg(args.arg(i).tag, t.dtype, units.size - 1, 0, t.shape.asList(), rowMajorStrides(t.shape).asList())
+                    heldUnits += heldArgs[i]?.also { check(it.size == packed) { "argument $i has $packed bytes; the node holds ${it.size}" } }
+                    val tag = args.arg(i).tag
+                    specs += RemoteArg(tag, t.dtype, units.size - 1, 0, t.shape.asList(), rowMajorStrides(t.shape).asList(), keep && tag.tracked && tag.writes && Packing.isInjective(t))
                 } else {
+                    check(i !in heldArgs) { "argument $i overlaps another argument of its task; it cannot be read where a node holds it" }
                     val u = unitOfRoot.getOrPut(r) {
                         val lo = members.minOf { tensors[it].footprint.lo }
                         val hi = members.maxOf { tensors[it].footprint.hi }
                         require(hi - lo <= MAX_UNIT) { "arguments $members overlap over ${hi - lo} bytes; a remote task's tensors may span at most $MAX_UNIT" }
-                        units += Span(t.buffer.segment!!, lo); sizes += hi - lo
+                        units += Span(t.buffer.segment!!, lo); sizes += hi - lo; heldUnits += null
                         units.size - 1
                     }
                     val lo = (units[u] as Span).lo
@@ -124,7 +169,7 @@ public class RemoteCall internal constructor(
                 }
             }
             val spec = RemoteTaskSpec(taskId, member, groupSize, name, callable, sizes, specs, List(args.scalarCount) { args.scalar(it) })
-            return RemoteCall(spec, path, units, tensors)
+            return RemoteCall(spec, path, units, tensors, heldUnits)
         }
     }
 }
@@ -144,6 +189,22 @@ internal object Packing {
             val n = view.size(d)
             if (n != 1L && view.stride(d) != expect) return false
             expect *= n
+        }
+        return true
+    }
+
+    /**
+     * Whether no two elements of [view] share a byte (sufficient test: every dimension's stride clears the
+     * extent of the dimensions with smaller strides). A view whose elements alias (a zero stride, rows that
+     * overlap) is not its packed copy: its bytes can only be kept where its buffer is.
+     */
+    fun isInjective(view: Tensor): Boolean {
+        val dims = (0 until view.rank).filter { view.size(it) > 1 }.sortedBy { view.stride(it) }
+        var extent = 0L // elements spanned by the dimensions so far, minus one
+        for (d in dims) {
+            val s = view.stride(d)
+            if (s <= extent) return false
+            extent += s * (view.size(d) - 1)
         }
         return true
     }

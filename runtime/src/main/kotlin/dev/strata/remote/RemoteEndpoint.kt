@@ -10,7 +10,7 @@ import dev.strata.error.WorkerDiedException
 import dev.strata.process.CallableNames
 import dev.strata.task.TaskCallable
 import io.github.oshai.kotlinlogging.KotlinLogging
-import java.util.concurrent.CompletionException
+import java.util.concurrent.CompletableFuture
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicReference
 
@@ -30,6 +30,8 @@ internal class RemoteEndpoint(
     basePath: String,
     override val index: Int,
     private val link: RemoteLink,
+    /** What the worker's nodes hold; null: results always come back at once. */
+    private val residency: Residency? = null,
 ) : Endpoint {
     override val path: String = "$basePath@${link.address}"
 
@@ -89,19 +91,54 @@ internal class RemoteEndpoint(
     override fun dispatch(dispatch: Dispatch) {
         if (closed) throw IllegalStateException("$path is closed")
         val t = dispatch.task
-        val call = RemoteCall.of(path, t.id, dispatch.member, t.members.size, t.name, CallableNames.stableName(t.callable!!), t.members[dispatch.member])
+        val args = t.members[dispatch.member]
+        val plan = residency?.planRemote(args, link, "task #${t.id} '${t.name}'")
+        val call = try {
+            RemoteCall.of(
+                path, t.id, dispatch.member, t.members.size, t.name, CallableNames.stableName(t.callable!!), args,
+                plan?.held ?: emptyMap(), keep = residency != null && t.members.size == 1,
+            )
+        } catch (e: Throwable) {
+            residency?.abort(plan)
+            throw e
+        }
         check(current.compareAndSet(null, dispatch)) { "$path got a dispatch while running ${current.get()?.task}" }
         runningSinceNanos = System.nanoTime()
         lastProgressNanos = runningSinceNanos
         this.call = call
-        val future = try {
-            link.execute(call)
-        } catch (e: Throwable) {
-            this.call = null
-            current.set(null)
-            throw translate(dispatch, e)
+        if (plan == null || plan.ready.isDone && !plan.ready.isCompletedExceptionally) {
+            val future = try {
+                link.execute(call)
+            } catch (e: Throwable) {
+                this.call = null
+                current.set(null)
+                residency?.abort(plan)
+                throw translate(dispatch, e)
+            }
+            future.whenComplete { _, e -> finish(dispatch, e, plan) }
+        } else {
+            // Bytes that nodes hold must reach the caller's tensors before this task's inputs leave them.
+            plan.ready.whenComplete { _, fetchError ->
+                val future = when {
+                    fetchError != null -> CompletableFuture.failedFuture(fetchError)
+                    dispatch.stopRequested -> CompletableFuture.failedFuture(InterruptedException("task #${t.id} '${t.name}' was stopped before it started"))
+                    else -> try {
+                        link.execute(call)
+                    } catch (e: Throwable) {
+                        CompletableFuture.failedFuture(e)
+                    }
+                }
+                future.whenComplete { _, e -> finish(dispatch, e, plan) }
+            }
         }
-        future.whenComplete { _, e -> finish(dispatch, e) }
+    }
+
+    private fun finish(dispatch: Dispatch, error: Throwable?, plan: Residency.Plan?) {
+        val c = call
+        if (residency != null && c != null) {
+            if (error == null) residency.commit(plan, c, path) else residency.abort(plan)
+        }
+        finish(dispatch, error)
     }
 
     private fun finish(dispatch: Dispatch, error: Throwable?) {
@@ -120,7 +157,8 @@ internal class RemoteEndpoint(
     /** The error the scheduler sees for [e], which the link raised for [d]. */
     private fun translate(d: Dispatch, e: Throwable): Throwable {
         val t = d.task
-        return when (val cause = if (e is CompletionException && e.cause != null) e.cause!! else e) {
+        return when (val cause = Residency.unwrap(e)) {
+            is WorkerDiedException -> cause // a node that held this task's inputs was lost (Residency names it)
             is RemoteNodeLostException -> WorkerDiedException.remote(path, cause.reason, "task #${t.id} '${t.name}'")
             is RemoteTaskFailure -> TaskFailedException(
                 if (cause.nestedPath.isNullOrEmpty()) path else "$path / ${cause.nestedPath}",
@@ -136,6 +174,7 @@ internal class RemoteEndpoint(
     override fun ownsCurrentThread(): Boolean = false
 
     override fun stop(dispatch: Dispatch, reason: StopReason) {
+        dispatch.stopRequested = true // a task still waiting for its inputs does not start
         val c = call
         if (c != null && current.get() === dispatch) runCatching { link.cancel(c) }
     }

@@ -41,8 +41,38 @@ public interface RemoteLink {
     /** Asks the node to interrupt [call]'s task, if it still runs; never blocks, never throws. */
     public fun cancel(call: RemoteCall)
 
+    /**
+     * Whether this node holds [held] itself, so a task sent here can read them without the bytes moving
+     * ([RemoteCall.heldInput]). Default: no node holds anything.
+     */
+    public fun holds(held: RemoteHeld): Boolean = false
+
     /** Closes the link: calls in flight fail with [RemoteNodeLostException]. Idempotent; never throws. */
     public fun close()
+}
+
+/**
+ * The bytes of one written argument that a node kept after its task ([RemoteCall.keepResult]) instead of
+ * sending them back: the caller's view is stale until they are fetched. The level-4 worker fetches them
+ * when something else reads the view (a local task, a task on another node) and at the end of the run,
+ * and releases them once the view is written again or the run ended. Thread-safe.
+ */
+public interface RemoteHeld {
+    /** The holding node's `host:port`. */
+    public val address: String
+
+    /** Bytes: the view's elements, packed row-major. */
+    public val size: Long
+
+    /**
+     * Reads the bytes from the node, handing them to [sink] in order, in pieces. Blocks, bounded by the
+     * transport's own timeout. Throws [RemoteNodeLostException] when the node is gone or no longer holds
+     * them.
+     */
+    public fun fetch(sink: (offset: Long, bytes: ByteArray) -> Unit)
+
+    /** The node may drop the bytes. Idempotent; never blocks, never throws. */
+    public fun release()
 }
 
 /** A node was lost while it owed an answer (it died, became unreachable, or its link closed). */
@@ -80,12 +110,18 @@ public data class RemoteArg(
     val byteOffset: Long,
     val shape: List<Long>,
     val strides: List<Long>,
+    /**
+     * Whether the node may keep the written bytes instead of sending them back ([RemoteCall.keepResult]):
+     * a tracked written argument that travels alone, on a worker that tracks what its nodes hold.
+     */
+    val mayStay: Boolean = false,
 ) {
     /** Bytes of the view's elements, packed. */
     val packedBytes: Long get() = shape.fold(dtype.byteSize.toLong()) { a, n -> a * n }
 
     /** Whether the node sends this argument's bytes back (tags that write, and untracked ones). */
     val returns: Boolean get() = tag.writes || !tag.tracked
+
 }
 
 /**

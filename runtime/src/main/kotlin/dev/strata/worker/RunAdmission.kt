@@ -1,5 +1,6 @@
 package dev.strata.worker
 
+import dev.strata.remote.Residency
 import dev.strata.endpoint.Dispatch
 import dev.strata.endpoint.Endpoint
 import dev.strata.endpoint.StopReason
@@ -58,14 +59,14 @@ internal class RunAdmission(
     /** True once [close] began. */
     val isClosed: Boolean get() = closed.get()
 
-    val scheduler = Scheduler(config.name, children.subs, children.nexts, spinNanos, this, countReady = tracked).also { it.start() }
+    val scheduler = Scheduler(config.name, children.scheduledSubs, children.scheduledNexts, spinNanos, this, countReady = tracked).also { it.start() }
 
     /** What every run's builder is given: it talks to the window, the rings and this scheduler directly. */
     private val parts = RunBuilder.Parts(window, heapRings, scheduler, validation, callables, AtomicLong())
 
     /** The stall watchdog over the worker's children (a chip's cores; a host's sub workers and next-level children, on threads or in child JVMs). */
     private val watchdog: StallWatchdog? = if (!tracked) null else StallWatchdog(
-        config.name, config.stallTimeout!!, (children.subs + children.nexts).toList(),
+        config.name, config.stallTimeout!!, (children.scheduledSubs + children.scheduledNexts).toList(),
         object : StallWatchdog.Hooks {
             override fun headRun(): Run? = activeRuns.minByOrNull { it.id }
             override fun submitted(): Long = parts.taskIds.get()
@@ -90,7 +91,7 @@ internal class RunAdmission(
 
     /** [run] was cancelled: its tasks that are running now are stopped (interrupted; a child JVM that ignores it is killed and replaced). */
     private fun stopRunning(run: Run) {
-        for (ep in children.subs + children.nexts) ep.running?.let { d -> if (d.task.run === run) ep.stop(d, StopReason.CANCELLED) }
+        for (ep in children.scheduledSubs + children.scheduledNexts) ep.running?.let { d -> if (d.task.run === run) ep.stop(d, StopReason.CANCELLED) }
     }
 
     /**
@@ -168,12 +169,29 @@ internal class RunAdmission(
         if (run.firstError.get() is SchedulerStallException) Thread.interrupted()
     }
 
-    override fun consume(task: Task) = window.consume(task)
+    override fun consume(task: Task) {
+        // An allocation's bytes go back to its ring: what a node held of them is dropped unread first.
+        task.allocBuffer?.let { b -> children.residency?.discard(b.id) }
+        window.consume(task)
+    }
 
-    /** [run] is over: its handle completes and its admission permit comes back, exactly once. */
+    /**
+     * [run] is over: its handle completes and its admission permit comes back, exactly once. When remote
+     * nodes still hold results, they are fetched into the caller's tensors first (asynchronously: the
+     * finishing thread never waits on a network), so a completed handle means the tensors are current.
+     */
     override fun runFinished(run: Run) {
         if (!run.markFinished()) return // the finishing thread, the scheduler and close() may all get here
         run.building = false
+        val residency = children.residency
+        if (residency == null || residency.isEmpty) return finished(run)
+        residency.syncAll("the end of run #${run.id}").whenComplete { _, e ->
+            if (e != null) run.fail(Residency.unwrap(e))
+            finished(run)
+        }
+    }
+
+    private fun finished(run: Run) {
         run.complete() // first: on the fast path the caller is spinning on it
         activeRuns -= run
         watchdog?.disarmIfIdle { activeRuns.isEmpty() }

@@ -1,10 +1,12 @@
 package dev.strata.worker
 
 import dev.strata.chip.ChipRuntime
+import dev.strata.endpoint.DispatchFailure
 import dev.strata.endpoint.Endpoint
 import dev.strata.endpoint.TaskRunner
 import dev.strata.endpoint.ThreadEndpoint
 import dev.strata.error.InvalidCallableException
+import dev.strata.error.WorkerDiedException
 import dev.strata.error.WorkerStartException
 import dev.strata.process.CallableRegistry
 import dev.strata.process.ChildPlan
@@ -13,6 +15,8 @@ import dev.strata.process.ControlOp
 import dev.strata.process.ProcessChildren
 import dev.strata.process.ProcessEndpoint
 import dev.strata.remote.RemoteEndpoint
+import dev.strata.remote.Residency
+import dev.strata.remote.FetchingEndpoint
 import dev.strata.task.ChipView
 import dev.strata.run.CallableAdmission
 import dev.strata.task.Target
@@ -49,6 +53,9 @@ internal class WorkerChildren(
     /** Chips in this JVM, by next-level index. */
     val localChips = arrayOfNulls<ChipRuntime>(config.nextLevel.size)
 
+    /** What the remote nodes hold (results left where they were made), for a worker with remote next-level children. */
+    val residency: Residency? = if (config.nextLevel.any { it is NextLevelChild.Remote }) Residency() else null
+
     /** The sub worker pool, by index. */
     val subs: Array<Endpoint>
 
@@ -71,7 +78,7 @@ internal class WorkerChildren(
                     if (nextInProcess[i]) {
                         started!!.endpoints[k++]
                     } else if (child is NextLevelChild.Remote) {
-                        RemoteEndpoint(nextPath(i), i, child.link)
+                        RemoteEndpoint(nextPath(i), i, child.link, residency)
                     } else {
                         val nested = when (child) {
                             is NextLevelChild.Nested -> child.worker
@@ -93,6 +100,15 @@ internal class WorkerChildren(
         }
         processes = started
     }
+
+    /**
+     * The endpoints the scheduler drives: [subs] and [nexts], a child JVM's wrapped in a [FetchingEndpoint]
+     * when remote nodes may hold results (a task there reads the caller's memory directly).
+     */
+    val scheduledSubs: Array<Endpoint> = subs.map { fetching(it) }.toTypedArray()
+    val scheduledNexts: Array<Endpoint> = nexts.map { fetching(it) }.toTypedArray()
+
+    private fun fetching(e: Endpoint): Endpoint = if (residency != null && e is ProcessEndpoint) FetchingEndpoint(e, residency) else e
 
     /** A callable sent to a child JVM needs a stable name: its id among the named callables, else -1. */
     override fun admit(callable: TaskCallable, targets: Array<Target>): Int {
@@ -123,7 +139,8 @@ internal class WorkerChildren(
     private fun subEndpoint(i: Int): Endpoint {
         val path = "${config.name} sub#$i"
         return ThreadEndpoint(
-            path, i, spinNanos, TaskRunner.calling(path, chip = chipView), tracked = tracked, cancelGraceMillis = config.closeTimeout.inWholeMilliseconds,
+            path, i, spinNanos, guarded(TaskRunner.calling(path, chip = chipView)), tracked = tracked,
+            cancelGraceMillis = config.closeTimeout.inWholeMilliseconds,
         )
     }
 
@@ -137,8 +154,24 @@ internal class WorkerChildren(
             TaskRunner.calling(path, nested, chipView)
         }
         return ThreadEndpoint(
-            path, i, spinNanos, runner, owned = chip ?: nested, tracked = tracked, cancelGraceMillis = config.closeTimeout.inWholeMilliseconds,
+            path, i, spinNanos, guarded(runner), owned = chip ?: nested, tracked = tracked, cancelGraceMillis = config.closeTimeout.inWholeMilliseconds,
         )
+    }
+
+    /**
+     * [runner], first fetching what remote nodes hold of the task's tensors into them ([Residency.prepareLocal],
+     * on the endpoint's own thread): a task in this JVM reads the caller's bytes directly.
+     */
+    private fun guarded(runner: TaskRunner): TaskRunner {
+        val r = residency ?: return runner
+        return TaskRunner { t, m ->
+            try {
+                r.prepareLocal(t.members[m], "task #${t.id} '${t.name}'")
+            } catch (e: WorkerDiedException) {
+                throw DispatchFailure(e)
+            }
+            runner.run(t, m)
+        }
     }
 
     private fun startProcesses(): ProcessChildren? {
@@ -239,6 +272,7 @@ internal class WorkerChildren(
      * ran on: nested workers, chips), then the child JVMs, then the domains' files. Never throws.
      */
     fun close(timeoutMillis: Long) {
+        residency?.close() // before the links close: what nodes hold is released while they can still hear it
         for (e in subs) if (e !is ProcessEndpoint) e.close(timeoutMillis)
         for (e in nexts) if (e !is ProcessEndpoint) e.close(timeoutMillis)
         processes?.close(timeoutMillis)

@@ -9,15 +9,56 @@ import java.util.concurrent.Future
 /**
  * A [RemoteLink] to a "node" in this JVM, for tests of the remote endpoint without a cluster: each call
  * runs on its own thread, which pulls the transfer units in [chunk]-byte reads (as a transport would),
- * runs the task with [RemoteTasks.run] on [worker], and writes the results back in chunks. [lose] plays a
- * node that vanished; [admitOverride] a node that cannot load classes.
+ * runs the task with [RemoteTasks.run] on [worker], and writes the results back in chunks — or, with
+ * [keep], keeps every result that may stay ([RemoteArg.mayStay]) and reads inputs it holds in place. [lose]
+ * plays a node that vanished; [admitOverride] a node that cannot load classes.
  */
-class LoopbackLink(
+class LoopbackLink @JvmOverloads constructor(
     override val level: Int,
     private val worker: Runner? = null,
     override val address: String = "loopback:${next.incrementAndGet()}",
     private val chunk: Int = 4096,
+    private val keep: Boolean = true,
 ) : RemoteLink {
+    /** Results this node holds (kept and not released). */
+    val held: MutableSet<Held> = ConcurrentHashMap.newKeySet()
+
+    /** Bytes read from callers' tensors, written back to them, and fetched from what this node held. */
+    val bytesIn = java.util.concurrent.atomic.AtomicLong()
+    val bytesBack = java.util.concurrent.atomic.AtomicLong()
+    val bytesFetched = java.util.concurrent.atomic.AtomicLong()
+
+    /** Results kept, and fetches of them (whole or in part). */
+    val keptCount = java.util.concurrent.atomic.AtomicInteger()
+    val fetchCount = java.util.concurrent.atomic.AtomicInteger()
+
+    /** Inputs read where this node held them. */
+    val heldReads = java.util.concurrent.atomic.AtomicInteger()
+
+    /** One kept result. */
+    inner class Held(val bytes: ByteArray) : RemoteHeld {
+        override val address: String get() = this@LoopbackLink.address
+        override val size: Long get() = bytes.size.toLong()
+
+        override fun fetch(sink: (offset: Long, bytes: ByteArray) -> Unit) {
+            fetchCount.incrementAndGet()
+            var off = 0
+            while (off < bytes.size) {
+                lost?.let { throw RemoteNodeLostException(address, it) }
+                check(this in held) { "$address no longer holds these bytes" }
+                val n = minOf(chunk, bytes.size - off)
+                sink(off.toLong(), bytes.copyOfRange(off, off + n))
+                bytesFetched.addAndGet(n.toLong())
+                off += n
+            }
+        }
+
+        override fun release() {
+            held -= this
+        }
+    }
+
+    override fun holds(held: RemoteHeld): Boolean = held is Held && held.address == address && held in this.held && lost == null
     private val pool = Executors.newCachedThreadPool { r -> Thread(r, "loopback-node").apply { isDaemon = true } }
     private val pending = ConcurrentHashMap<RemoteCall, Pair<CompletableFuture<Unit>, Future<*>>>()
 
@@ -46,11 +87,18 @@ class LoopbackLink(
         val job = pool.submit {
             try {
                 val units = call.spec.unitSizes.mapIndexed { u, size ->
+                    val h = call.heldInput(u)
+                    if (h != null) {
+                        check(h is Held && h in held) { "$address does not hold $h" }
+                        heldReads.incrementAndGet()
+                        return@mapIndexed h.bytes.copyOf() // the task may write its copy
+                    }
                     val bytes = ByteArray(size.toInt())
                     var off = 0
                     while (off < size) {
                         val n = minOf(chunk, size.toInt() - off)
                         System.arraycopy(call.readUnit(u, off.toLong(), n), 0, bytes, off, n)
+                        bytesIn.addAndGet(n.toLong())
                         off += n
                     }
                     bytes
@@ -58,6 +106,13 @@ class LoopbackLink(
                 val results = RemoteTasks.run(call.spec, units, call.path, worker)
                 for ((arg, bytes) in results.withIndex()) {
                     if (bytes == null) continue
+                    if (keep && call.spec.args[arg].mayStay) {
+                        val h = Held(bytes)
+                        held += h
+                        keptCount.incrementAndGet()
+                        call.keepResult(arg, h)
+                        continue
+                    }
                     var off = 0
                     while (off < bytes.size) {
                         val n = minOf(chunk, bytes.size - off)
@@ -65,6 +120,7 @@ class LoopbackLink(
                             if (done.isDone) return@submit
                             call.writeResult(arg, off.toLong(), bytes.copyOfRange(off, off + n))
                         }
+                        bytesBack.addAndGet(n.toLong())
                         off += n
                     }
                 }

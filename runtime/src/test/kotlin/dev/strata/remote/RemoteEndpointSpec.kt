@@ -219,6 +219,12 @@ class RemoteEndpointSpec : FunSpec({
         viaChunks.toList() shouldBe packed.toList()
         dev.strata.remote.Packing.isRowMajor(x.transpose()) shouldBe false // one run of bytes, but not in row-major order
         dev.strata.remote.Packing.isRowMajor(x.slice(0, 2, 3)) shouldBe true
+        // Only views whose elements never share a byte can be kept as their packed copy on a node.
+        dev.strata.remote.Packing.isInjective(x.transpose()) shouldBe true
+        dev.strata.remote.Packing.isInjective(col) shouldBe true
+        dev.strata.remote.Packing.isInjective(buf.view(DType.I32, 0, longArrayOf(3, 4), longArrayOf(0, 1))) shouldBe false // rows repeat
+        dev.strata.remote.Packing.isInjective(buf.view(DType.I32, 0, longArrayOf(3, 4), longArrayOf(2, 1))) shouldBe false // rows overlap
+        dev.strata.remote.Packing.isInjective(buf.view(DType.I32, 0, longArrayOf(3, 2), longArrayOf(1, 3))) shouldBe true // interleaved
         val ints = java.nio.ByteBuffer.wrap(packed).order(java.nio.ByteOrder.nativeOrder()).asIntBuffer().let { b -> IntArray(10) { b.get(it) } }
         ints.toList() shouldBe (0 until 10).map { it * 10 + 3 }
         // Written back element by element: bytes between the elements are untouched.

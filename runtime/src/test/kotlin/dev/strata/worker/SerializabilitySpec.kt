@@ -295,8 +295,14 @@ private class EngineTask(private val stats: EngineStats) : TaskCallable {
 
 // --- generation -----------------------------------------------------------------------------------
 
-private class Generator(seed: Long, forceNext: Boolean = false) {
+private class Generator(seed: Long, private val forceNext: Boolean = false) {
     private val r = Random(seed)
+
+    /**
+     * Host views used so far: with remote nodes ([forceNext]) a third of the arguments reuse one exactly, so
+     * results that nodes keep are read again where they are, by other nodes and by local tasks.
+     */
+    private val recent = ArrayList<ArgSpec>()
     private val seed0 = seed
     private var taskIndex = 0
     private var allocId = 0
@@ -489,8 +495,9 @@ private class Generator(seed: Long, forceNext: Boolean = false) {
                     6, 7 -> Tag.INOUT
                     else -> Tag.OUTPUT_EXISTING
                 }
-                val ref = trackedRef()
-                val v = view(ref, nonEmpty = false).copy(tag = tag)
+                val reused = if (forceNext && recent.isNotEmpty() && r.nextInt(3) == 0) recent[r.nextInt(recent.size)] else null
+                val ref = reused?.buf ?: trackedRef()
+                val v = (reused ?: view(ref, nonEmpty = false)).copy(tag = tag)
                 val bytes = v.bytes()
                 val ok = if (tag.writes) {
                     !conflicts(ref, bytes, myWrites) && !conflicts(ref, bytes, otherWrites) && !conflicts(ref, bytes, otherReads)
@@ -499,6 +506,7 @@ private class Generator(seed: Long, forceNext: Boolean = false) {
                 }
                 if (ok) {
                     args += v
+                    if (forceNext && ref is BufRef.Host && reused == null) recent += v
                     if (tag.writes) myWrites += ref to bytes
                     break
                 }
@@ -634,7 +642,9 @@ private fun engine(p: Program, stats: EngineStats, processes: Boolean = false, r
         subIsolation = isolation,
         nextIsolation = isolation,
         subWorkers = p.subWorkers,
-        nextLevel = List(p.nextLevel) { if (remote) NextLevelChild.Remote(dev.strata.remote.LoopbackLink(level = 2)) else NextLevelChild.Plain },
+        nextLevel = List(p.nextLevel) {
+            if (remote) NextLevelChild.Remote(dev.strata.remote.LoopbackLink(level = 2).also { l -> RemoteHolding.links.get() += l }) else NextLevelChild.Plain
+        },
         taskWindow = p.taskWindow,
         heapRingBytes = p.heapRingBytes,
         spin = p.spinMicros.microseconds,
@@ -706,6 +716,7 @@ private fun engine(p: Program, stats: EngineStats, processes: Boolean = false, r
         } catch (e: dev.strata.error.RunTimeoutException) {
             throw AssertionError("$e; children: " + worker.children.processes?.endpoints?.joinToString("\n  ", prefix = "\n  ") { it.describe() }, e)
         }
+    RemoteHolding.collect()
     return Outcome(host.map { it.bytes() }, constant.bytes(), privates.map { it.bytes() }, rejected)
     }
 }
@@ -759,8 +770,9 @@ class SerializabilitySpec : FunSpec({
 
     if (singleSeed != null) {
         val processes = System.getProperty("strata.serializability.processes").toBoolean()
-        test("the program of seed $singleSeed leaves the bytes of sequential execution (processes: $processes)") {
-            checkProgram(singleSeed, EngineStats(), processes)
+        val remote = System.getProperty("strata.serializability.remote").toBoolean()
+        test("the program of seed $singleSeed leaves the bytes of sequential execution (processes: $processes, remote: $remote)") {
+            repeat(System.getProperty("strata.serializability.repeat")?.toInt() ?: 1) { checkProgram(singleSeed, EngineStats(), processes, remote) }
         }
     }
 
@@ -844,7 +856,45 @@ class SerializabilitySpec : FunSpec({
                     op.invalidBecause == null && op.targets.any { it is Target.Next }
                 }
             }
-            println("SerializabilitySpec (remote): $remotePrograms programs, $remoteTasks tasks on remote nodes")
+            println(
+                "SerializabilitySpec (remote): $remotePrograms programs, $remoteTasks tasks on remote nodes; results kept on nodes " +
+                    "${RemoteHolding.kept}, inputs read where a node held them ${RemoteHolding.heldReads}, views fetched ${RemoteHolding.fetches}",
+            )
             remoteTasks shouldBeGreaterThan remotePrograms
+            // Results stayed on nodes, were read there, and were fetched by other readers: the property covers residency.
+            RemoteHolding.kept shouldBeGreaterThan 0
+            RemoteHolding.heldReads shouldBeGreaterThan 0
+            RemoteHolding.fetches shouldBeGreaterThan 0
+        }
+
+    // Remote nodes beside sub workers in child JVMs: a child reads the caller's shared memory directly, so what
+    // the nodes hold is fetched before a task is handed to it (FetchingEndpoint).
+    val mixedPrograms = System.getProperty("strata.serializability.mixedPrograms")?.toInt() ?: 8
+    if (singleSeed == null) test("random programs with remote nodes and child JVMs leave the bytes of sequential execution ($mixedPrograms programs)")
+        .config(timeout = 10.minutes) {
+            val before = RemoteHolding.fetches
+            checkAll(
+                PropTestConfig(seed = baseSeed xor 0x0C41_4E, iterations = mixedPrograms, shrinkingMode = ShrinkingMode.Off),
+                Arb.long(),
+            ) { seed -> checkProgram(seed, EngineStats(), processes = true, remote = true) }
+            RemoteHolding.fetches shouldBeGreaterThan before
         }
 })
+
+/** What the remote property's loopback nodes did with results they kept (issue 15: tensors stay where they are). */
+private object RemoteHolding {
+    val links = ThreadLocal.withInitial { ArrayList<dev.strata.remote.LoopbackLink>() }
+    var kept = 0L
+    var heldReads = 0L
+    var fetches = 0L
+
+    @Synchronized
+    fun collect() {
+        for (l in links.get()) {
+            kept += l.keptCount.get()
+            heldReads += l.heldReads.get()
+            fetches += l.fetchCount.get()
+        }
+        links.get().clear()
+    }
+}
