@@ -7,6 +7,9 @@ import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
 import dev.strata.task.Target
 import dev.strata.tensor.DType
+import dev.strata.tensor.Tensor
+import dev.strata.remote.RemoteLink
+import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
 import java.io.PrintStream
@@ -41,8 +44,9 @@ public object BumpFirst : TaskCallable {
  * `tasks_per_s_2_nodes` (no-op tasks alternating between the two nodes in one run),
  * `tensor_mb_per_s` (a task on a node reading a 64 MiB tensor of this JVM: MB/s of the pull),
  * `chain_64mib_ms` (a run of four tasks on one node over one 64 MiB tensor — write, update twice, read —
- * whose result stays on the node between them) beside `chain_64mib_results_back_ms` (the same run on a
- * level-4 worker that also has a child JVM, where every result comes back at once),
+ * whose result stays on the node between them) and `handoff_64mib_ms` (the same four tasks alternating
+ * between the two nodes: each reads the tensor straight from the other node), each beside its
+ * `…_results_back_ms` (the same run with results that come back at once: a link that keeps nothing),
  * beside the floors measured in the same run on loopback TCP between two threads of this JVM:
  * `tcp_rtt_floor_us` (one-byte ping-pong, p50) and `tcp_floor_mb_per_s` (64 MiB in 192 KiB writes).
  */
@@ -91,14 +95,17 @@ public object ClusterBench : Bench {
                         w.run { submit(Target.Next(1), TouchInput, TaskArgs.build { input(big); output(one) }) }
                         TENSOR_BYTES / ((System.nanoTime() - s) / 1e9) / 1e6
                     }.sorted()
-                    System.err.println("cluster: a chain of 4 tasks over 64 MiB on one node, $tensorRounds round(s) each way…")
-                    val chain = chainMillis(w, big, one, tensorRounds)
-                    val chainBack = Worker(
-                        WorkerConfig(
-                            level = 4, subWorkers = 1, subIsolation = dev.strata.worker.Isolation.PROCESS,
-                            nextLevel = listOf(client.remoteNode(nodes[0].hostPort)), closeTimeout = 5.seconds,
-                        ),
-                    ).use { back -> chainMillis(back, back.hostTensor(DType.U8, TENSOR_BYTES), back.hostTensor(DType.I64, 1), tensorRounds) }
+                    System.err.println("cluster: chains of 4 tasks over 64 MiB, on one node and across two, $tensorRounds round(s) each, kept and sent back…")
+                    val chain = chainMillis(w, big, one, tensorRounds, intArrayOf(0, 0, 0, 0))
+                    val handoff = chainMillis(w, big, one, tensorRounds, intArrayOf(0, 1, 0, 1))
+                    val links = nodes.map { ResultsBack(client.remoteNode(it.hostPort).link) }
+                    val (chainBack, handoffBack) = Worker(
+                        WorkerConfig(level = 4, subWorkers = 1, nextLevel = links.map { NextLevelChild.Remote(it) }, closeTimeout = 5.seconds),
+                    ).use { back ->
+                        val b = back.hostTensor(DType.U8, TENSOR_BYTES)
+                        val o = back.hostTensor(DType.I64, 1)
+                        chainMillis(back, b, o, tensorRounds, intArrayOf(0, 0, 0, 0)) to chainMillis(back, b, o, tensorRounds, intArrayOf(0, 1, 0, 1))
+                    }
                     val (tcpRtt, tcpMbps) = tcpFloors(rttSamples)
                     val fields = linkedMapOf<String, Any>(
                         "bench" to "cluster",
@@ -112,6 +119,8 @@ public object ClusterBench : Bench {
                         "tensor_ratio_to_tcp" to fmt(mbps[mbps.size / 2] / tcpMbps),
                         "chain_64mib_ms" to fmt(chain),
                         "chain_64mib_results_back_ms" to fmt(chainBack),
+                        "handoff_64mib_ms" to fmt(handoff),
+                        "handoff_64mib_results_back_ms" to fmt(handoffBack),
                         "quick" to quick,
                         "jdk" to Runtime.version().toString().substringBefore('+'),
                         "cores" to Runtime.getRuntime().availableProcessors(),
@@ -126,17 +135,22 @@ public object ClusterBench : Bench {
         }
     }
 
-    /** Median wall time (ms) of a run of 4 tasks on node 0 over [big]: write, update, update, read. */
-    private fun chainMillis(w: Worker, big: dev.strata.tensor.Tensor, one: dev.strata.tensor.Tensor, rounds: Int): Double = List(rounds) {
+    /** Median wall time (ms) of a run of 4 tasks over [big] on nodes [on]: write, update, update, read. */
+    private fun chainMillis(w: Worker, big: Tensor, one: Tensor, rounds: Int, on: IntArray): Double = List(rounds) {
         val s = System.nanoTime()
         w.run {
-            submit(Target.Next(0), BumpFirst, TaskArgs.build { output(big) }, "write")
-            submit(Target.Next(0), BumpFirst, TaskArgs.build { inout(big) }, "update")
-            submit(Target.Next(0), BumpFirst, TaskArgs.build { inout(big) }, "update")
-            submit(Target.Next(0), TouchInput, TaskArgs.build { input(big); output(one) }, "read")
+            submit(Target.Next(on[0]), BumpFirst, TaskArgs.build { output(big) }, "write")
+            submit(Target.Next(on[1]), BumpFirst, TaskArgs.build { inout(big) }, "update")
+            submit(Target.Next(on[2]), BumpFirst, TaskArgs.build { inout(big) }, "update")
+            submit(Target.Next(on[3]), TouchInput, TaskArgs.build { input(big); output(one) }, "read")
         }
         (System.nanoTime() - s) / 1e6
     }.sorted()[rounds / 2]
+
+    /** A link whose node keeps no result: every result comes back at once (the `…_results_back_ms` figures). */
+    private class ResultsBack(private val link: RemoteLink) : RemoteLink by link {
+        override val keepsResults: Boolean get() = false
+    }
 
     private fun fmt(v: Double): Double = String.format(Locale.ROOT, "%.2f", v).toDouble()
 

@@ -16,7 +16,7 @@ class ClusterBenchSpec : FunSpec({
         val line = buf.toString().trim()
         line.lines().size shouldBe 1
         fun num(field: String) = Regex("\"$field\":([0-9.]+)").find(line)!!.groupValues[1].toDouble()
-        for (f in listOf("rtt_1task_remote_us", "pekko_ask_rtt_us", "tasks_per_s_2_nodes", "tensor_mb_per_s", "chain_64mib_ms", "chain_64mib_results_back_ms", "tcp_rtt_floor_us", "tcp_floor_mb_per_s")) {
+        for (f in listOf("rtt_1task_remote_us", "pekko_ask_rtt_us", "tasks_per_s_2_nodes", "tensor_mb_per_s", "chain_64mib_ms", "chain_64mib_results_back_ms", "handoff_64mib_ms", "handoff_64mib_results_back_ms", "tcp_rtt_floor_us", "tcp_floor_mb_per_s")) {
             num(f) shouldBeGreaterThan 0.0
         }
     }

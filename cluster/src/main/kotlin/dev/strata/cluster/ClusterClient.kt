@@ -2,6 +2,7 @@ package dev.strata.cluster
 
 import dev.strata.remote.RemoteCall
 import dev.strata.remote.RemoteHeld
+import dev.strata.remote.RemoteHeldUnavailable
 import dev.strata.remote.RemoteLink
 import dev.strata.remote.RemoteNodeLostException
 import dev.strata.remote.RemoteTaskFailure
@@ -281,7 +282,11 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
     private inner class NodeLink(override val address: String, override val level: Int, @Volatile private var node: ActorRef<NodeCommand>) : RemoteLink {
         /** Why the node is lost, or null while it serves. */
         @Volatile
-        private var lostReason: String? = null
+        var lostReason: String? = null
+            private set
+
+        /** The client this link belongs to (a held result is read only through its own client's links). */
+        val client: ClusterClient get() = this@ClusterClient
 
         @Volatile
         private var linkClosed = false
@@ -313,8 +318,13 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
             val spec = call.spec
             val held = spec.unitSizes.indices.mapNotNull { u ->
                 val h = call.heldInput(u) ?: return@mapNotNull null
-                check(h is ClusterHeld && h.link === this) { "transfer unit $u of $call is held by ${h.address}, not by $address" }
-                HeldUnit(u, h.requestId, h.item)
+                check(h is ClusterHeld && h.link.client === client) { "transfer unit $u of $call is held by ${h.address}, which this client does not know" }
+                if (h.link === this) {
+                    HeldUnit(u, h.requestId, h.item)
+                } else { // another node holds it: this node reads it there
+                    val r = h.group.reply
+                    HeldUnit(u, h.requestId, h.item, h.address, r.dataHost, r.dataPort, r.source)
+                }
             }
             val inline = Transfers.inline(spec.unitSizes, spec.unitSizes.indices.filter { u -> held.none { it.unit == u } })
             val payload = java.io.ByteArrayOutputStream(inline.sumOf { spec.unitSizes[it] }.toInt())
@@ -338,6 +348,10 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
                     error != null -> done.completeExceptionally(
                         RemoteNodeLostException(address, "did not answer task #${spec.taskId} within $TASK_TIMEOUT (${error.message})"),
                     )
+                    reply is TaskFailed && reply.heldUnit >= 0 -> {
+                        val h = call.heldInput(reply.heldUnit) as ClusterHeld
+                        done.completeExceptionally(RemoteHeldUnavailable(h, h.link.lostReason ?: "could not send it to $address (${reply.errorMessage})"))
+                    }
                     reply is TaskFailed -> done.completeExceptionally(
                         RemoteTaskFailure(reply.nestedPath, reply.taskId, reply.taskName, reply.errorClass, reply.errorMessage, reply.errorStack),
                     )
@@ -421,6 +435,11 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
 
         override fun holds(held: RemoteHeld): Boolean =
             held is ClusterHeld && held.link === this && held.node == node && lostReason == null && !linkClosed && !held.released
+
+        /** Whether this node can read [held] straight from the node that keeps it (over that node's data plane, or its data actor). */
+        override fun canFetch(held: RemoteHeld): Boolean =
+            held is ClusterHeld && held.link !== this && held.link.client === client && !held.released &&
+                held.link.lostReason == null && lostReason == null && !linkClosed
 
         override fun cancel(call: RemoteCall) {
             pending.entries.firstOrNull { it.value.call === call }?.let { node.tell(CancelTask(it.key)) }

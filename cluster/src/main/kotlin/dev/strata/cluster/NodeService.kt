@@ -109,11 +109,26 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
             var at = 0
             for ((i, size) in spec.unitSizes.withIndex()) {
                 val h = held[i]
-                if (h != null) { // a result kept here: the task gets its own copy (it may write it)
+                if (h != null && h.from.isEmpty()) { // a result kept here: the task gets its own copy (it may write it)
                     val kept = retained[h.requestId]?.results?.getOrNull(h.item)
                         ?: throw IllegalStateException("this node no longer holds result ${h.item} of request ${h.requestId} (it was released or the node restarted)")
                     check(kept.size.toLong() == size) { "result ${h.item} of request ${h.requestId} has ${kept.size} bytes, $size expected" }
                     units += kept.copyOf()
+                    continue
+                }
+                if (h != null) { // a result another node keeps: read straight from it
+                    val bytes = ByteArray(Math.toIntExact(size))
+                    val sink = { off: Long, b: ByteArray -> System.arraycopy(b, 0, bytes, off.toInt(), b.size) }
+                    try {
+                        if (h.dataPort > 0 && dataPlane != null) {
+                            dataPlane.fetch(h.dataHost, h.dataPort, h.requestId, h.item, size, PULL_TIMEOUT, sink)
+                        } else {
+                            Transfers.pull(scheduler, h.source ?: error("no data actor given for ${h.from}"), h.requestId, h.item, size, PULL_TIMEOUT, sink)
+                        }
+                    } catch (e: Exception) {
+                        throw HeldUnavailable(i, "${h.from}: ${e.message ?: e.javaClass.simpleName}")
+                    }
+                    units += bytes
                     continue
                 }
                 val bytes = ByteArray(Math.toIntExact(size))
@@ -139,6 +154,8 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
             val payload = java.io.ByteArrayOutputStream(inline.sumOf { results[it]!!.size })
             inline.forEach { payload.write(results[it]!!) }
             m.replyTo.tell(TaskDone(m.requestId, inline, rest, data, dataHost, dataPlane?.port ?: 0, payload.toByteArray()))
+        } catch (f: HeldUnavailable) {
+            m.replyTo.tell(TaskFailed(m.requestId, null, spec.taskId, spec.taskName, "HeldUnavailable", f.message, "", heldUnit = f.unit))
         } catch (f: RemoteTaskFailure) {
             m.replyTo.tell(TaskFailed(m.requestId, f.nestedPath, f.taskId, f.taskName, f.errorClass, f.errorMessage, f.errorStack))
         } catch (t: Throwable) {
@@ -159,6 +176,9 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
         pool.shutdownNow()
         retained.clear()
     }
+
+    /** The bytes of held unit [unit] could not be read from the node that held them. */
+    private class HeldUnavailable(val unit: Int, message: String) : Exception(message, null, false, false)
 
     companion object {
         /** How long a chunk of a caller's tensor may take to arrive. */

@@ -44,9 +44,21 @@ public data class Admit(val callable: String, @Contextual val replyTo: ActorRef<
 @Serializable
 public data class Admitted(val problem: String?) : Wire
 
-/** Transfer unit [unit] of a task is result [item] of request [requestId], which the node it goes to holds. */
+/**
+ * Transfer unit [unit] of a task is result [item] of request [requestId], which a node holds: the node the
+ * task goes to when [from] is empty; otherwise node [from], which serves it on its data plane ([dataPort] >
+ * 0) or through its data actor [source].
+ */
 @Serializable
-public data class HeldUnit(val unit: Int, val requestId: Long, val item: Int)
+public data class HeldUnit(
+    val unit: Int,
+    val requestId: Long,
+    val item: Int,
+    val from: String = "",
+    val dataHost: String = "",
+    val dataPort: Int = 0,
+    @Contextual val source: ActorRef<DataCommand>? = null,
+)
 
 /**
  * Runs one remote task ([spec]) on a node: request [requestId] of the caller, seen by the task as running
@@ -97,7 +109,11 @@ public data class TaskDone(
     override fun carrying(bytes: ByteArray): Wire = copy(payload = bytes)
 }
 
-/** The task failed on the node: [nestedPath] set when a nested run failed there (see [dev.strata.remote.RemoteTaskFailure]). */
+/**
+ * The task failed on the node: [nestedPath] set when a nested run failed there (see
+ * [dev.strata.remote.RemoteTaskFailure]). [heldUnit] >= 0: it did not start, because the bytes of that held
+ * unit could not be read from the node that held them ([errorMessage] says why).
+ */
 @Serializable
 public data class TaskFailed(
     val requestId: Long,
@@ -107,6 +123,7 @@ public data class TaskFailed(
     val errorClass: String,
     val errorMessage: String?,
     val errorStack: String,
+    val heldUnit: Int = -1,
 ) : TaskReply
 
 /** What a member's data actor serves: chunks of the bytes of a request it holds. */

@@ -80,7 +80,7 @@ class RemoteNodeSpec : FunSpec({
         }
     }
 
-    test("a result stays on its node: a chain there sends its tensor once, and the caller has it when the run ends") {
+    test("a result stays on its node: tasks there read it in place, another node reads it straight from there, the caller gets it when the run ends") {
         l4(n0, n1).use { w ->
             val n = 1L shl 20 // 8 MiB: far over what travels inline
             val x = w.hostTensor(DType.I64, n)
@@ -89,9 +89,10 @@ class RemoteNodeSpec : FunSpec({
             w.run {
                 submit(Target.Next(0), FillI64, TaskArgs.build { output(x); scalar(3); scalar(7) }, "fill")
                 submit(Target.Next(0), AddI64, TaskArgs.build { inout(x); scalar(1) }, "add")
-                submit(Target.Next(0), SumI64, TaskArgs.build { input(x); output(sum) }, "sum")
+                submit(Target.Next(1), SumI64, TaskArgs.build { input(x); output(sum) }, "sum on another node")
             }
-            // x left this JVM once (fill's output travels in, as every argument); add and sum read it where fill left it.
+            // x left this JVM once (fill's output travels in, as every argument): add read it where fill left it, and n1
+            // read it from n0's data plane, not from this JVM's.
             DataPlane.served.get() - before shouldBe n * 8
             sum.getLong(0) shouldBe 3 * (n * (n - 1) / 2) + 7 * n + 1
             x.getLong(0) shouldBe 8
@@ -176,7 +177,7 @@ class RemoteNodeSpec : FunSpec({
     test("SIGKILL of a node mid-task fails that task within seconds with WorkerDiedException; the others serve; a restarted node rejoins") {
         l4(n0, n1).use { w ->
           l4(n0, n1).use { w2 ->
-            // On a second worker: a result that n1 keeps, and a reader in this JVM behind a gate.
+            // On a second worker: a result that n1 keeps, and a reader on n0 behind a gate (it reads straight from n1).
             val y = w2.hostTensor(DType.I64, 1L shl 20)
             val mark = w2.hostTensor(DType.I64, 1)
             val ySum = w2.hostTensor(DType.I64, 1)
@@ -185,7 +186,7 @@ class RemoteNodeSpec : FunSpec({
                 submit(Target.Next(1), FillI64, TaskArgs.build { output(y); scalar(1); scalar(0) }, "produce")
                 submit(Target.Next(1), AddI64, TaskArgs.build { inout(mark); scalar(1) }, "mark") // after produce: one task at a time per node
                 val g = gate("after-kill")
-                after(g) { submit(Target.Sub, SumI64, TaskArgs.build { input(y); output(ySum) }, "consume") }
+                after(g) { submit(Target.Next(0), SumI64, TaskArgs.build { input(y); output(ySum) }, "consume") }
                 gate = g
             }
             val marked = System.nanoTime() + 20_000_000_000L
@@ -199,6 +200,7 @@ class RemoteNodeSpec : FunSpec({
             val port = n1.hostPort.substringAfterLast(':').toInt()
             val killedAt = System.nanoTime()
             n1.process.destroyForcibly()
+            gate!!.open() // n0 now reads y from a node that is gone (before or after the cluster noticed)
             val e = shouldThrow<WorkerDiedException> { handle.result(20.seconds) }
             val millis = (System.nanoTime() - killedAt) / 1_000_000
             println("RemoteNodeSpec: the task on the SIGKILLed node failed $millis ms after the kill")
@@ -212,7 +214,6 @@ class RemoteNodeSpec : FunSpec({
             x.getLong(0) shouldBe 2
             shouldThrow<WorkerDiedException> { w.run { submit(Target.Next(1), AddI64, TaskArgs.build { inout(x); scalar(2) }) } }
             // What n1 held is lost with it: its reader fails naming the node and the task that made it.
-            gate!!.open()
             val lostResult = shouldThrow<WorkerDiedException> { holding.result(20.seconds) }
             lostResult.workerPath shouldBe "L4 node#1@${n1.hostPort}"
             lostResult.message shouldContain "it held the result of task #1 'produce'"

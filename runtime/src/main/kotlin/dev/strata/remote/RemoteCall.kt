@@ -33,9 +33,10 @@ public class RemoteCall internal constructor(
     private val kept = arrayOfNulls<RemoteHeld>(spec.args.size)
 
     /**
-     * Bytes the node this call goes to already holds for transfer unit [unit] (a result an earlier task left
-     * there: [RemoteLink.holds] is true for it), or null when the unit's bytes come from the caller
-     * ([readUnit]). The node reads them where they are; a task that writes the argument gets a copy.
+     * Where transfer unit [unit]'s bytes are when not in the caller's tensor: a result an earlier task left on
+     * the node this call goes to ([RemoteLink.holds]: it reads them in place; a task that writes the
+     * argument gets a copy), or on another node it can read them from directly ([RemoteLink.canFetch]).
+     * Null when the unit's bytes come from the caller ([readUnit]).
      */
     public fun heldInput(unit: Int): RemoteHeld? = held[unit]
 

@@ -96,7 +96,7 @@ internal class RemoteEndpoint(
         val call = try {
             RemoteCall.of(
                 path, t.id, dispatch.member, t.members.size, t.name, CallableNames.stableName(t.callable!!), args,
-                plan?.held ?: emptyMap(), keep = residency != null && t.members.size == 1,
+                plan?.held ?: emptyMap(), keep = residency != null && link.keepsResults && t.members.size == 1,
             )
         } catch (e: Throwable) {
             residency?.abort(plan)
@@ -135,10 +135,19 @@ internal class RemoteEndpoint(
 
     private fun finish(dispatch: Dispatch, error: Throwable?, plan: Residency.Plan?) {
         val c = call
+        var e = error
         if (residency != null && c != null) {
-            if (error == null) residency.commit(plan, c, path) else residency.abort(plan)
+            if (e == null) {
+                residency.commit(plan, c, path)
+            } else {
+                val cause = Residency.unwrap(e)
+                if (cause is RemoteHeldUnavailable) { // the node that held an input is gone: name it, not this one
+                    e = residency.unavailable(plan, cause.held, cause.reason, "task #${dispatch.task.id} '${dispatch.task.name}'")
+                }
+                residency.abort(plan)
+            }
         }
-        finish(dispatch, error)
+        finish(dispatch, e)
     }
 
     private fun finish(dispatch: Dispatch, error: Throwable?) {

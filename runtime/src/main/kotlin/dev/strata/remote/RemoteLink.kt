@@ -42,10 +42,23 @@ public interface RemoteLink {
     public fun cancel(call: RemoteCall)
 
     /**
+     * Whether the node may keep big results of its tasks instead of sending them back at once
+     * ([RemoteArg.mayStay], [RemoteCall.keepResult]). Default: yes, when the transport supports it.
+     */
+    public val keepsResults: Boolean get() = true
+
+    /**
      * Whether this node holds [held] itself, so a task sent here can read them without the bytes moving
      * ([RemoteCall.heldInput]). Default: no node holds anything.
      */
     public fun holds(held: RemoteHeld): Boolean = false
+
+    /**
+     * Whether a task sent here can read [held] — bytes another node keeps — straight from that node, without
+     * the bytes passing through the caller ([RemoteCall.heldInput]). When that node is gone by then, the
+     * call fails with [RemoteHeldUnavailable]. Default: no.
+     */
+    public fun canFetch(held: RemoteHeld): Boolean = false
 
     /** Closes the link: calls in flight fail with [RemoteNodeLostException]. Idempotent; never throws. */
     public fun close()
@@ -74,6 +87,13 @@ public interface RemoteHeld {
     /** The node may drop the bytes. Idempotent; never blocks, never throws. */
     public fun release()
 }
+
+/**
+ * A task could not start because the bytes of one of its inputs, which another node held ([held]), could
+ * not be read there ([reason]: that node is gone, or no longer holds them).
+ */
+public class RemoteHeldUnavailable(public val held: RemoteHeld, public val reason: String) :
+    RuntimeException("${held.address} could not send $held: $reason")
 
 /** A node was lost while it owed an answer (it died, became unreachable, or its link closed). */
 public class RemoteNodeLostException(

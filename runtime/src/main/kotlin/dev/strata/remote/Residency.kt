@@ -20,6 +20,8 @@ private val log = KotlinLogging.logger {}
  *
  * - a task for **the node that holds them**, reading exactly that view, reads them there: no byte moves
  *   ([planRemote]; a task that writes the view gets a copy on the node, and its own result replaces it);
+ *   a task for **another node** that can fetch them itself ([RemoteLink.canFetch]) gets them straight from
+ *   the holder, without the bytes passing through the caller;
  * - **anything else** that touches the view's bytes — a task on another node, a sub worker, a local
  *   next-level child — waits until they were fetched into the caller's view ([planRemote], [prepareLocal]);
  *   a task that writes them makes the node's copy obsolete, and it is released;
@@ -105,7 +107,7 @@ internal class Residency : AutoCloseable {
                 val tag = args.arg(i).tag
                 val writes = tag.writes || !tag.tracked
                 val e = over.singleOrNull()
-                if (e != null && sameView(e.view, t) && alone(args, i) && link.holds(e.held)) {
+                if (e != null && sameView(e.view, t) && alone(args, i) && (link.holds(e.held) || link.canFetch(e.held))) {
                     e.pins++
                     pinned += e
                     held[i] = e.held
@@ -145,6 +147,16 @@ internal class Residency : AutoCloseable {
                 count++
             }
         }
+    }
+
+    /**
+     * The error for a remote task ([consumer]) planned with [plan] that could not read [held] on the node that
+     * held it ([reason]): a [WorkerDiedException] naming that node and the task that made the bytes.
+     */
+    fun unavailable(plan: Plan?, held: RemoteHeld, reason: String, consumer: String): Throwable {
+        val e = plan?.pinned?.firstOrNull { (it as Entry).held === held } as Entry?
+            ?: return WorkerDiedException.remote(held.address, reason, null)
+        return WorkerDiedException.remote(e.nodePath, "$reason; it held the result of ${e.producer} (${e.view}), which $consumer needed, and those bytes are lost", null)
     }
 
     /** A remote task planned with [plan] did not succeed: what it read on the node is unpinned, nothing changes hands. */

@@ -32,11 +32,14 @@ class LoopbackLink @JvmOverloads constructor(
     val keptCount = java.util.concurrent.atomic.AtomicInteger()
     val fetchCount = java.util.concurrent.atomic.AtomicInteger()
 
-    /** Inputs read where this node held them. */
+    /** Inputs read where this node held them, and inputs read straight from another node that held them. */
     val heldReads = java.util.concurrent.atomic.AtomicInteger()
+    val directReads = java.util.concurrent.atomic.AtomicInteger()
 
     /** One kept result. */
     inner class Held(val bytes: ByteArray) : RemoteHeld {
+        val holder: LoopbackLink get() = this@LoopbackLink
+
         override val address: String get() = this@LoopbackLink.address
         override val size: Long get() = bytes.size.toLong()
 
@@ -58,7 +61,15 @@ class LoopbackLink @JvmOverloads constructor(
         }
     }
 
-    override fun holds(held: RemoteHeld): Boolean = held is Held && held.address == address && held in this.held && lost == null
+    override val keepsResults: Boolean get() = keep
+
+    override fun holds(held: RemoteHeld): Boolean = held is Held && held.holder === this && held in this.held && lost == null
+
+    /** Nodes behind loopback links read each other's results directly ([direct] = false: through the caller). */
+    @Volatile
+    var direct: Boolean = true
+
+    override fun canFetch(held: RemoteHeld): Boolean = direct && held is Held && held.holder !== this && lost == null
     private val pool = Executors.newCachedThreadPool { r -> Thread(r, "loopback-node").apply { isDaemon = true } }
     private val pending = ConcurrentHashMap<RemoteCall, Pair<CompletableFuture<Unit>, Future<*>>>()
 
@@ -89,9 +100,17 @@ class LoopbackLink @JvmOverloads constructor(
                 val units = call.spec.unitSizes.mapIndexed { u, size ->
                     val h = call.heldInput(u)
                     if (h != null) {
-                        check(h is Held && h in held) { "$address does not hold $h" }
-                        heldReads.incrementAndGet()
-                        return@mapIndexed h.bytes.copyOf() // the task may write its copy
+                        check(h is Held) { "$address cannot read $h" }
+                        if (h.holder === this) {
+                            check(h in held) { "$address does not hold $h" }
+                            heldReads.incrementAndGet()
+                            return@mapIndexed h.bytes.copyOf() // the task may write its copy
+                        }
+                        val other = h.holder // another node: read it there, as a node would over its data plane
+                        other.lost?.let { throw RemoteHeldUnavailable(h, "became unreachable: $it") }
+                        if (h !in other.held) throw RemoteHeldUnavailable(h, "no longer holds it")
+                        directReads.incrementAndGet()
+                        return@mapIndexed h.bytes.copyOf()
                     }
                     val bytes = ByteArray(size.toInt())
                     var off = 0

@@ -99,9 +99,53 @@ class ResidencySpec : FunSpec({
                 y.i32(k) shouldBe (k + 2).toInt()
                 z.i32(k) shouldBe (k + 2).toInt()
             }
-            pod.links[0].bytesFetched.get() shouldBe bytes // x moved once, for both readers
-            pod.links[1].bytesIn.get() shouldBe 2 * bytes // x and z went to node 1 from the caller
+            pod.links[0].bytesFetched.get() shouldBe bytes // into the caller, for the local reader
+            pod.links[1].directReads.get() shouldBe 1 // node 1 read x straight from node 0
+            pod.links[1].bytesIn.get() shouldBe bytes // only z came from the caller
             pod.links.sumOf { it.held.size } shouldBe 0
+        }
+    }
+
+    test("a task on another node reads a held result straight from the node that holds it; the caller gets it once, at the end") {
+        HoldingPod(2).use { pod ->
+            val x = pod.l4.hostTensor(DType.I32, n)
+            val head = pod.l4.hostTensor(DType.I32, 4)
+            pod.l4.run {
+                submit(Target.Next(0), FillIota, TaskArgs.build { output(x); scalar(0) }, "fill on 0")
+                submit(Target.Next(1), Scale, TaskArgs.build { inout(x); scalar(2) }, "scale on 1") // reads 0's, keeps its own
+                submit(Target.Next(0), Scale, TaskArgs.build { inout(x); scalar(3) }, "scale on 0") // reads 1's
+                submit(Target.Next(1), HeadPlusOne, TaskArgs.build { input(x); output(head) }, "read on 1") // reads 0's
+            }
+            for (k in listOf(0L, 3L, n / 2, n - 1)) x.i32(k) shouldBe (k * 6).toInt()
+            head.i32(3) shouldBe 19
+            pod.links[1].directReads.get() shouldBe 2
+            pod.links[0].directReads.get() shouldBe 1
+            pod.links[0].bytesIn.get() shouldBe bytes // fill's output went in; x never came from the caller again
+            pod.links[1].bytesIn.get() shouldBe 16L // head only
+            pod.links[0].bytesFetched.get() shouldBe bytes // once, at the end of the run
+            pod.links[1].bytesFetched.get() shouldBe 16L // head
+            pod.links.sumOf { it.held.size } shouldBe 0
+        }
+    }
+
+    test("a node lost while another node's task needs what it held fails that task with WorkerDiedException naming the holder") {
+        HoldingPod(2).use { pod ->
+            val x = pod.l4.hostTensor(DType.I32, n)
+            val y = pod.l4.hostTensor(DType.I32, n)
+            val handle = pod.l4.submit {
+                submit(Target.Next(0), FillIota, TaskArgs.build { output(x); scalar(0) }, "produce")
+                val g = gate("later")
+                after(g) { submit(Target.Next(1), AddOne, TaskArgs.build { input(x); output(y) }, "consume on 1") }
+                while (pod.residency.isEmpty) Thread.sleep(1)
+                pod.links[0].lose("became unreachable (test)")
+                g.open()
+            }
+            val e = shouldThrow<WorkerDiedException> { handle.result(10.seconds) }
+            e.workerPath shouldBe "L4 node#0@${pod.links[0].address}" // the holder, not node 1
+            e.message shouldContain "it held the result of task #1 'produce'"
+            e.message shouldContain "'consume on 1' needed"
+            pod.l4.run { submit(Target.Next(1), AddOne, TaskArgs.build { input(y); output(x) }, "node 1 still serves") }
+            x.i32(7) shouldBe 1
         }
     }
 
@@ -198,6 +242,23 @@ class ResidencySpec : FunSpec({
             e.message shouldContain "which the end of run #"
             pod.residency.isEmpty shouldBe true // dropped: the next run starts clean
         }
+    }
+
+    test("a link that keeps no results gets every result back at once") {
+        val node = Worker(WorkerConfig(level = 3, subWorkers = 1))
+        val link = LoopbackLink(level = 3, worker = node, chunk = 64 * 1024, keep = false)
+        Worker(WorkerConfig(level = 4, subWorkers = 1, nextLevel = listOf(NextLevelChild.Remote(link)), closeTimeout = 2.seconds)).use { l4 ->
+            val x = l4.hostTensor(DType.I32, n)
+            l4.run {
+                submit(Target.Next(0), FillIota, TaskArgs.build { output(x); scalar(1) }, "fill")
+                submit(Target.Next(0), Scale, TaskArgs.build { inout(x); scalar(2) }, "scale")
+            }
+            x.i32(n - 1) shouldBe (n * 2).toInt()
+            link.keptCount.get() shouldBe 0
+            link.bytesBack.get() shouldBe 2 * bytes
+            link.bytesIn.get() shouldBe 2 * bytes
+        }
+        node.close()
     }
 
     test("what a node holds of a scope's allocation is dropped unread once the scope's bytes go back") {
