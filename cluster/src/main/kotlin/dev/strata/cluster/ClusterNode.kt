@@ -45,6 +45,9 @@ public class ClusterNode private constructor(
     /** This member's address, `pekko://strata@host:port` (the port chosen when [NodeSettings.port] was 0). */
     public val address: String get() = Cluster.get(system).selfMember().address().toString()
 
+    /** Requests whose results this node keeps for their callers now (tests). */
+    internal val retainedRequests: Int get() = service?.retainedCount ?: 0
+
     /** `host:port` of this member: what another member passes as a seed. */
     public val hostPort: String
         get() = Cluster.get(system).selfMember().address().let { "${it.host.get()}:${it.port.get()}" }

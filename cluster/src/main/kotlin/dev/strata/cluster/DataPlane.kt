@@ -116,7 +116,29 @@ internal class DataPlane(
      * what failed when the connection does (the member died, or its network); a read that stalls for
      * [timeout] fails.
      */
-    fun fetch(host: String, port: Int, requestId: Long, item: Int, size: Long, timeout: Duration, sink: (offset: Long, bytes: ByteArray) -> Unit) {
+    fun fetch(host: String, port: Int, requestId: Long, item: Int, size: Long, timeout: Duration, sink: (offset: Long, bytes: ByteArray) -> Unit) =
+        read(host, port, requestId, item, size, timeout) { input ->
+            var at = 0L
+            while (at < size) {
+                val piece = ByteArray(minOf(PIECE.toLong(), size - at).toInt())
+                input.readFully(piece)
+                sink(at, piece)
+                at += piece.size
+            }
+        }
+
+    /** [fetch] of a whole item straight into [dst] (its size), with no piece copied twice. */
+    fun fetchInto(host: String, port: Int, requestId: Long, item: Int, dst: ByteArray, timeout: Duration) =
+        read(host, port, requestId, item, dst.size.toLong(), timeout) { input ->
+            var at = 0
+            while (at < dst.size) {
+                val n = minOf(PIECE, dst.size - at)
+                input.readFully(dst, at, n)
+                at += n
+            }
+        }
+
+    private fun read(host: String, port: Int, requestId: Long, item: Int, size: Long, timeout: Duration, body: (DataInputStream) -> Unit) {
         val s = ssl?.socketFactory?.createSocket() ?: Socket()
         s.use {
             if (s is SSLSocket) s.enabledProtocols = arrayOf("TLSv1.3")
@@ -130,13 +152,7 @@ internal class DataPlane(
                 val reason = ByteArray(input.readInt().coerceIn(0, 4096)).also { input.readFully(it) }
                 throw Refused("$host:$port: ${String(reason)}")
             }
-            var at = 0L
-            while (at < size) {
-                val piece = ByteArray(minOf(PIECE.toLong(), size - at).toInt())
-                input.readFully(piece)
-                sink(at, piece)
-                at += piece.size
-            }
+            body(input)
         }
     }
 

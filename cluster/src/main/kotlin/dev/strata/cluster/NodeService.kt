@@ -109,11 +109,11 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
             var at = 0
             for ((i, size) in spec.unitSizes.withIndex()) {
                 val h = held[i]
-                if (h != null && h.from.isEmpty()) { // a result kept here: the task gets its own copy (it may write it)
+                if (h != null && h.from.isEmpty()) { // a result kept here: read in place; a task that may write it gets its own copy
                     val kept = retained[h.requestId]?.results?.getOrNull(h.item)
                         ?: throw IllegalStateException("this node no longer holds result ${h.item} of request ${h.requestId} (it was released or the node restarted)")
                     check(kept.size.toLong() == size) { "result ${h.item} of request ${h.requestId} has ${kept.size} bytes, $size expected" }
-                    units += kept.copyOf()
+                    units += if (spec.args.any { it.unit == i && it.returns }) kept.copyOf() else kept
                     continue
                 }
                 if (h != null) { // a result another node keeps: read straight from it
@@ -121,7 +121,7 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
                     val sink = { off: Long, b: ByteArray -> System.arraycopy(b, 0, bytes, off.toInt(), b.size) }
                     try {
                         if (h.dataPort > 0 && dataPlane != null) {
-                            dataPlane.fetch(h.dataHost, h.dataPort, h.requestId, h.item, size, PULL_TIMEOUT, sink)
+                            dataPlane.fetchInto(h.dataHost, h.dataPort, h.requestId, h.item, bytes, PULL_TIMEOUT)
                         } else {
                             Transfers.pull(scheduler, h.source ?: error("no data actor given for ${h.from}"), h.requestId, h.item, size, PULL_TIMEOUT, sink)
                         }
@@ -138,7 +138,7 @@ internal class NodeService(private val worker: Worker, settings: NodeSettings) :
                 } else {
                     val sink = { off: Long, b: ByteArray -> System.arraycopy(b, 0, bytes, off.toInt(), b.size) }
                     if (m.dataPort > 0 && dataPlane != null) {
-                        dataPlane.fetch(m.dataHost, m.dataPort, m.requestId, i, size, PULL_TIMEOUT, sink)
+                        dataPlane.fetchInto(m.dataHost, m.dataPort, m.requestId, i, bytes, PULL_TIMEOUT)
                     } else {
                         Transfers.pull(scheduler, m.source, m.requestId, i, size, PULL_TIMEOUT, sink)
                     }

@@ -105,6 +105,39 @@ class ClusterNodeSpec : FunSpec({
         }
     }
 
+    test("a node keeps results only while someone may read them: released after the run, dropped when their caller leaves the cluster") {
+        ClusterNode.start(NodeSettings(), ClusterNode.nodeWorker(1, 0)).use { node ->
+            fun settles(what: String, ok: () -> Boolean) {
+                val deadline = System.nanoTime() + 20_000_000_000L
+                while (!ok()) {
+                    check(System.nanoTime() < deadline) { "$what: still ${node.retainedRequests} request(s) held after 20 s" }
+                    Thread.sleep(20)
+                }
+            }
+            val client = ClusterClient.start(node.hostPort)
+            val l4 = dev.strata.worker.Worker(dev.strata.worker.WorkerConfig(level = 4, nextLevel = listOf(client.remoteNode(node.hostPort))))
+            var open: dev.strata.run.RunHandle? = null
+            try {
+                val x = l4.hostTensor(dev.strata.tensor.DType.I64, 1L shl 18) // 2 MiB: it stays on the node
+                l4.run { submit(dev.strata.task.Target.Next(0), FillI64, dev.strata.task.TaskArgs.build { output(x); scalar(2); scalar(0) }) }
+                x.getLong(99) shouldBe 198
+                settles("after a run") { node.retainedRequests == 0 } // fetched at the end of the run, then released
+                // A run that leaves a result on the node and never ends; then its caller leaves the cluster.
+                open = l4.submit {
+                    submit(dev.strata.task.Target.Next(0), FillI64, dev.strata.task.TaskArgs.build { output(x); scalar(3); scalar(0) })
+                    after(gate("never")) { submit(dev.strata.task.Target.Next(0), FillI64, dev.strata.task.TaskArgs.build { output(x); scalar(4); scalar(0) }) }
+                }
+                settles("while the run holds it") { node.retainedRequests == 1 }
+                client.close()
+                settles("after its caller left") { node.retainedRequests == 0 }
+            } finally {
+                open?.cancel()
+                l4.close()
+                client.close()
+            }
+        }
+    }
+
     test("a non-loopback bind without TLS is refused, naming the fix; bad seeds and ports are named too") {
         val e = shouldThrow<InvalidConfigException> { NodeSettings(hostname = "10.1.2.3", port = 70000, seeds = listOf("nohost")).validate() }
         e.message shouldContain "binding 10.1.2.3 (not loopback) needs mutual TLS"

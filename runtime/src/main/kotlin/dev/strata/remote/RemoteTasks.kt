@@ -69,7 +69,10 @@ public object RemoteTasks {
         }
         return spec.args.mapIndexed { i, a ->
             if (!a.returns) return@mapIndexed null
-            val after = packed(views[i])
+            // An argument that is its whole transfer unit, row-major, is its own packed bytes: no copy.
+            val whole = a.byteOffset == 0L && a.packedBytes == spec.unitSizes[a.unit] && Packing.isRowMajor(views[i]) &&
+                spec.args.count { it.unit == a.unit } == 1
+            val after = if (whole) units[a.unit] else packed(views[i])
             if (before[i]?.contentEquals(after) == true) null else after
         }
     }
