@@ -1,6 +1,8 @@
 package dev.strata.remote
 
 import dev.strata.error.WorkerDiedException
+import dev.strata.run.RunHandle
+import dev.strata.task.Orchestrator
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
@@ -56,6 +58,19 @@ private class HoldingPod(n: Int, subIsolation: Isolation = Isolation.THREAD) : A
         l4.close()
         nodes.forEach { it.close() }
     }
+}
+
+/**
+ * Runs task 'produce' (x = iota) on node 0 and, behind a gate, [consume]; node 0 is lost ([reason]) once it
+ * holds x, before the gate opens.
+ */
+private fun HoldingPod.loseNode0WhileItHolds(x: Tensor, reason: String, consume: suspend Orchestrator.() -> Unit): RunHandle = l4.submit {
+    submit(Target.Next(0), FillIota, TaskArgs.build { output(x); scalar(0) }, "produce")
+    val g = gate("later")
+    after(g) { consume() }
+    while (residency.isEmpty) Thread.sleep(1) // produce finished: node 0 holds x
+    links[0].lose(reason)
+    g.open()
 }
 
 class ResidencySpec : FunSpec({
@@ -132,14 +147,7 @@ class ResidencySpec : FunSpec({
         HoldingPod(2).use { pod ->
             val x = pod.l4.hostTensor(DType.I32, n)
             val y = pod.l4.hostTensor(DType.I32, n)
-            val handle = pod.l4.submit {
-                submit(Target.Next(0), FillIota, TaskArgs.build { output(x); scalar(0) }, "produce")
-                val g = gate("later")
-                after(g) { submit(Target.Next(1), AddOne, TaskArgs.build { input(x); output(y) }, "consume on 1") }
-                while (pod.residency.isEmpty) Thread.sleep(1)
-                pod.links[0].lose("became unreachable (test)")
-                g.open()
-            }
+            val handle = pod.loseNode0WhileItHolds(x, "became unreachable (test)") { submit(Target.Next(1), AddOne, TaskArgs.build { input(x); output(y) }, "consume on 1") }
             val e = shouldThrow<WorkerDiedException> { handle.result(10.seconds) }
             e.workerPath shouldBe "L4 node#0@${pod.links[0].address}" // the holder, not node 1
             e.message shouldContain "it held the result of task #1 'produce'"
@@ -171,14 +179,7 @@ class ResidencySpec : FunSpec({
         HoldingPod(1, Isolation.PROCESS).use { pod ->
             val x = pod.l4.hostTensor(DType.I32, n)
             val y = pod.l4.hostTensor(DType.I32, n)
-            val handle = pod.l4.submit {
-                submit(Target.Next(0), FillIota, TaskArgs.build { output(x); scalar(0) }, "produce")
-                val g = gate("later")
-                after(g) { submit(Target.Sub, AddOne, TaskArgs.build { input(x); output(y) }, "consume in a child JVM") }
-                while (pod.residency.isEmpty) Thread.sleep(1)
-                pod.links[0].lose("became unreachable (test)")
-                g.open()
-            }
+            val handle = pod.loseNode0WhileItHolds(x, "became unreachable (test)") { submit(Target.Sub, AddOne, TaskArgs.build { input(x); output(y) }, "consume in a child JVM") }
             val e = shouldThrow<WorkerDiedException> { handle.result(10.seconds) }
             e.workerPath shouldBe "L4 node#0@${pod.links[0].address}"
             e.message shouldContain "it held the result of task #1 'produce'"
@@ -210,14 +211,7 @@ class ResidencySpec : FunSpec({
         HoldingPod(1).use { pod ->
             val x = pod.l4.hostTensor(DType.I32, n)
             val y = pod.l4.hostTensor(DType.I32, n)
-            val handle = pod.l4.submit {
-                submit(Target.Next(0), FillIota, TaskArgs.build { output(x); scalar(0) }, "produce")
-                val g = gate("later")
-                after(g) { submit(Target.Sub, AddOne, TaskArgs.build { input(x); output(y) }, "consume") }
-                while (pod.residency.isEmpty) Thread.sleep(1) // produce finished: node 0 holds x
-                pod.links[0].lose("became unreachable (test)")
-                g.open()
-            }
+            val handle = pod.loseNode0WhileItHolds(x, "became unreachable (test)") { submit(Target.Sub, AddOne, TaskArgs.build { input(x); output(y) }, "consume") }
             val e = shouldThrow<WorkerDiedException> { handle.result(10.seconds) }
             e.workerPath shouldBe "L4 node#0@${pod.links[0].address}"
             e.message shouldContain "became unreachable (test); it held the result of task #1 'produce'"
@@ -229,14 +223,7 @@ class ResidencySpec : FunSpec({
     test("a node lost while it holds a result that nothing read fails the run at its end") {
         HoldingPod(1).use { pod ->
             val x = pod.l4.hostTensor(DType.I32, n)
-            val handle = pod.l4.submit {
-                submit(Target.Next(0), FillIota, TaskArgs.build { output(x); scalar(0) }, "produce")
-                val g = gate("later")
-                after(g) { submit(Target.Sub, Nothing, TaskArgs.EMPTY, "unrelated") }
-                while (pod.residency.isEmpty) Thread.sleep(1)
-                pod.links[0].lose("died (test)")
-                g.open()
-            }
+            val handle = pod.loseNode0WhileItHolds(x, "died (test)") { submit(Target.Sub, Nothing, TaskArgs.EMPTY, "unrelated") }
             val e = shouldThrow<WorkerDiedException> { handle.result(10.seconds) }
             e.message shouldContain "died (test); it held the result of task #1 'produce'"
             e.message shouldContain "which the end of run #"
