@@ -2,6 +2,14 @@ package dev.strata.bench
 
 import dev.strata.samples.AllreduceSample
 import dev.strata.worker.Isolation
+import com.github.ajalt.clikt.parameters.options.check
+import com.github.ajalt.clikt.parameters.options.default
+import com.github.ajalt.clikt.parameters.options.option
+import com.github.ajalt.clikt.parameters.options.split
+import com.github.ajalt.clikt.parameters.types.choice
+import com.github.ajalt.clikt.parameters.types.int
+import com.github.ajalt.clikt.parameters.types.long
+import com.github.ajalt.clikt.parameters.types.restrictTo
 import java.io.PrintStream
 import java.lang.foreign.Arena
 import java.lang.foreign.MemorySegment
@@ -19,32 +27,24 @@ public object AllreduceBench : Bench {
     override val name: String = "allreduce"
     override val description: String = "N-chip allreduce through a communication domain: algorithm bandwidth vs memcpy, start-up"
 
-    private const val USAGE = "usage: strata bench allreduce [--quick] [--chips a,b (default 4,16)] [--elements M (default 1048576)] " +
-        "[--iterations K (default 20)] [--isolation process|thread (default process)]"
+    private class Options : BenchOptions("allreduce", description) {
+        val chips: List<Int> by option("--chips", metavar = "N,M…", help = "chip counts to measure, each 2..16 (default 4,16)")
+            .int().split(",").default(listOf(4, 16))
+            .check({ "chip counts are 2..16, was $it" }) { l -> l.isNotEmpty() && l.all { it in 2..16 } }
+        val elements: Long by option("--elements", help = "I32 elements per rank, >= 16 (default 1048576)").long().restrictTo(min = 16).default(1L shl 20)
+        val iterations: Int by option("--iterations", help = "measured runs per configuration (default 20)").int().restrictTo(min = 1).default(20)
+        val isolation: Isolation by option("--isolation", help = "where chips run: process (child JVMs, default) or thread")
+            .choice("process" to Isolation.PROCESS, "thread" to Isolation.THREAD).default(Isolation.PROCESS)
+    }
 
     override fun run(args: List<String>, out: PrintStream): Int {
-        var quick = false
-        var chips = listOf(4, 16)
-        var elements = 1L shl 20
-        var iterations = 20
-        var isolation = Isolation.PROCESS
-        var i = 0
-        try {
-            while (i < args.size) {
-                when (args[i]) {
-                    "--quick" -> quick = true
-                    "--chips" -> chips = args[++i].split(',').map { it.trim().toInt().also { n -> require(n in 2..16) { "chips are 2..16" } } }
-                    "--elements" -> elements = args[++i].toLong().also { require(it >= 16) { "--elements must be >= 16" } }
-                    "--iterations" -> iterations = args[++i].toInt().also { require(it >= 1) { "--iterations must be >= 1" } }
-                    "--isolation" -> isolation = Isolation.valueOf(args[++i].uppercase())
-                    else -> throw IllegalArgumentException("unknown option '${args[i]}'")
-                }
-                i++
-            }
-        } catch (e: RuntimeException) {
-            System.err.println("allreduce: ${e.message ?: e}; $USAGE")
-            return 2
-        }
+        val o = Options()
+        o.parseOrStatus(args, out)?.let { return it }
+        val quick = o.quick
+        val chips = o.chips
+        var elements = o.elements
+        var iterations = o.iterations
+        val isolation = o.isolation
         if (quick) {
             elements = minOf(elements, 1L shl 14)
             iterations = minOf(iterations, 2)

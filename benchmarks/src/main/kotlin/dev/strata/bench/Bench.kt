@@ -1,5 +1,11 @@
 package dev.strata.bench
 
+import com.github.ajalt.clikt.core.CliktCommand
+import com.github.ajalt.clikt.core.CliktError
+import com.github.ajalt.clikt.core.Context
+import com.github.ajalt.clikt.core.parse
+import com.github.ajalt.clikt.parameters.options.flag
+import com.github.ajalt.clikt.parameters.options.option
 import java.io.PrintStream
 
 /** A benchmark run by `./strata bench <name>`: prints its figures as one JSON line per configuration. */
@@ -12,16 +18,30 @@ public interface Bench {
 }
 
 /**
- * The options of a bench that has only `--quick`: whether it was given, or null after printing the usage
- * of bench [name] for anything else (the caller exits 2).
+ * A bench's command line, through Clikt: `--quick` for every bench, plus what a subclass declares.
+ * [parseOrStatus] prints `--help` to the bench's output (exit 0) and a usage error — an unknown option, a
+ * missing or malformed value — to stderr with the usage line (exit 2), never a stack trace.
  */
-internal fun quickOnly(name: String, args: List<String>): Boolean? {
-    val unknown = args.filter { it != "--quick" }
-    if (unknown.isNotEmpty()) {
-        System.err.println("$name: unknown option(s) $unknown; usage: strata bench $name [--quick]")
-        return null
+internal open class BenchOptions(bench: String, private val summary: String) : CliktCommand("strata bench $bench") {
+    val quick: Boolean by option("--quick", help = "a short run with small sizes (for tests and CI; figures are not comparable)").flag()
+
+    override fun help(context: Context): String = summary
+
+    override fun run() = Unit
+
+    /** Parses [args]; null when the bench should run, else the exit status after printing help or the error. */
+    fun parseOrStatus(args: List<String>, out: PrintStream, err: PrintStream = System.err): Int? = try {
+        parse(args)
+        null
+    } catch (e: CliktError) {
+        getFormattedHelp(e)?.let { (if (e.printError) err else out).println(it) }
+        if (e.statusCode == 0) 0 else USAGE_ERROR
     }
-    return "--quick" in args
+
+    companion object {
+        /** Exit status of a usage error. */
+        const val USAGE_ERROR: Int = 2
+    }
 }
 
 /** Every benchmark the CLI knows, by name. */

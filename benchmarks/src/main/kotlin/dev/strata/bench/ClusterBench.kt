@@ -57,7 +57,9 @@ public object ClusterBench : Bench {
     private const val TENSOR_BYTES = 64L shl 20
 
     override fun run(args: List<String>, out: PrintStream): Int {
-        val quick = quickOnly(name, args) ?: return 2
+        val options = BenchOptions(name, description)
+        options.parseOrStatus(args, out)?.let { return it }
+        val quick = options.quick
         val rttSamples = if (quick) 200 else 3_000
         val throughputTasks = if (quick) 500 else 10_000
         val tensorRounds = if (quick) 1 else 3

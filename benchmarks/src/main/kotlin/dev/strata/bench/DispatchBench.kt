@@ -1,6 +1,13 @@
 package dev.strata.bench
 
 import dev.strata.bench.DispatchWorkloads.Kind
+import com.github.ajalt.clikt.parameters.options.check
+import com.github.ajalt.clikt.parameters.options.default
+import com.github.ajalt.clikt.parameters.options.option
+import com.github.ajalt.clikt.parameters.options.split
+import com.github.ajalt.clikt.parameters.types.int
+import com.github.ajalt.clikt.parameters.types.long
+import com.github.ajalt.clikt.parameters.types.restrictTo
 import java.io.PrintStream
 import java.time.Instant
 import java.time.temporal.ChronoUnit
@@ -58,17 +65,34 @@ public object DispatchBench : Bench {
         val maxTasksPerRound: Int = Int.MAX_VALUE,
     )
 
+    /** The command line: `--workers`, `--quick`, `--rounds`, `--tasks`, `--warmup-ms`, `--spin-us`, `--only`. */
+    private class Cli : BenchOptions("dispatch", description) {
+        val workers: Int by option("--workers", help = "sub workers (default 4)").int().restrictTo(min = 1).default(4)
+        val rounds: Int? by option("--rounds", help = "measured rounds per throughput workload (default 5; 1 with --quick)").int().restrictTo(min = 1)
+        val tasks: Int? by option("--tasks", help = "tasks per round (default 200000; 5000 with --quick)").int().restrictTo(min = 1)
+        val warmupMs: Long? by option("--warmup-ms", help = "warm-up time before measuring (default 2000; 0 with --quick)").long().restrictTo(min = 0)
+        val spinUs: Long by option("--spin-us", help = "the workers' spin before they park, in µs (default: the worker's own)").long().restrictTo(min = -1).default(-1)
+        val only: List<String> by option("--only", metavar = "W,…", help = "workloads to run, of ${WORKLOADS.joinToString(",")} (default all)")
+            .split(",").default(WORKLOADS.toList())
+            .check({ "takes some of ${WORKLOADS.joinToString(",")}, was ${it.joinToString(",")}" }) { l -> l.isNotEmpty() && l.all { it in WORKLOADS } }
+
+        fun options() = Options(
+            workers = workers,
+            quick = quick,
+            warmupRuns = if (quick) 500 else 20_000,
+            warmupMillis = warmupMs ?: if (quick) 0 else 2_000,
+            latencyRuns = if (quick) 500 else 20_000,
+            rounds = rounds ?: if (quick) 1 else 5,
+            tasksPerRound = tasks ?: if (quick) 5_000 else 200_000,
+            spinMicros = spinUs,
+            only = only.toSet(),
+        )
+    }
+
     override fun run(args: List<String>, out: PrintStream): Int {
-        val o = try {
-            parse(args)
-        } catch (e: IllegalArgumentException) {
-            System.err.println("dispatch: ${e.message}")
-            System.err.println(
-                "usage: dispatch [--workers N] [--quick] [--rounds N] [--tasks N] [--warmup-ms N] [--spin-us N] " +
-                    "[--only ${WORKLOADS.joinToString(",")}]",
-            )
-            return 2
-        }
+        val cli = Cli()
+        cli.parseOrStatus(args, out)?.let { return it }
+        val o = cli.options()
         val err = System.err
         DispatchWorkloads(o.workers, spinMicros = o.spinMicros).use { w ->
             err.println(
@@ -159,58 +183,6 @@ public object DispatchBench : Bench {
             out.flush()
         }
         return 0
-    }
-
-    private fun parse(args: List<String>): Options {
-        var workers = 4
-        var quick = false
-        var rounds: Int? = null
-        var tasks: Int? = null
-        var spin = -1L
-        var warmupMs: Long? = null
-        var only: Set<String> = WORKLOADS
-        var i = 0
-        fun intArg(flag: String): Int {
-            val v = args.getOrNull(++i) ?: throw IllegalArgumentException("$flag needs a value")
-            return v.toIntOrNull()?.takeIf { it > 0 } ?: throw IllegalArgumentException("$flag needs a positive integer, got '$v'")
-        }
-        while (i < args.size) {
-            when (val a = args[i]) {
-                "--workers" -> workers = intArg(a)
-                "--quick" -> quick = true
-                "--rounds" -> rounds = intArg(a)
-                "--tasks" -> tasks = intArg(a)
-                "--warmup-ms" -> {
-                    val v = args.getOrNull(++i) ?: throw IllegalArgumentException("--warmup-ms needs a value")
-                    warmupMs = v.toLongOrNull()?.takeIf { it >= 0 } ?: throw IllegalArgumentException("--warmup-ms needs an integer >= 0, got '$v'")
-                }
-                "--spin-us" -> {
-                    val v = args.getOrNull(++i) ?: throw IllegalArgumentException("--spin-us needs a value")
-                    spin = v.toLongOrNull()?.takeIf { it >= 0 } ?: throw IllegalArgumentException("--spin-us needs an integer >= 0, got '$v'")
-                }
-                "--only" -> {
-                    val v = args.getOrNull(++i) ?: throw IllegalArgumentException("--only needs a value")
-                    only = v.split(',').map { it.trim() }.filter { it.isNotEmpty() }.toSet()
-                    val unknown = only - WORKLOADS
-                    require(unknown.isEmpty() && only.isNotEmpty()) {
-                        "--only takes some of ${WORKLOADS.joinToString(",")}, got '$v'"
-                    }
-                }
-                else -> throw IllegalArgumentException("unknown option '$a'")
-            }
-            i++
-        }
-        return Options(
-            workers = workers,
-            quick = quick,
-            warmupRuns = if (quick) 500 else 20_000,
-            warmupMillis = warmupMs ?: if (quick) 0 else 2_000,
-            latencyRuns = if (quick) 500 else 20_000,
-            rounds = rounds ?: if (quick) 1 else 5,
-            tasksPerRound = tasks ?: if (quick) 5_000 else 200_000,
-            spinMicros = spin,
-            only = only,
-        )
     }
 
     private val WORKLOADS = linkedSetOf("latency", "independent_noargs", "independent", "independent_slices", "chain", "deps2", "graph_replay")

@@ -34,7 +34,9 @@ public object MailboxBench : Bench {
     private const val SECOND = 1_000_000_000L
 
     override fun run(args: List<String>, out: PrintStream): Int {
-        val quick = quickOnly(name, args) ?: return 2
+        val options = BenchOptions(name, description)
+        options.parseOrStatus(args, out)?.let { return it }
+        val quick = options.quick
         val spinRounds = if (quick) 2_000 else 200_000
         val parkedRounds = if (quick) 200 else 20_000
         val raw = measure("raw", spinRounds)

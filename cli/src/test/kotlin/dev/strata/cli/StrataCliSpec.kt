@@ -32,6 +32,15 @@ class StrataCliSpec : FunSpec({
         r.err shouldContain "pipeline"
     }
 
+    test("a bench's --help reaches the bench (exit 0); a bad bench option exits 2 without running it") {
+        val help = strata("bench", "allreduce", "--help")
+        help.status shouldBe 0
+        help.out shouldContain "Usage: strata bench allreduce"
+        help.out shouldContain "--chips"
+        strata("bench", "allreduce", "--chips").status shouldBe 2 // was: Index 1 out of bounds for length 1
+        strata("bench", "dispatch", "--help").out shouldContain "--only"
+    }
+
     test("an unknown bench exits 2 and says which benches exist") {
         val r = strata("bench", "nope")
         r.status shouldBe 2
