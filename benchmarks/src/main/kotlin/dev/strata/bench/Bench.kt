@@ -1,9 +1,6 @@
 package dev.strata.bench
 
-import com.github.ajalt.clikt.core.CliktCommand
-import com.github.ajalt.clikt.core.CliktError
-import com.github.ajalt.clikt.core.Context
-import com.github.ajalt.clikt.core.parse
+import dev.strata.samples.LaunchOptions
 import com.github.ajalt.clikt.parameters.options.flag
 import com.github.ajalt.clikt.parameters.options.option
 import java.io.PrintStream
@@ -17,31 +14,9 @@ public interface Bench {
     public fun run(args: List<String>, out: PrintStream): Int
 }
 
-/**
- * A bench's command line, through Clikt: `--quick` for every bench, plus what a subclass declares.
- * [parseOrStatus] prints `--help` to the bench's output (exit 0) and a usage error — an unknown option, a
- * missing or malformed value — to stderr with the usage line (exit 2), never a stack trace.
- */
-internal open class BenchOptions(bench: String, private val summary: String) : CliktCommand("strata bench $bench") {
+/** A bench's command line ([LaunchOptions]): `--quick` for every bench, plus what a subclass declares. */
+internal open class BenchOptions(bench: String, summary: String) : LaunchOptions("strata bench $bench", summary) {
     val quick: Boolean by option("--quick", help = "a short run with small sizes (for tests and CI; figures are not comparable)").flag()
-
-    override fun help(context: Context): String = summary
-
-    override fun run() = Unit
-
-    /** Parses [args]; null when the bench should run, else the exit status after printing help or the error. */
-    fun parseOrStatus(args: List<String>, out: PrintStream, err: PrintStream = System.err): Int? = try {
-        parse(args)
-        null
-    } catch (e: CliktError) {
-        getFormattedHelp(e)?.let { (if (e.printError) err else out).println(it) }
-        if (e.statusCode == 0) 0 else USAGE_ERROR
-    }
-
-    companion object {
-        /** Exit status of a usage error. */
-        const val USAGE_ERROR: Int = 2
-    }
 }
 
 /** Every benchmark the CLI knows, by name. */

@@ -54,6 +54,13 @@ internal class GraphCommand(
             }
         }
         if (format !in setOf("dot", "json", "svg")) usage("--format is dot, json or svg, was '$format'")
+        if ("--help" in rest || "-h" in rest) { // the sample's options, not a graph
+            val sampleHelp = runCatching { record(listOf("--help")) }.exceptionOrNull()?.message
+            console.out.println("Usage: strata graph $name [--format dot|json|svg] [options…]\n")
+            console.out.println("Prints the task DAG of `strata run $name` without running anything. Its options are the sample's:")
+            sampleHelp?.let { console.out.println("\n" + it) }
+            return
+        }
         val graph = try {
             record(rest) ?: usage("sample '$name' has no graph")
         } catch (e: IllegalArgumentException) {

@@ -9,6 +9,12 @@ import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 import dev.strata.worker.Isolation
 import dev.strata.worker.Worker
+import com.github.ajalt.clikt.core.UsageError
+import com.github.ajalt.clikt.parameters.options.default
+import com.github.ajalt.clikt.parameters.options.option
+import com.github.ajalt.clikt.parameters.types.choice
+import com.github.ajalt.clikt.parameters.types.int
+import com.github.ajalt.clikt.parameters.types.restrictTo
 import java.io.PrintStream
 import java.util.Locale
 
@@ -28,13 +34,11 @@ public object AllreduceSample : Sample {
     override val description: String =
         "N chips sum their buffers through a communication domain: remote views on sim, HcclAllReduce on acl (Strata's main job)"
 
-    internal const val USAGE: String = "usage: strata run allreduce [--driver sim|acl (default sim)] [--chips N (2..16, default 4; per host with --hosts)] " +
-        "[--hosts H (2..4: H node JVMs on loopback, a level-4 worker over them; sim only)] " +
-        "[--elements M (default 1048576)] [--cores C (per chip, default 2)] [--iterations K (default 5)] " +
-        "[--isolation process|thread (default process)]"
-
-    override fun run(args: List<String>, out: PrintStream): Int =
-        runWithOptions(name, USAGE, args, out, AllreduceOptions::parse) { run(it, out) }
+    override fun run(args: List<String>, out: PrintStream): Int {
+        val cli = AllreduceCli()
+        cli.parseOrStatus(args, out)?.let { return it }
+        return run(cli.options, out)
+    }
 
     /** Runs the allreduce with [o]; [tamper] may alter rank 0's result before the check (tests prove a wrong result is reported). */
     internal fun run(o: AllreduceOptions, out: PrintStream, tamper: (Tensor) -> Unit = {}): Int {
@@ -95,7 +99,7 @@ public object AllreduceSample : Sample {
 
     /** The level-3 program: one group task over every chip, each rank's output and `data` buffer as parameters. */
     override fun graph(args: List<String>): TaskGraph {
-        val o = AllreduceOptions.parse(args) ?: AllreduceOptions()
+        val o = AllreduceCli().also { it.parseOrThrow(args) }.options
         return TaskGraph.record("allreduce") {
             val outs = List(o.chips) { parameter("output#$it", DType.I32, o.elements) }
             val data = List(o.chips) { parameter("data#$it", DType.I32, o.elements) }
@@ -191,43 +195,26 @@ internal data class AllreduceOptions(
     val driver: String = ChipConfig.SIM,
     /** Hosts (node JVMs) for the hierarchical allreduce; 1 = this JVM's level-3 worker only. */
     val hosts: Int = 1,
-) {
-    companion object {
-        /** Parses [args]; null for `--help`; throws [IllegalArgumentException] naming the bad option. */
-        fun parse(args: List<String>): AllreduceOptions? {
-            var o = AllreduceOptions()
-            var i = 0
-            fun value(name: String): String = args.getOrNull(++i) ?: throw IllegalArgumentException("$name needs a value")
-            fun int(name: String, range: IntRange): Int {
-                val v = value(name).toIntOrNull() ?: throw IllegalArgumentException("$name needs a whole number")
-                require(v in range) { "$name must be in $range, was $v" }
-                return v
-            }
-            while (i < args.size) {
-                when (val a = args[i]) {
-                    "--help", "-h" -> return null
-                    "--chips" -> o = o.copy(chips = int(a, 2..16))
-                    "--hosts" -> o = o.copy(hosts = int(a, 2..4))
-                    "--elements" -> o = o.copy(elements = int(a, 1..(64 shl 20)).toLong())
-                    "--cores" -> o = o.copy(cores = int(a, 1..16))
-                    "--iterations" -> o = o.copy(iterations = int(a, 1..1000))
-                    "--driver" -> o = o.copy(
-                        driver = value(a).also { require(it == ChipConfig.SIM || it == ChipConfig.ACL) { "--driver is sim or acl, was '$it'" } },
-                    )
-                    "--isolation" -> o = o.copy(
-                        isolation = when (value(a)) {
-                            "process" -> Isolation.PROCESS
-                            "thread" -> Isolation.THREAD
-                            else -> throw IllegalArgumentException("--isolation is process or thread")
-                        },
-                    )
-                    else -> throw IllegalArgumentException("unknown option '$a'")
-                }
-                i++
-            }
-            require(o.elements >= o.chips) { "--elements must be at least --chips (${o.chips})" }
-            require(o.hosts == 1 || o.driver == ChipConfig.SIM) { "--hosts runs sim chips only (acl chips across hosts are not wired yet)" }
-            return o
-        }
+)
+
+/** The allreduce sample's command line (`strata run allreduce --help`). */
+internal class AllreduceCli : LaunchOptions("strata run allreduce", AllreduceSample.description) {
+    private val driver by option("--driver", help = "chip driver: sim (default) or acl").choice(ChipConfig.SIM, ChipConfig.ACL).default(ChipConfig.SIM)
+    private val chips by option("--chips", help = "chips, 2..16 (per host with --hosts; default 4)").int().restrictTo(2..16).default(4)
+    private val hosts by option("--hosts", help = "H node JVMs on loopback under a level-4 worker, 2..4 (sim chips only; default: none)")
+        .int().restrictTo(2..4)
+    private val elements by option("--elements", help = "I32 elements per rank (default 1048576)").int().restrictTo(1..(64 shl 20)).default(1 shl 20)
+    private val cores by option("--cores", help = "cores per chip, 1..16 (default 2)").int().restrictTo(1..16).default(2)
+    private val iterations by option("--iterations", help = "measured runs, 1..1000 (default 5)").int().restrictTo(1..1000).default(5)
+    private val isolation by option("--isolation", help = "where chips run: process (child JVMs, default) or thread")
+        .choice("process" to Isolation.PROCESS, "thread" to Isolation.THREAD).default(Isolation.PROCESS)
+
+    override fun run() {
+        if (elements < chips) throw UsageError("--elements must be at least --chips ($chips), was $elements")
+        if (hosts != null && driver != ChipConfig.SIM) throw UsageError("--hosts runs sim chips only (acl chips across hosts are not wired yet)")
     }
+
+    /** The parsed options. */
+    val options: AllreduceOptions
+        get() = AllreduceOptions(chips, elements.toLong(), cores, iterations, isolation, driver, hosts ?: 1)
 }

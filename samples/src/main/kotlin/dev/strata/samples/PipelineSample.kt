@@ -12,6 +12,12 @@ import dev.strata.task.TaskContext
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 import dev.strata.worker.Isolation
+import com.github.ajalt.clikt.core.UsageError
+import com.github.ajalt.clikt.parameters.options.default
+import com.github.ajalt.clikt.parameters.options.option
+import com.github.ajalt.clikt.parameters.types.choice
+import com.github.ajalt.clikt.parameters.types.int
+import com.github.ajalt.clikt.parameters.types.restrictTo
 import java.io.PrintStream
 
 /**
@@ -40,11 +46,11 @@ public object PipelineSample : Sample {
     /** Sub workers of the pool; also the band-sum group's size. */
     private const val WORKERS = BANDS
 
-    internal const val USAGE: String = "usage: strata run pipeline [--size N (default 512)] [--steps K (default 8)] " +
-        "[--tiles T (tiles per side, default 8)] [--isolation thread|process (default thread)]"
-
-    override fun run(args: List<String>, out: PrintStream): Int =
-        runWithOptions(name, USAGE, args, out, PipelineOptions::parse) { run(it, out) }
+    override fun run(args: List<String>, out: PrintStream): Int {
+        val cli = PipelineCli()
+        cli.parseOrStatus(args, out)?.let { return it }
+        return run(cli.options, out)
+    }
 
     /**
      * Runs the pipeline with [options]; [tamper] may alter the engine's final grid before the comparison
@@ -151,7 +157,7 @@ public object PipelineSample : Sample {
     }
 
     override fun graph(args: List<String>): TaskGraph {
-        val o = PipelineOptions.parse(args) ?: PipelineOptions()
+        val o = PipelineCli().also { it.parseOrThrow(args) }.options
         val n = o.size.toLong()
         return TaskGraph.record("pipeline") {
             program(o, parameter("grid A", DType.F32, n, n), parameter("grid B", DType.F32, n, n), parameter("band sums", DType.F32, BANDS.toLong()))
@@ -201,36 +207,23 @@ internal data class PipelineOptions(
     companion object {
         /** Largest grid side: two grids plus two temporaries stay well under 1 GiB. */
         const val MAX_SIZE = 4096
-
-        /**
-         * Parses `--size N`, `--steps K`, `--tiles T`, `--isolation thread|process` (also `--name=value`).
-         * Returns null for `--help`.
-         * @throws IllegalArgumentException naming the offending argument.
-         */
-        fun parse(args: List<String>): PipelineOptions? {
-            var options = mapOf<String, Int>()
-            var isolation = Isolation.THREAD
-            var i = 0
-            while (i < args.size) {
-                val arg = args[i++]
-                if (arg == "-h" || arg == "--help") return null
-                val (key, inline) = arg.split('=', limit = 2).let { it[0] to it.getOrNull(1) }
-                require(key in setOf("--size", "--steps", "--tiles", "--isolation")) { "unknown argument '$arg'" }
-                val text = inline ?: args.getOrNull(i++) ?: throw IllegalArgumentException("$key needs a value")
-                if (key == "--isolation") {
-                    isolation = Isolation.entries.firstOrNull { it.name.equals(text, ignoreCase = true) }
-                        ?: throw IllegalArgumentException("--isolation is thread or process, was '$text'")
-                    continue
-                }
-                val value = text.toIntOrNull() ?: throw IllegalArgumentException("$key needs an integer, was '$text'")
-                options = options + (key to value)
-            }
-            return PipelineOptions(
-                size = options["--size"] ?: 512,
-                steps = options["--steps"] ?: 8,
-                tiles = options["--tiles"] ?: minOf(8, options["--size"] ?: 512),
-                isolation = isolation,
-            )
-        }
     }
+}
+
+/** The pipeline sample's command line (`strata run pipeline --help`; `--name=value` works too). */
+internal class PipelineCli : LaunchOptions("strata run pipeline", PipelineSample.description) {
+    private val size by option("--size", help = "grid side, ${PipelineStages.BANDS}..${PipelineOptions.MAX_SIZE} (default 512)")
+        .int().restrictTo(PipelineStages.BANDS..PipelineOptions.MAX_SIZE).default(512)
+    private val steps by option("--steps", help = "stencil steps (default 8)").int().restrictTo(min = 1).default(8)
+    private val tiles by option("--tiles", help = "tiles per side, 1..size (default 8, or size when smaller)").int().restrictTo(min = 1)
+    private val isolation by option("--isolation", help = "where sub workers run: thread (default) or process (child JVMs)")
+        .choice("thread" to Isolation.THREAD, "process" to Isolation.PROCESS).default(Isolation.THREAD)
+
+    override fun run() {
+        val t = tiles ?: return
+        if (t > size) throw UsageError("--tiles must be in 1..size ($size), was $t")
+    }
+
+    /** The parsed options. */
+    val options: PipelineOptions get() = PipelineOptions(size, steps, tiles ?: minOf(8, size), isolation)
 }

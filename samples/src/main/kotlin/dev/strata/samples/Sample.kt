@@ -1,5 +1,9 @@
 package dev.strata.samples
 
+import com.github.ajalt.clikt.core.CliktCommand
+import com.github.ajalt.clikt.core.CliktError
+import com.github.ajalt.clikt.core.Context
+import com.github.ajalt.clikt.core.parse
 import java.io.PrintStream
 import dev.strata.record.TaskGraph
 
@@ -31,23 +35,37 @@ public object Samples {
 }
 
 /**
- * Parses [args] with [parse] and runs [body]: `--help` (parse returns null) prints [usage] and exits 0;
- * a bad option ([IllegalArgumentException]) prints what is wrong and [usage] and exits 2.
+ * The command line of a sample or a bench (`strata run <sample>`, `strata bench <name>`), through Clikt: a
+ * subclass declares its options, and [parseOrStatus] parses them. `--help` prints the usage and options on
+ * the command's output (exit 0); a usage error — an unknown option, a missing or malformed value, a check
+ * that failed — prints the error and the usage on stderr (exit [USAGE_ERROR]), never a stack trace.
  */
-internal inline fun <O : Any> runWithOptions(
-    sample: String,
-    usage: String,
-    args: List<String>,
-    out: PrintStream,
-    parse: (List<String>) -> O?,
-    body: (O) -> Int,
-): Int {
-    val options = try {
-        parse(args) ?: return 0.also { out.println(usage) }
-    } catch (e: IllegalArgumentException) {
-        out.println("$sample: ${e.message}")
-        out.println(usage)
-        return 2
+public open class LaunchOptions(commandName: String, private val summary: String) : CliktCommand(commandName) {
+    override fun help(context: Context): String = summary
+
+    /** Checks across options (throw [com.github.ajalt.clikt.core.UsageError]); runs after every option parsed. */
+    override fun run(): Unit = Unit
+
+    /** Parses [args]; null when the command should go on, else its exit status after printing help or the error. */
+    public fun parseOrStatus(args: List<String>, out: PrintStream, err: PrintStream = System.err): Int? = try {
+        parse(args)
+        null
+    } catch (e: CliktError) {
+        getFormattedHelp(e)?.let { (if (e.printError) err else out).println(it) }
+        if (e.statusCode == 0) 0 else USAGE_ERROR
     }
-    return body(options)
+
+    /** Parses [args] for a caller that cannot print (a graph): throws [IllegalArgumentException] with the message. */
+    public fun parseOrThrow(args: List<String>) {
+        try {
+            parse(args)
+        } catch (e: CliktError) {
+            throw IllegalArgumentException(getFormattedHelp(e) ?: e.message ?: "bad arguments", e)
+        }
+    }
+
+    public companion object {
+        /** Exit status of a usage error. */
+        public const val USAGE_ERROR: Int = 2
+    }
 }

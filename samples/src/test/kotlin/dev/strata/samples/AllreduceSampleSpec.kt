@@ -41,11 +41,19 @@ class AllreduceSampleSpec : FunSpec({
         out shouldContain "FAIL: rank 0 element 5 is -1, expected 110 (= 2·5 + 100)"
     }
 
-    test("bad options are usage errors") {
-        val (code, out) = capture { AllreduceSample.run(listOf("--chips", "17"), it) }
+    test("bad options are usage errors: stderr, exit 2, nothing runs; --help lists the options") {
+        val (code, out, err) = captureAll { AllreduceSample.run(listOf("--chips", "17"), it) }
         code shouldBe 2
-        out shouldContain "--chips must be in 2..16"
-        capture { AllreduceSample.run(listOf("--help"), it) }.second shouldContain "usage: strata run allreduce"
+        out shouldBe ""
+        err shouldContain "--chips"
+        err shouldContain "17 is not in the valid range of 2 to 16"
+        err shouldContain "Usage: strata run allreduce"
+        captureAll { AllreduceSample.run(listOf("--chips"), it) }.let { (c, _, e) -> c shouldBe 2; e shouldContain "option --chips requires a value" }
+        captureAll { AllreduceSample.run(listOf("--chips", "4", "--elements", "2"), it) }.third shouldContain "--elements must be at least --chips (4)"
+        val (helpCode, help) = capture { AllreduceSample.run(listOf("--help"), it) }
+        helpCode shouldBe 0
+        help shouldContain "Usage: strata run allreduce"
+        help shouldContain "--hosts"
     }
 })
 
@@ -82,9 +90,9 @@ class AllreduceAclSampleSpec : FunSpec({
     }
 
     test("--driver is sim or acl") {
-        val (code, out) = capture { AllreduceSample.run(listOf("--driver", "cuda"), it) }
+        val (code, _, err) = captureAll { AllreduceSample.run(listOf("--driver", "cuda"), it) }
         code shouldBe 2
-        out shouldContain "--driver is sim or acl, was 'cuda'"
+        err shouldContain "invalid value for --driver: invalid choice: cuda. (choose from sim, acl)"
     }
 })
 
@@ -111,7 +119,7 @@ class AllreduceHostsSpec : FunSpec({
         }
         code shouldBe 1
         out shouldContain "FAIL: rank 0 element 7 is 0, expected 628 (= 4·7 + 600)"
-        capture { AllreduceSample.run(listOf("--hosts", "2", "--driver", "acl"), it) }.second shouldContain "--hosts runs sim chips only"
+        captureAll { AllreduceSample.run(listOf("--hosts", "2", "--driver", "acl"), it) }.third shouldContain "--hosts runs sim chips only"
     }
 })
 

@@ -63,14 +63,17 @@ class PipelineSampleSpec : FunSpec({
         out shouldNotContain "PASS"
     }
 
-    test("bad arguments print the usage and return 2") {
-        val (code, out) = capture { PipelineSample.run(listOf("--size", "big"), it) }
+    test("bad arguments print the error and the usage on stderr and return 2; --help exits 0") {
+        val (code, out, err) = captureAll { PipelineSample.run(listOf("--size", "big"), it) }
         code shouldBe 2
-        out shouldContain "--size needs an integer"
-        out shouldContain "usage: strata run pipeline"
-        capture { PipelineSample.run(listOf("--frobnicate"), it) }.first shouldBe 2
-        val (badIsolation, text) = capture { PipelineSample.run(listOf("--isolation", "fork"), it) }
+        out shouldBe ""
+        err shouldContain "invalid value for --size: big is not a valid integer"
+        err shouldContain "Usage: strata run pipeline"
+        captureAll { PipelineSample.run(listOf("--frobnicate"), it) }.let { (c, _, e) -> c shouldBe 2; e shouldContain "no such option --frobnicate" }
+        val (badIsolation, _, text) = captureAll { PipelineSample.run(listOf("--isolation", "fork"), it) }
         badIsolation shouldBe 2
-        text shouldContain "--isolation is thread or process, was 'fork'"
+        text shouldContain "invalid choice: fork. (choose from thread, process)"
+        captureAll { PipelineSample.run(listOf("--size=32", "--tiles=64"), it) }.third shouldContain "--tiles must be in 1..size (32), was 64"
+        capture { PipelineSample.run(listOf("--help"), it) }.let { (c, o) -> c shouldBe 0; o shouldContain "--steps" }
     }
 })
