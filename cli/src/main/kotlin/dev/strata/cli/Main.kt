@@ -26,8 +26,9 @@ public fun main(args: Array<String>) {
  * The `strata` command line: `run <sample> [args…]`, `bench <name> [args…]`, `graph <sample> [--format …]`,
  * `script <file.main.kts> [args…]`, `doctor [--cluster HOST:PORT]`, `node (--seed | --join HOST:PORT)`.
  *
- * Exit status: what the sample or bench returned; 0 when `doctor` found every required check passing
- * and 1 otherwise; 2 for an unknown sample or bench name (and for `graph` usage errors), 3 when `graph
+ * Exit status: what the sample or bench returned (0 for `--help`, 2 for a usage error of its options:
+ * `dev.strata.samples.LaunchOptions`); 0 when `doctor` found every required check passing and 1
+ * otherwise; 2 for an unknown sample or bench name (and for `graph` usage errors), 3 when `graph
  * --format svg` finds no Graphviz; for `script`, 1 when the script threw and 3 when it does not compile;
  * Clikt's status (1) for other usage errors.
  */

@@ -98,6 +98,9 @@ class GraphCommandSpec : FunSpec({
     test("a bad format, an unknown sample and bad sample arguments are usage errors") {
         graph("pipeline", "--format", "png").err shouldContain "--format is dot, json or svg"
         graph("nope").status shouldBe StrataCli.UNKNOWN_NAME
-        graph("allreduce", "--chips", "40").err shouldContain "--chips must be in 2..16"
+        graph("allreduce", "--chips", "40").let { r ->
+            r.status shouldBe 2
+            r.err shouldContain "strata graph: allreduce: invalid value for --chips: 40 is not in the valid range of 2 to 16"
+        }
     }
 })

@@ -60,7 +60,9 @@ public open class LaunchOptions(commandName: String, private val summary: String
         try {
             parse(args)
         } catch (e: CliktError) {
-            throw IllegalArgumentException(getFormattedHelp(e) ?: e.message ?: "bad arguments", e)
+            val text = getFormattedHelp(e) ?: e.message ?: "bad arguments"
+            // A usage error: its one line (without the usage); --help: the whole help.
+            throw IllegalArgumentException(if (e.statusCode != 0 && "Error: " in text) text.substringAfterLast("Error: ").trim() else text, e)
         }
     }
 
