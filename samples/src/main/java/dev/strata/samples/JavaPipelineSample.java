@@ -39,9 +39,6 @@ public final class JavaPipelineSample implements Sample {
     /** The seed of frame 0; frame f uses {@code FIRST_SEED + f}. */
     static final long FIRST_SEED = 2024;
 
-    static final String USAGE = "usage: strata run java-pipeline [--size N (samples, default 65536)] "
-            + "[--chunks C (default 16)] [--frames F (default 4)] [--isolation thread|process (default thread)]";
-
     private static final TaskCallable GENERATE = new SignalKernels.Generate();
     private static final TaskCallable SMOOTH = new SignalKernels.Smooth();
     private static final TaskCallable ENERGY = new SignalKernels.Energy();
@@ -62,19 +59,10 @@ public final class JavaPipelineSample implements Sample {
 
     @Override
     public int run(List<String> args, PrintStream out) {
-        Options options;
-        try {
-            options = Options.parse(args);
-        } catch (IllegalArgumentException e) {
-            out.println(getName() + ": " + e.getMessage());
-            out.println(USAGE);
-            return 2;
-        }
-        if (options == null) {
-            out.println(USAGE);
-            return 0;
-        }
-        return run(options, out, energy -> { });
+        JavaPipelineCli cli = new JavaPipelineCli(); // its options through the samples' shared Clikt command line
+        Integer status = cli.parseOrStatus(args, out, System.err);
+        if (status != null) return status;
+        return run(cli.options(), out, energy -> { });
     }
 
     /**
@@ -170,8 +158,9 @@ public final class JavaPipelineSample implements Sample {
 
     @Override
     public TaskGraph graph(List<String> args) {
-        Options o = Options.parse(args);
-        return graph(o == null ? Options.DEFAULT : o);
+        JavaPipelineCli cli = new JavaPipelineCli();
+        cli.parseOrThrow(args);
+        return graph(cli.options());
     }
 
     /** Start of part {@code k} of {@code n} elements cut into {@code parts} nearly equal parts. */
@@ -224,66 +213,15 @@ public final class JavaPipelineSample implements Sample {
         }
     }
 
-    /** Command-line options; {@link #parse} reads them. */
+    /** Command-line options; {@link JavaPipelineCli} reads them. */
     record Options(int size, int chunks, int frames, Isolation isolation) {
         /** Largest signal: its tensors stay well under 1 GiB. */
         static final int MAX_SIZE = 1 << 26;
-
-        static final Options DEFAULT = new Options(65_536, 16, 4, Isolation.THREAD);
 
         Options {
             if (size < BANDS || size > MAX_SIZE) throw new IllegalArgumentException("--size must be in " + BANDS + ".." + MAX_SIZE + ", was " + size);
             if (chunks < 1 || chunks > size) throw new IllegalArgumentException("--chunks must be in 1..size (" + size + "), was " + chunks);
             if (frames < 1 || frames > 10_000) throw new IllegalArgumentException("--frames must be in 1..10000, was " + frames);
-        }
-
-        /**
-         * Parses {@code --size N}, {@code --chunks C}, {@code --frames F}, {@code --isolation thread|process}
-         * (also {@code --name=value}); returns null for {@code --help}.
-         *
-         * @throws IllegalArgumentException naming the offending argument.
-         */
-        static Options parse(List<String> args) {
-            int size = DEFAULT.size();
-            Integer chunks = null;
-            int frames = DEFAULT.frames();
-            Isolation isolation = DEFAULT.isolation();
-            for (int i = 0; i < args.size(); i++) {
-                String arg = args.get(i);
-                if (arg.equals("-h") || arg.equals("--help")) return null;
-                int eq = arg.indexOf('=');
-                String key = eq < 0 ? arg : arg.substring(0, eq);
-                if (!List.of("--size", "--chunks", "--frames", "--isolation").contains(key)) {
-                    throw new IllegalArgumentException("unknown argument '" + arg + "'");
-                }
-                String text;
-                if (eq >= 0) {
-                    text = arg.substring(eq + 1);
-                } else if (i + 1 < args.size()) {
-                    text = args.get(++i);
-                } else {
-                    throw new IllegalArgumentException(key + " needs a value");
-                }
-                switch (key) {
-                    case "--isolation" -> isolation = switch (text.toLowerCase(Locale.ROOT)) {
-                        case "thread" -> Isolation.THREAD;
-                        case "process" -> Isolation.PROCESS;
-                        default -> throw new IllegalArgumentException("--isolation is thread or process, was '" + text + "'");
-                    };
-                    case "--size" -> size = integer(key, text);
-                    case "--chunks" -> chunks = integer(key, text);
-                    default -> frames = integer(key, text);
-                }
-            }
-            return new Options(size, chunks != null ? chunks : Math.min(DEFAULT.chunks(), size), frames, isolation);
-        }
-
-        private static int integer(String key, String text) {
-            try {
-                return Integer.parseInt(text);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(key + " needs an integer, was '" + text + "'");
-            }
         }
     }
 }

@@ -48,14 +48,18 @@ class JavaPipelineSampleSpec : FunSpec({
         g.parameterNames shouldBe listOf("seed", "signal", "energy", "bands", "total")
     }
 
-    test("bad options exit 2 with what is wrong and the usage; --help exits 0") {
-        val (bad, out) = capture { JavaPipelineSample.INSTANCE.run(listOf("--chunks", "many"), it) }
+    test("bad options exit 2 with what is wrong and the usage on stderr; --help lists the options and exits 0") {
+        val (bad, out, err) = captureAll { JavaPipelineSample.INSTANCE.run(listOf("--chunks", "many"), it) }
         bad shouldBe 2
-        out shouldContain "--chunks needs an integer, was 'many'"
-        out shouldContain "usage: strata run java-pipeline"
-        val (tooMany, out2) = capture { JavaPipelineSample.INSTANCE.run(listOf("--size", "8", "--chunks", "9"), it) }
+        out shouldBe ""
+        err shouldContain "invalid value for --chunks: many is not a valid integer"
+        err shouldContain "Usage: strata run java-pipeline"
+        val (tooMany, _, err2) = captureAll { JavaPipelineSample.INSTANCE.run(listOf("--size", "8", "--chunks=9"), it) }
         tooMany shouldBe 2
-        out2 shouldContain "--chunks must be in 1..size (8), was 9"
-        capture { JavaPipelineSample.INSTANCE.run(listOf("--help"), it) }.first shouldBe 0
+        err2 shouldContain "--chunks must be in 1..size (8), was 9"
+        capture { JavaPipelineSample.INSTANCE.run(listOf("--help"), it) }.let { (code, help) ->
+            code shouldBe 0
+            help shouldContain "--frames"
+        }
     }
 })
