@@ -2,6 +2,7 @@ package dev.strata.record
 
 import dev.strata.task.TaskArgs
 import dev.strata.tensor.Tensor
+import dev.strata.tensor.rowMajorStrides
 import dev.strata.error.GraphBindingException
 import dev.strata.run.CallableAdmission
 import dev.strata.run.SubmitValidation
@@ -59,7 +60,7 @@ internal class GraphReplay private constructor(
                     problems += "parameter '${p.name}' is ${p.dtype}${p.shape.contentToString()}, bound to ${b.dtype}${b.shape.contentToString()}"
                     continue
                 }
-                if (!b.strides.contentEquals(rowMajor(p.shape))) problems += "parameter '${p.name}' needs a contiguous row-major tensor, bound to $b"
+                if (!b.strides.contentEquals(rowMajorStrides(p.shape))) problems += "parameter '${p.name}' needs a contiguous row-major tensor, bound to $b"
                 val fp = b.footprint
                 if (!fp.isEmpty && (fp.lo < 0 || fp.hi > b.buffer.byteSize)) problems += "parameter '${p.name}': $b leaves its buffer '${b.buffer.label}'"
                 if (b.buffer.isReleased) problems += "parameter '${p.name}': buffer '${b.buffer.label}' was given back"
@@ -94,16 +95,6 @@ internal class GraphReplay private constructor(
             val buffers = Array(ps.size) { bound.getValue(ps[it].placeholder.id).buffer }
             val offsets = LongArray(ps.size) { bound.getValue(ps[it].placeholder.id).byteOffset }
             return GraphReplay(graph, TaskArgs.Rebinding(buffers, offsets), callableIds)
-        }
-
-        private fun rowMajor(shape: LongArray): LongArray {
-            val s = LongArray(shape.size)
-            var acc = 1L
-            for (d in shape.indices.reversed()) {
-                s[d] = acc
-                acc *= shape[d]
-            }
-            return s
         }
     }
 }

@@ -41,7 +41,7 @@ private val log = KotlinLogging.logger {}
  */
 internal class Residency : AutoCloseable {
     /** One view whose bytes a node holds. Mutable fields under the residency's lock. */
-    private class Entry(val view: Tensor, val held: RemoteHeld, val nodePath: String, val producer: String) {
+    class Entry internal constructor(val view: Tensor, val held: RemoteHeld, val nodePath: String, val producer: String) {
         /** Fetching the bytes into the caller's view (started once; done: the caller's bytes are current). */
         var fetching: CompletableFuture<Unit>? = null
 
@@ -62,8 +62,8 @@ internal class Residency : AutoCloseable {
      */
     class Plan internal constructor(
         val held: Map<Int, RemoteHeld>,
-        internal val pinned: List<Any>,
-        internal val replaced: List<Any>,
+        internal val pinned: List<Entry>,
+        internal val replaced: List<Entry>,
         val ready: CompletableFuture<Unit>,
     )
 
@@ -97,8 +97,8 @@ internal class Residency : AutoCloseable {
         if (count == 0) return null
         synchronized(lock) {
             val held = HashMap<Int, RemoteHeld>()
-            val pinned = ArrayList<Any>()
-            val replaced = ArrayList<Any>()
+            val pinned = ArrayList<Entry>()
+            val replaced = ArrayList<Entry>()
             val waits = ArrayList<CompletableFuture<Unit>>()
             for (i in 0 until args.tensorCount) {
                 val t = args.tensor(i)
@@ -128,8 +128,8 @@ internal class Residency : AutoCloseable {
     fun commit(plan: Plan?, call: RemoteCall, nodePath: String) {
         val kept = call.keptResults()
         synchronized(lock) {
-            plan?.pinned?.forEach { unpinLocked(it as Entry) }
-            plan?.replaced?.forEach { dropLocked(it as Entry) }
+            plan?.pinned?.forEach { unpinLocked(it) }
+            plan?.replaced?.forEach { dropLocked(it) }
             for ((arg, h) in kept.withIndex()) {
                 if (h == null) continue
                 val v = call.view(arg)
@@ -154,7 +154,7 @@ internal class Residency : AutoCloseable {
      * held it ([reason]): a [WorkerDiedException] naming that node and the task that made the bytes.
      */
     fun unavailable(plan: Plan?, held: RemoteHeld, reason: String, consumer: String): Throwable {
-        val e = plan?.pinned?.firstOrNull { (it as Entry).held === held } as Entry?
+        val e = plan?.pinned?.firstOrNull { it.held === held }
             ?: return WorkerDiedException.remote(held.address, reason, null)
         return WorkerDiedException.remote(e.nodePath, "$reason; it held the result of ${e.producer} (${e.view}), which $consumer needed, and those bytes are lost", null)
     }
@@ -162,7 +162,7 @@ internal class Residency : AutoCloseable {
     /** A remote task planned with [plan] did not succeed: what it read on the node is unpinned, nothing changes hands. */
     fun abort(plan: Plan?) {
         if (plan == null || plan.pinned.isEmpty()) return
-        synchronized(lock) { plan.pinned.forEach { unpinLocked(it as Entry) } }
+        synchronized(lock) { plan.pinned.forEach { unpinLocked(it) } }
     }
 
     /**

@@ -171,7 +171,7 @@ internal class RunAdmission(
 
     override fun consume(task: Task) {
         // An allocation's bytes go back to its ring: what a node held of them is dropped unread first.
-        task.allocBuffer?.let { b -> children.residency?.discard(b.id) }
+        children.residency?.let { r -> task.allocBuffer?.let { r.discard(it.id) } }
         window.consume(task)
     }
 
