@@ -21,7 +21,7 @@ import java.io.File
  * the same list between its `layers:start` / `layers:end` markers, and a test below holds the two equal.
  */
 internal val LAYERS: List<String> = listOf(
-    "nativebind", "tensor", "task", "error", "wait", "shm", "mailbox", "graph", "run", "record",
+    "nativebind", "tensor", "task", "error", "trace", "wait", "shm", "mailbox", "graph", "run", "record",
     "endpoint", "schedule", "chip", "chip.sim", "chip.acl", "process", "remote", "worker", "child",
     "dsl", "java", "cluster", "samples", "bench", "cli",
 )

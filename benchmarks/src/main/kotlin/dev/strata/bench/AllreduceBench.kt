@@ -53,7 +53,7 @@ public object AllreduceBench : Bench {
         val memcpy = memcpyGbps(bytes, if (quick) 3 else 20)
         for (n in chips) {
             System.err.println("allreduce: $n chips ($isolation), $bytes B per rank, ${if (quick) 1 else 10} warm-up + $iterations runs…")
-            val m = AllreduceSample.measure(n, elements, iterations, if (quick) 1 else 10, isolation)
+            val m = AllreduceSample.measure(n, elements, iterations, if (quick) 1 else 10, isolation, o.traceFor("${n}chips", chips.size))
             if (!m.correct) {
                 System.err.println("allreduce: $n chips produced a wrong result")
                 return 1

@@ -1,9 +1,11 @@
 package dev.strata.bench
 
 import dev.strata.samples.LaunchOptions
+import com.github.ajalt.clikt.core.UsageError
 import com.github.ajalt.clikt.parameters.options.flag
 import com.github.ajalt.clikt.parameters.options.option
 import java.io.PrintStream
+import java.nio.file.Path
 
 /** A benchmark run by `./strata bench <name>`: prints its figures as one JSON line per configuration. */
 public interface Bench {
@@ -14,9 +16,28 @@ public interface Bench {
     public fun run(args: List<String>, out: PrintStream): Int
 }
 
-/** A bench's command line ([LaunchOptions]): `--quick` for every bench, plus what a subclass declares. */
-internal open class BenchOptions(bench: String, summary: String) : LaunchOptions("strata bench $bench", summary) {
+/**
+ * A bench's command line ([LaunchOptions]): `--quick` and `--trace` for every bench, plus what a subclass
+ * declares. A bench that runs no worker ([tracesRuns] false) refuses `--trace` as a usage error.
+ */
+internal open class BenchOptions(bench: String, summary: String, private val tracesRuns: Boolean = true) : LaunchOptions("strata bench $bench", summary) {
     val quick: Boolean by option("--quick", help = "a short run with small sizes (for tests and CI; figures are not comparable)").flag()
+
+    override fun run() {
+        if (!tracesRuns && trace != null) throw UsageError("--trace: this bench runs no worker, so there is no timeline to write")
+    }
+
+    /**
+     * Where the worker of one configuration ([label]) writes its trace: `--trace FILE` itself when the bench
+     * measures one configuration, else FILE with `-label` before its extension (one file per worker).
+     */
+    fun traceFor(label: String, configurations: Int): Path? {
+        val file = trace ?: return null
+        if (configurations <= 1) return file
+        val name = file.fileName.toString()
+        val dot = name.lastIndexOf('.').takeIf { it > 0 } ?: name.length
+        return file.resolveSibling(name.substring(0, dot) + "-" + label + name.substring(dot))
+    }
 }
 
 /** Every benchmark the CLI knows, by name. */

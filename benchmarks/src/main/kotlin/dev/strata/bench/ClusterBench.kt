@@ -69,7 +69,7 @@ public object ClusterBench : Bench {
             nodes += LocalNode.start(seed = null, subWorkers = 1)
             nodes += LocalNode.start(seed = nodes[0].hostPort, subWorkers = 1)
             ClusterClient.start(nodes[0].hostPort).use { client ->
-                Worker(WorkerConfig(level = 4, subWorkers = 1, nextLevel = nodes.map { client.remoteNode(it.hostPort) }, closeTimeout = 5.seconds)).use { w ->
+                Worker(WorkerConfig(level = 4, subWorkers = 1, nextLevel = nodes.map { client.remoteNode(it.hostPort) }, closeTimeout = 5.seconds, trace = options.traceFor("nodes", 2))).use { w ->
                     System.err.println("cluster: one-task round trips, ${rttSamples / 5} warm-up + $rttSamples…")
                     repeat(rttSamples / 5) { w.run { submit(Target.Next(0), NoOpTask, TaskArgs.EMPTY) } }
                     val rtt = LongArray(rttSamples)
@@ -102,7 +102,7 @@ public object ClusterBench : Bench {
                     val handoff = chainMillis(w, big, one, tensorRounds, intArrayOf(0, 1, 0, 1))
                     val links = nodes.map { ResultsBack(client.remoteNode(it.hostPort).link) }
                     val (chainBack, handoffBack) = Worker(
-                        WorkerConfig(level = 4, subWorkers = 1, nextLevel = links.map { NextLevelChild.Remote(it) }, closeTimeout = 5.seconds),
+                        WorkerConfig(level = 4, subWorkers = 1, nextLevel = links.map { NextLevelChild.Remote(it) }, closeTimeout = 5.seconds, trace = options.traceFor("results-back", 2)),
                     ).use { back ->
                         val b = back.hostTensor(DType.U8, TENSOR_BYTES)
                         val o = back.hostTensor(DType.I64, 1)

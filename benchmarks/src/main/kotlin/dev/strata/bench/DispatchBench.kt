@@ -9,6 +9,7 @@ import com.github.ajalt.clikt.parameters.types.int
 import com.github.ajalt.clikt.parameters.types.long
 import com.github.ajalt.clikt.parameters.types.restrictTo
 import java.io.PrintStream
+import java.nio.file.Path
 import java.time.Instant
 import java.time.temporal.ChronoUnit
 import java.util.Locale
@@ -53,6 +54,7 @@ public object DispatchBench : Bench {
         val tasksPerRound: Int,
         val spinMicros: Long,
         val only: Set<String>,
+        val trace: Path?,
     ) {
         fun wants(w: String) = w in only
     }
@@ -86,6 +88,7 @@ public object DispatchBench : Bench {
             tasksPerRound = tasks ?: if (quick) 5_000 else 200_000,
             spinMicros = spinUs,
             only = only.toSet(),
+            trace = trace,
         )
     }
 
@@ -94,7 +97,7 @@ public object DispatchBench : Bench {
         cli.parseOrStatus(args, out)?.let { return it }
         val o = cli.options()
         val err = System.err
-        DispatchWorkloads(o.workers, spinMicros = o.spinMicros).use { w ->
+        DispatchWorkloads(o.workers, spinMicros = o.spinMicros, trace = o.trace).use { w ->
             err.println(
                 "dispatch: ${o.workers} sub workers, spin ${w.spin}, ${Runtime.getRuntime().availableProcessors()} cores, " +
                     "${if (o.quick) "quick" else "full"} mode",

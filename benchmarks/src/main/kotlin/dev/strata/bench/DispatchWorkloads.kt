@@ -1,5 +1,6 @@
 package dev.strata.bench
 
+import java.nio.file.Path
 import dev.strata.run.RunHandle
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
@@ -30,6 +31,8 @@ public class DispatchWorkloads @JvmOverloads constructor(
     public val batch: Int = DEFAULT_BATCH,
     /** How long idle engine threads spin before parking, in µs; negative keeps `WorkerConfig`'s default. */
     spinMicros: Long = -1,
+    /** Where the worker writes a timeline of its runs when it closes (null: not traced, the default). */
+    trace: Path? = null,
 ) : AutoCloseable {
     init {
         require(workers > 0) { "workers must be > 0, was $workers" }
@@ -37,7 +40,7 @@ public class DispatchWorkloads @JvmOverloads constructor(
     }
 
     public val worker: Worker = Worker(
-        WorkerConfig(subWorkers = workers, name = "bench").let { if (spinMicros < 0) it else it.copy(spin = spinMicros.microseconds) },
+        WorkerConfig(subWorkers = workers, name = "bench", trace = trace).let { if (spinMicros < 0) it else it.copy(spin = spinMicros.microseconds) },
     )
 
     /** The idle spin the worker uses. */

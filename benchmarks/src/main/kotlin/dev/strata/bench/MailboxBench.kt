@@ -34,7 +34,7 @@ public object MailboxBench : Bench {
     private const val SECOND = 1_000_000_000L
 
     override fun run(args: List<String>, out: PrintStream): Int {
-        val options = BenchOptions(name, description)
+        val options = BenchOptions(name, description, tracesRuns = false)
         options.parseOrStatus(args, out)?.let { return it }
         val quick = options.quick
         val spinRounds = if (quick) 2_000 else 200_000

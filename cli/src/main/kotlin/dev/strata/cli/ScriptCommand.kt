@@ -6,6 +6,9 @@ import com.github.ajalt.clikt.core.ProgramResult
 import com.github.ajalt.clikt.parameters.arguments.argument
 import com.github.ajalt.clikt.parameters.arguments.multiple
 import com.github.ajalt.clikt.parameters.arguments.optional
+import com.github.ajalt.clikt.parameters.options.option
+import com.github.ajalt.clikt.parameters.types.path
+import dev.strata.worker.WorkerConfig
 import java.io.File
 
 /**
@@ -22,6 +25,8 @@ internal class ScriptCommand(
         configureContext { allowInterspersedArgs = false }
     }
 
+    private val trace by option("--trace", metavar = "OUT", help = "write a timeline of the script's runs to OUT (trace-event JSON; a second worker writes OUT-2, …)")
+        .path(canBeDir = false)
     private val file by argument(name = "FILE", help = "the script, e.g. samples/scripts/pipeline.main.kts").optional()
     private val args by argument(name = "ARGS", help = "arguments passed to the script as `args`").multiple()
 
@@ -33,7 +38,14 @@ internal class ScriptCommand(
         val script = File(path)
         if (!script.isFile) missing("no script at '$path' (working directory ${File("").absolutePath})")
         if (!script.name.endsWith(".kts")) missing("'$path' is not a Kotlin script: name it <something>.main.kts")
-        when (val outcome = host().run(script, args, console.out)) {
+        val saved = System.getProperty(WorkerConfig.TRACE_PROPERTY)
+        trace?.let { System.setProperty(WorkerConfig.TRACE_PROPERTY, it.toString()) } // every worker the script starts traces itself
+        val outcome = try {
+            host().run(script, args, console.out)
+        } finally {
+            if (saved == null) System.clearProperty(WorkerConfig.TRACE_PROPERTY) else System.setProperty(WorkerConfig.TRACE_PROPERTY, saved)
+        }
+        when (outcome) {
             ScriptHost.Outcome.Completed -> console.out.flush()
             is ScriptHost.Outcome.CompileFailed -> {
                 console.out.flush()

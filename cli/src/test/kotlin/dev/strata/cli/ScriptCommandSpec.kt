@@ -89,6 +89,33 @@ class ScriptCommandSpec : FunSpec({
         r.err shouldContain "kaboom"
     }
 
+    test("--trace OUT: every worker the script starts writes a valid timeline (OUT, then OUT-2); the setting ends with the script") {
+        val f = script(
+            "traced.main.kts",
+            """
+            import dev.strata.dsl.*
+            repeat(2) { k -> worker { subWorkers(1) }.use { w -> w.run { submit(sub, "task${'$'}k") { } } } }
+            println("done")
+            """.trimIndent(),
+        )
+        val dir = kotlin.io.path.createTempDirectory("strata-trace")
+        try {
+            val out = dir.resolve("script.json")
+            val r = strata("script", "--trace", out.toString(), f.path)
+            r.err shouldBe ""
+            r.status shouldBe 0
+            val first = dev.strata.trace.TraceFile.read(out)
+            val second = dev.strata.trace.TraceFile.read(dir.resolve("script-2.json"))
+            first.problems() shouldBe emptyList()
+            second.problems() shouldBe emptyList()
+            first.traceEvents.filter { it.ph == "X" }.map { it.name } shouldBe listOf("task0")
+            second.traceEvents.filter { it.ph == "X" }.map { it.name } shouldBe listOf("task1")
+            System.getProperty(dev.strata.worker.WorkerConfig.TRACE_PROPERTY) shouldBe null
+        } finally {
+            dir.toFile().deleteRecursively()
+        }
+    }
+
     test("arguments reach the script as args, options included") {
         val f = script("echo.main.kts", "println(args.joinToString(\"|\"))\n")
         val r = strata("script", f.path, "a", "--flag", "b c")

@@ -66,6 +66,38 @@ class StrataCliSpec : FunSpec({
         r.out shouldContain "PASS"
     }
 
+    test("run <sample> --trace FILE writes a valid timeline of the measured run and prints the run's summary line") {
+        val dir = kotlin.io.path.createTempDirectory("strata-cli-trace")
+        try {
+            val file = dir.resolve("pipeline.json")
+            val r = strata("run", "pipeline", "--size", "32", "--steps", "2", "--tiles", "4", "--trace", file.toString())
+            r.status shouldBe 0
+            r.out shouldContain Regex("""run #\d+: 65 tasks \(65 completed\) in \d+\.\d ms""")
+            val trace = dev.strata.trace.TraceFile.read(file)
+            trace.problems() shouldBe emptyList()
+            trace.traceEvents.count { it.ph == "X" } shouldBe 2 * 2 * 16 + 4 // tile tasks, plus the band sums
+        } finally {
+            dir.toFile().deleteRecursively()
+        }
+    }
+
+    test("bench --trace: a bench with a worker writes the file; one without says so (exit 2)") {
+        val dir = kotlin.io.path.createTempDirectory("strata-bench-trace")
+        try {
+            val file = dir.resolve("dispatch.json")
+            val r = strata("bench", "dispatch", "--quick", "--only", "chain", "--trace", file.toString())
+            r.status shouldBe 0
+            val trace = dev.strata.trace.TraceFile.read(file)
+            trace.problems() shouldBe emptyList()
+            (trace.traceEvents.count { it.ph == "X" } > 1000) shouldBe true
+            val mailbox = strata("bench", "mailbox", "--trace", dir.resolve("m.json").toString())
+            mailbox.status shouldBe 2
+            java.nio.file.Files.exists(dir.resolve("m.json")) shouldBe false
+        } finally {
+            dir.toFile().deleteRecursively()
+        }
+    }
+
     test("a sample's own exit status becomes the CLI's") {
         val r = strata("run", "pipeline", "--size", "not-a-number")
         r.status shouldBe 2 // the usage error itself goes to the process's stderr (PipelineSampleSpec reads it)

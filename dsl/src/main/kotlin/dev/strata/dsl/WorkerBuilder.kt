@@ -11,6 +11,7 @@ import dev.strata.worker.Isolation
 import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
+import java.nio.file.Path
 import kotlin.time.Duration
 
 /**
@@ -90,6 +91,20 @@ public class WorkerBuilder internal constructor(private val level: Int) {
      * [dev.strata.error.SchedulerStallException] saying which, instead of waiting forever.
      */
     public var stallTimeout: Duration? = null
+
+    private var traceFile: Path? = null
+
+    /**
+     * Records a timeline of every run and writes it to [file] when the worker closes: a Chrome/Perfetto
+     * trace-event JSON file (open it in https://ui.perfetto.dev or `chrome://tracing`, or render it with
+     * `./strata trace view`). One track per sub worker, chip and chip core, a span per task.
+     */
+    public fun trace(file: Path) {
+        traceFile = file
+    }
+
+    /** [trace] to the file at [path]. */
+    public fun trace(path: String): Unit = trace(Path.of(path))
 
     /**
      * Adds one chip per device in [devices] (a level-3 worker's next-level children, `chip(i)` in order),
@@ -200,6 +215,7 @@ public class WorkerBuilder internal constructor(private val level: Int) {
         chipIsolation = chipIsolation,
         domains = domains.toList(),
         stallTimeout = stallTimeout,
+        trace = traceFile,
     )
 }
 

@@ -6,7 +6,6 @@ import dev.strata.task.TaskCallable
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 import dev.strata.worker.Worker
-import java.util.concurrent.CompletableFuture
 import java.util.function.Consumer
 import kotlin.time.Duration.Companion.nanoseconds
 
@@ -17,7 +16,7 @@ import kotlin.time.Duration.Companion.nanoseconds
  * ```java
  * try (JavaWorker w = Strata.worker(3).subWorkers(2).start()) {
  *     Tensor a = w.hostTensor(DType.F32, 1024);
- *     CompletableFuture<Void> done = w.submit(p -> p.submit(p.sub(), "fill", Args.of().output(a), ctx -> ctx.tensor(0).fill(1f)));
+ *     RunFuture done = w.submit(p -> p.submit(p.sub(), "fill", Args.of().output(a), ctx -> ctx.tensor(0).fill(1f)));
  *     done.join();
  * }
  * ```
@@ -53,7 +52,8 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
      * back-pressure, or while two runs are already admitted) and returns once it returned, with tasks
      * possibly still running. The future completes when every task finished: normally, or exceptionally
      * with the run's first error — a [dev.strata.error.TaskFailedException] naming the task, the worker and
-     * the task's exception (`join()` throws it as the cause of a `CompletionException`).
+     * the task's exception (`join()` throws it as the cause of a `CompletionException`); its
+     * [RunFuture.stats] count the run's tasks by final state.
      *
      * Stages chained on the future without an executor run on a Strata completion thread, never on a
      * worker's own threads, or on the caller's thread when the run had already finished. Cancelling the
@@ -63,7 +63,7 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
      *   invalid submit, a back-pressure timeout, the error of a task that failed while building).
      * @throws dev.strata.error.WorkerClosedException if the worker is closed.
      */
-    public fun submit(program: Consumer<JavaProgram>): CompletableFuture<Void?> = RunFutures.submit(worker, program)
+    public fun submit(program: Consumer<JavaProgram>): RunFuture = RunFutures.submit(worker, program)
 
     /** [submit] then wait: returns when every task finished; throws the run's first error. */
     public fun run(program: Consumer<JavaProgram>): Unit = RunFutures.run(worker, program)
@@ -76,7 +76,7 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
      *   overlapping binding; nothing runs then.
      */
     @JvmOverloads
-    public fun submit(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()): CompletableFuture<Void?> =
+    public fun submit(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()): RunFuture =
         RunFutures.future(worker.submit(graph, bindings))
 
     /** [submit] of [graph] then wait: returns when every task finished; throws the run's first error. */

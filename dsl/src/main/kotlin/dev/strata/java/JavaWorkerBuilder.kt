@@ -6,6 +6,7 @@ import dev.strata.task.TaskCallable
 import dev.strata.worker.Isolation
 import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
+import java.nio.file.Path
 import java.time.Duration
 import java.util.function.Consumer
 import kotlin.time.toKotlinDuration
@@ -121,6 +122,9 @@ public class JavaWorkerBuilder internal constructor(private val builder: WorkerB
      * `SchedulerStallException` instead of waiting forever.
      */
     public fun stallTimeout(timeout: Duration): JavaWorkerBuilder = apply { builder.stallTimeout = timeout.toKotlinDuration() }
+
+    /** Writes a timeline of every run to [file] (trace-event JSON for Perfetto) when the worker closes. */
+    public fun trace(file: Path): JavaWorkerBuilder = apply { builder.trace(file) }
 
     /**
      * Callables that child processes load at start-up (others are sent on first use): public classes

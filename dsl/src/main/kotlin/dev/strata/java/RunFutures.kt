@@ -3,6 +3,7 @@ package dev.strata.java
 import dev.strata.task.Orchestrator
 import dev.strata.task.Runner
 import dev.strata.run.RunHandle
+import dev.strata.run.RunStats
 import dev.strata.worker.Worker
 import kotlinx.coroutines.CoroutineName
 import kotlinx.coroutines.CoroutineScope
@@ -22,7 +23,7 @@ internal object RunFutures {
     private val completions = CoroutineScope(SupervisorJob() + Dispatchers.IO + CoroutineName("strata-run-futures"))
 
     /** Builds [program] on the calling thread as a run of [worker]; the future follows the run. */
-    fun submit(worker: Worker, program: Consumer<JavaProgram>): CompletableFuture<Void?> =
+    fun submit(worker: Worker, program: Consumer<JavaProgram>): RunFuture =
         future(worker.submit { build(this, program) })
 
     /** Builds and waits for a run of [program] on [worker]; throws the run's first error. */
@@ -41,7 +42,7 @@ internal object RunFutures {
     }
 
     /** A future completed when [handle]'s run finished: normally, or exceptionally with the run's first error. */
-    fun future(handle: RunHandle): CompletableFuture<Void?> {
+    fun future(handle: RunHandle): RunFuture {
         val f = RunFuture(handle)
         if (handle.isDone) {
             f.settle()
@@ -53,21 +54,31 @@ internal object RunFutures {
         }
         return f
     }
+}
 
-    /** A run's future: cancelling it cancels the run. */
-    private class RunFuture(private val handle: RunHandle) : CompletableFuture<Void?>() {
-        /** Completes this future with the outcome of the finished run. */
-        fun settle() {
-            val error = handle.error
-            if (error == null) complete(null) else completeExceptionally(error)
-        }
+/**
+ * A run in flight, as Java sees it: a `CompletableFuture` that completes when every task finished
+ * (normally, or exceptionally with the run's first error), plus the run's [stats]. Cancelling it cancels
+ * the run: tasks not yet dispatched are skipped, running ones finish.
+ */
+public class RunFuture internal constructor(private val handle: RunHandle) : CompletableFuture<Void?>() {
+    /** The run's sequence number in its worker. */
+    public val runId: Long get() = handle.id
 
-        override fun cancel(mayInterruptIfRunning: Boolean): Boolean {
-            val cancelled = super.cancel(mayInterruptIfRunning)
-            if (cancelled) handle.cancel()
-            return cancelled
-        }
+    /** The run's statistics (tasks by final state, wall time, back-pressure); exact once it finished. */
+    public val stats: RunStats get() = handle.stats
 
-        override fun toString(): String = "RunFuture(run #${handle.id}, ${super.toString()})"
+    /** Completes this future with the outcome of the finished run. */
+    internal fun settle() {
+        val error = handle.error
+        if (error == null) complete(null) else completeExceptionally(error)
     }
+
+    override fun cancel(mayInterruptIfRunning: Boolean): Boolean {
+        val cancelled = super.cancel(mayInterruptIfRunning)
+        if (cancelled) handle.cancel()
+        return cancelled
+    }
+
+    override fun toString(): String = "RunFuture(run #${handle.id}, ${super.toString()})"
 }

@@ -192,6 +192,21 @@ class JavaFacadeTest {
     }
 
     @Test
+    void traceWritesATimelineWhenTheWorkerCloses() throws Exception {
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("strata-java", ".json");
+        try {
+            try (JavaWorker w = Strata.worker(3).subWorkers(1).trace(file).start()) {
+                w.run(p -> p.submit(p.sub(), "traced", Args.of(), ctx -> { }));
+            }
+            dev.strata.trace.TraceFile trace = dev.strata.trace.TraceFile.Companion.read(file);
+            assertEquals(java.util.List.of(), trace.problems());
+            assertEquals(1L, trace.getTraceEvents().stream().filter(e -> e.getPh().equals("X") && e.getName().equals("traced")).count());
+        } finally {
+            java.nio.file.Files.deleteIfExists(file);
+        }
+    }
+
+    @Test
     void scopesWithAllocAGroupTaskAndAGateOpenedByTheHost() throws Exception {
         try (JavaWorker w = Strata.worker(3).subWorkers(3).start()) {
             Tensor parts = w.hostTensor(DType.I64, 3);

@@ -18,6 +18,18 @@ class DslSpec : FunSpec({
         }
     }
 
+    test("worker { trace(file) } writes a timeline of its runs when it closes") {
+        val file = kotlin.io.path.createTempFile("strata-dsl", ".json")
+        try {
+            worker { subWorkers(1); trace(file) }.use { w -> w.run { submit(sub, "traced") { } } }
+            val trace = dev.strata.trace.TraceFile.read(file)
+            trace.problems() shouldBe emptyList()
+            trace.traceEvents.filter { it.ph == "X" }.map { it.name } shouldBe listOf("traced")
+        } finally {
+            java.nio.file.Files.deleteIfExists(file)
+        }
+    }
+
     test("submit(sub) { args } { callable } runs with inferred dependencies") {
         worker { subWorkers(4) }.use { w ->
             val a = w.hostTensor(DType.F32, 256)

@@ -21,6 +21,12 @@ internal class Dispatch(val task: Task, val member: Int, val endpoint: Endpoint)
     /** Set when that completion was the last of its run: the run's handle is already complete. */
     var finishedRun: Boolean = false
 
+    /**
+     * When the endpoint started running it ([System.nanoTime]), for a trace: set by an endpoint that runs
+     * tasks on its own thread, only for a traced task; 0 means "when it was dispatched".
+     */
+    var startedNanos: Long = 0
+
     /** Set by [Endpoint.stop] (any thread): a dispatch stopped before it started does not run. */
     @Volatile
     var stopRequested: Boolean = false

@@ -138,6 +138,7 @@ internal class ThreadEndpoint(
                 .let { TaskFailedException.of(path, task.id, task.name, it) }
             return
         }
+        if (task.times != null) d.startedNanos = System.nanoTime()
         try {
             runner.run(task, d.member)
         } catch (t: DispatchFailure) {

@@ -1,5 +1,6 @@
 package dev.strata.error
 
+import java.nio.file.Path
 import kotlin.time.Duration
 
 /**
@@ -80,6 +81,13 @@ public class BackPressureTimeoutException(
     public val timeout: Duration,
     detail: String,
 ) : StrataException("$ring is full and nothing was released within $timeout. $detail")
+
+/**
+ * The timeline trace a worker recorded (`WorkerConfig.trace`) could not be written to [path] when it
+ * closed; the worker itself closed normally. The cause says why (a missing permission, a full disk).
+ */
+public class TraceWriteException(public val path: Path, cause: Throwable) :
+    StrataException("could not write the trace to $path: ${cause.message ?: cause}; choose a writable path for WorkerConfig.trace (--trace)", cause)
 
 /** Misuse of scopes: nesting deeper than the limit. */
 public class ScopeException(message: String) : StrataException(message)

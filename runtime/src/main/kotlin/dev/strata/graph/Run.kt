@@ -4,7 +4,9 @@ import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.AtomicReference
 import dev.strata.error.RunCancelledException
+import dev.strata.trace.WorkerTrace
 import java.util.concurrent.CompletableFuture
+import java.util.concurrent.atomic.LongAdder
 
 /**
  * The engine's state for one run: its dependency namespace ([tensorMap]), the count of tasks not yet
@@ -59,9 +61,36 @@ internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
 
     /** Completes [done] with the run's outcome. Called by whoever finished the run; idempotent. */
     fun complete() {
+        if (endNanos == 0L) endNanos = System.nanoTime() // before done: a caller woken by it reads a finished run's stats
         val error = if (failed) firstError.get() else null
         if (error == null) done.complete(Unit) else done.completeExceptionally(error)
     }
+
+    // --- statistics (RunHandle.stats) and tracing ------------------------------------------------
+
+    /** When the run was admitted ([System.nanoTime]). */
+    val startNanos: Long = System.nanoTime()
+
+    /** When the run finished ([System.nanoTime]); 0 while it runs. */
+    @Volatile
+    var endNanos: Long = 0
+
+    /**
+     * Tasks submitted (gates and allocations not counted) and the time the program's thread spent waiting
+     * for a task slot or heap-ring bytes. Plain fields written by the program's thread only: another thread
+     * reads a snapshot that may lag while the run builds, and the exact values once [done] completed (the
+     * build's end happens before the run's completion).
+     */
+    var submitted: Long = 0
+    var backPressureNanos: Long = 0
+
+    /** Tasks that completed, failed, and were skipped (gates not counted). Any thread. */
+    val completedTasks = LongAdder()
+    val failedTasks = LongAdder()
+    val skippedTasks = LongAdder()
+
+    /** The worker's timeline recorder when it traces (set before the run is published), else null. */
+    var trace: WorkerTrace? = null
 
     /** Called (on the failing thread) once, when the run records its first error; see [fail]. */
     @Volatile

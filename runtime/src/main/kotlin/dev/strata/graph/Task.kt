@@ -4,6 +4,7 @@ import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.Target
 import dev.strata.tensor.Buffer
+import dev.strata.trace.TaskTimes
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
 
 /**
@@ -74,6 +75,9 @@ internal class Task(
     /** Marker used by the orchestrator to de-duplicate producers found through several arguments. */
     var lastConsumerId: Long = -1
 
+
+    /** When it was submitted, became ready and was dispatched: only on tasks of a traced run. */
+    var times: TaskTimes? = null
 
     /** For alloc slots: the bytes it owns. */
     var allocation: HeapRing.Allocation? = null
@@ -187,11 +191,13 @@ internal class Task(
     /** PENDING → READY: queued for a worker. Scheduler thread only (it alone moves published tasks forward). */
     fun queued() {
         state = TaskState.READY
+        times?.let { it.ready = System.nanoTime() }
     }
 
     /** READY → RUNNING: dispatched by the scheduler. Scheduler thread only. */
     fun dispatched() {
         state = TaskState.RUNNING
+        times?.let { it.dispatched = System.nanoTime() }
     }
 
     /** Terminal → CONSUMED: its last reference is gone and its slot and bytes are reclaimed. */
@@ -206,6 +212,7 @@ internal class Task(
     fun claim(): Boolean = synchronized(this) {
         if (state == TaskState.PENDING && !run.failed) {
             state = TaskState.RUNNING
+            times?.let { val now = System.nanoTime(); it.ready = now; it.dispatched = now }
             true
         } else {
             false

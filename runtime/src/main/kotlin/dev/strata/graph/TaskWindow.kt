@@ -60,6 +60,13 @@ internal class TaskWindow(capacity: Int, private val backPressureTimeout: Durati
 internal class HeapRings(private val bytes: Long, shared: Boolean, private val backPressureTimeout: Duration) {
     private val rings = Array(Scope.HEAP_RINGS) { HeapRing(it, bytes, shared) }
 
+    /** Allocates [size] bytes from the ring of scope [depth] if they fit now; null otherwise (then call [allocate]). */
+    fun tryAllocate(depth: Int, size: Long): Pair<HeapRing, HeapRing.Allocation>? {
+        val ring = rings[minOf(depth, Scope.HEAP_RINGS - 1)]
+        if (ring.sizeFor(size) > ring.capacity) return null
+        return ring.tryAllocate(size)?.let { ring to it }
+    }
+
     /**
      * Allocates [size] bytes from the ring of scope [depth], suspending under back-pressure; throws
      * [BackPressureTimeoutException] naming the setting to raise (at once when the allocation can never fit).

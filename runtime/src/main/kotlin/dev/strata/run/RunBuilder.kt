@@ -5,6 +5,7 @@ import dev.strata.graph.TaskWindow
 import java.util.concurrent.atomic.AtomicLong
 import dev.strata.graph.Scope
 import dev.strata.graph.Task
+import dev.strata.trace.TaskTimes
 import dev.strata.graph.TaskState
 import dev.strata.graph.TensorMap
 import dev.strata.task.TaskArgs
@@ -117,6 +118,11 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         takeSlot()
         val t = Task(parts.taskIds.incrementAndGet(), run, taskName, callable, targets, members)
         t.callableId = callableId
+        run.submitted++
+        run.trace?.let { trace ->
+            t.times = TaskTimes(System.nanoTime())
+            trace.counter("task window", (window.capacity - window.free).toLong())
+        }
         run.pending.incrementAndGet()
         scopes.last().register(t)
         building = t
@@ -199,6 +205,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
                     if (credit > 0) credit-- else takeSlot()
                     val t = Task(parts.taskIds.incrementAndGet(), run, plan.names[i], plan.callables[i], plan.targets[i], replay.members(i))
                     t.callableId = callableIds[plan.callableIndex[i]]
+                    if (run.trace != null) t.times = TaskTimes(System.nanoTime())
                     scope.register(t)
                     building = t
                     for (k in producerStart[i] until producerStart[i + 1]) {
@@ -212,6 +219,8 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
                 // Even when back-pressure gave up half-way: what was built is published (and skipped if the run failed).
                 if (credit > 0) window.release(credit)
                 run.pending.addAndGet((built - from).toLong())
+                run.submitted += built - from
+                run.trace?.counter("task window", (window.capacity - window.free).toLong())
                 for (k in from until built) publish(tasks[k]!!)
             }
             from = end
@@ -271,7 +280,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         drainConsumed()
         takeSlot()
         val (ring, allocation) = try {
-            parts.heapRings.allocate(scopes.size - 1, bytes)
+            parts.heapRings.tryAllocate(scopes.size - 1, bytes) ?: backPressure { parts.heapRings.allocate(scopes.size - 1, bytes) }
         } catch (t: Throwable) {
             window.release()
             throw t
@@ -285,6 +294,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         buffer.owner = slot
         slot.allocBuffer = buffer
         scopes.last().register(slot)
+        run.trace?.counter("heap ring ${ring.index} bytes", ring.used)
         return buffer.tensor(dtype, *shape)
     }
 
@@ -322,7 +332,17 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
 
     /** A task slot: at once when one is free (the common case costs no allocation), else under back-pressure. */
     private suspend inline fun takeSlot() {
-        if (!window.tryAcquire()) window.acquire()
+        if (!window.tryAcquire()) backPressure { window.acquire() }
+    }
+
+    /** Runs [wait] (a wait for room) and adds its time to the run's back-pressure time. */
+    private suspend inline fun <T> backPressure(wait: () -> T): T {
+        val start = System.nanoTime()
+        try {
+            return wait()
+        } finally {
+            run.backPressureNanos += System.nanoTime() - start
+        }
     }
 
     private fun checkUsable() {

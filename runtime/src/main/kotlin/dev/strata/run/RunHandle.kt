@@ -23,6 +23,12 @@ public class RunHandle internal constructor(private val run: Run, private val sp
     /** The run's sequence number in its worker. */
     public val id: Long get() = run.id
 
+    /**
+     * The run's statistics: tasks by final state, wall time, time waiting on back-pressure. Never blocks;
+     * exact once the run finished, a snapshot while it runs. `stats.summary()` is the one-line report.
+     */
+    public val stats: RunStats get() = RunStats.of(run)
+
     /** True once the run finished, successfully or not. Never blocks. */
     public val isDone: Boolean get() = future.isDone
 

@@ -12,6 +12,7 @@ import dev.strata.error.ProtocolException
 import dev.strata.error.TaskFailedException
 import dev.strata.error.WorkerDiedException
 import dev.strata.task.Target
+import dev.strata.trace.WorkerTrace
 import io.github.oshai.kotlinlogging.KotlinLogging
 import kotlinx.coroutines.CancellableContinuation
 import kotlinx.coroutines.CoroutineName
@@ -91,6 +92,8 @@ internal class Scheduler(
     private val hooks: Hooks,
     /** Keep [readyCount] current (a stall watchdog reads it). */
     private val countReady: Boolean = false,
+    /** The worker's timeline recorder when it traces: the scheduler adds the ready-queue depth to it. */
+    private val trace: WorkerTrace? = null,
 ) : ReadyQueue {
     /** What the scheduler asks of its worker. */
     interface Hooks {
@@ -153,11 +156,13 @@ internal class Scheduler(
      */
     private fun endpointDone(d: Dispatch): Dispatch? {
         val t = d.task
+        t.run.trace?.member(d, System.nanoTime())
         if (d.error != null || t.isGroup) {
             post(SchedulerEvent.Completed(d))
             return null
         }
         val consumers = t.complete()
+        t.run.completedTasks.increment()
         d.fanoutDone = true
         var next: Dispatch? = null
         if (consumers != null) {
@@ -235,6 +240,7 @@ internal class Scheduler(
                 internalFailure(t)
             }
             if (countReady) readyCount = subQueue.size + nextQueues.sumOf { it.size } // a group counts once per target
+            trace?.counter("ready tasks", (subQueue.size + nextQueues.sumOf { it.size }).toLong())
             if (inbox.isEmpty()) awaitEvent()
         }
     }
@@ -361,6 +367,7 @@ internal class Scheduler(
                 // A dead or broken child says so itself (WorkerDiedException, ProtocolException); anything else
                 // is wrapped with the endpoint's path and the task.
                 val error = if (e is WorkerDiedException || e is ProtocolException) e else TaskFailedException.of(ep.path, t.id, t.name, e)
+                t.run.trace?.refused(t, ep.path, error)
                 memberFailed(t, m, error)
                 t.membersTerminal++
             }
@@ -402,6 +409,7 @@ internal class Scheduler(
     private fun finishTask(t: Task) {
         val error = t.firstFailure
         val consumers = if (error == null) t.complete() else t.fail()
+        if (error == null) t.run.completedTasks.increment() else t.run.failedTasks.increment()
         if (consumers != null) {
             if (error == null) {
                 for (c in consumers) if (c.releaseFanin()) makeReady(c)
@@ -418,6 +426,10 @@ internal class Scheduler(
         while (skipWork.isNotEmpty()) {
             val x = skipWork.removeFirst()
             val consumers = x.skip() ?: continue // still building (now poisoned), running or terminal
+            if (x.members.isNotEmpty()) { // a task, not a gate
+                x.run.skippedTasks.increment()
+                x.run.trace?.skipped(x)
+            }
             for (m in x.memberStates.indices) x.memberStates[m] = MemberState.SKIPPED
             x.membersTerminal = x.members.size
             skipWork.addAll(consumers)

@@ -4,6 +4,7 @@ import dev.strata.chip.ChipConfig
 import dev.strata.chip.ChipEngine
 import dev.strata.chip.ChipRuntime
 import dev.strata.task.Runner
+import dev.strata.trace.TraceRecorder
 
 /**
  * Starts chip [index] in this JVM (a level-3 worker's in-process chip, or the chip a chip child JVM
@@ -14,16 +15,20 @@ internal fun startLocalChip(
     path: String,
     index: Int,
     config: ChipConfig,
-): ChipRuntime = ChipRuntime(path, index, config, { ChipDrivers.create(config.driver) }, ::startCores).start()
+    /** The host worker's trace, which the chip's cores record into (null: not traced). */
+    trace: TraceRecorder? = null,
+): ChipRuntime = ChipRuntime(path, index, config, { ChipDrivers.create(config.driver) }, { startCores(it, trace) }).start()
 
 /** The chip's level-2 engine: a worker whose next-level children are the chip's cores, each seeing the chip as `ctx.chip`. */
-private fun startCores(chip: ChipRuntime): ChipEngine {
+private fun startCores(chip: ChipRuntime, trace: TraceRecorder?): ChipEngine {
     val cores = Worker(
         WorkerConfig(
             level = 2, name = "L2", nextLevel = List(chip.config.coreCount) { NextLevelChild.Plain },
             stallTimeout = chip.config.effectiveStallTimeout,
         ),
         chip.view,
+        trace,
+        "${chip.path} cores",
     )
     return object : ChipEngine, Runner by cores, AutoCloseable by cores {}
 }

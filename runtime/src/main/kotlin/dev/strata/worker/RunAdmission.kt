@@ -15,6 +15,8 @@ import dev.strata.run.CallableAdmission
 import dev.strata.run.SubmitValidation
 import dev.strata.run.RunBuilder
 import dev.strata.run.RunHandle
+import dev.strata.run.RunStats
+import dev.strata.trace.WorkerTrace
 import dev.strata.schedule.Scheduler
 import dev.strata.schedule.StallWatchdog
 import dev.strata.task.Orchestrator
@@ -48,6 +50,8 @@ internal class RunAdmission(
     validation: SubmitValidation,
     callables: CallableAdmission,
     tracked: Boolean,
+    /** The worker's part of a timeline trace, when it records one. */
+    private val trace: WorkerTrace? = null,
 ) : Scheduler.Hooks {
     private val spinNanos = config.spin.inWholeNanoseconds
     private val closed = AtomicBoolean(false)
@@ -59,7 +63,7 @@ internal class RunAdmission(
     /** True once [close] began. */
     val isClosed: Boolean get() = closed.get()
 
-    val scheduler = Scheduler(config.name, children.scheduledSubs, children.scheduledNexts, spinNanos, this, countReady = tracked).also { it.start() }
+    val scheduler = Scheduler(config.name, children.scheduledSubs, children.scheduledNexts, spinNanos, this, countReady = tracked, trace = trace).also { it.start() }
 
     /** What every run's builder is given: it talks to the window, the rings and this scheduler directly. */
     private val parts = RunBuilder.Parts(window, heapRings, scheduler, validation, callables, AtomicLong())
@@ -130,6 +134,10 @@ internal class RunAdmission(
         return buildLock.withLock {
             val run = Run(runIds.incrementAndGet()) { cancelled -> scheduler.runFailed(cancelled); stopRunning(cancelled) }
             val handle = RunHandle(run, spinNanos)
+            trace?.let { t ->
+                run.trace = t
+                t.runBegan(run.id, run.startNanos)
+            }
             children.processes?.let { p ->
                 run.helper = p::pollAll // the waiter reads mailboxes itself
                 // A failed run can end only when its running tasks do: a child JVM frozen in one (SIGSTOP in a
@@ -193,6 +201,7 @@ internal class RunAdmission(
 
     private fun finished(run: Run) {
         run.complete() // first: on the fast path the caller is spinning on it
+        trace?.runEnded(run.id, run.endNanos, runEndArgs(run))
         activeRuns -= run
         watchdog?.disarmIfIdle { activeRuns.isEmpty() }
         admission.release()
@@ -226,6 +235,17 @@ internal class RunAdmission(
     /** Wakes anyone still blocked in admission (after the children closed): they see the worker closed. */
     fun releaseWaiters() {
         admission.release(RUNS_IN_FLIGHT * 4)
+    }
+
+    /** What a run's end event in a trace says: its statistics and, after a failure, its error. */
+    private fun runEndArgs(run: Run): Map<String, Any> = buildMap {
+        val stats = RunStats.of(run)
+        put("tasks", stats.tasks)
+        put("completed", stats.completed)
+        put("failed", stats.failed)
+        put("skipped", stats.skipped)
+        put("back_pressure_ms", stats.backPressureTime.inWholeMicroseconds / 1_000.0)
+        run.firstError.get()?.let { put("error", it.message ?: it.toString()) }
     }
 
     private companion object {

@@ -18,8 +18,16 @@ import dev.strata.tensor.Tensor
 import dev.strata.tensor.bytesOf
 import dev.strata.chip.ChipContext
 import dev.strata.chip.CommDomainSpec
+import dev.strata.error.TraceWriteException
+import dev.strata.trace.TraceDefaults
+import dev.strata.trace.TraceRecorder
+import java.nio.file.Path
+import dev.strata.trace.WorkerTrace
+import io.github.oshai.kotlinlogging.KotlinLogging
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
+
+private val log = KotlinLogging.logger {}
 
 /**
  * A worker at one level of the hierarchy: it builds runs into a task DAG and executes them on its
@@ -38,7 +46,14 @@ import kotlin.time.Duration.Companion.seconds
  * every call but [close] and reading its state throws [dev.strata.error.WorkerClosedException] and creates
  * nothing.
  */
-public class Worker internal constructor(config: WorkerConfig, chipView: ChipView?) : Runner, AutoCloseable {
+public class Worker internal constructor(
+    config: WorkerConfig,
+    chipView: ChipView?,
+    /** The trace of the worker this one is nested in (a chip's cores, a next-level worker built from a config). */
+    parentTrace: TraceRecorder? = null,
+    /** How this worker is named in that trace. */
+    traceName: String? = null,
+) : Runner, AutoCloseable {
     /** Creates and starts a worker from [config] (every child started and ready before this returns). */
     public constructor(config: WorkerConfig) : this(config, null)
 
@@ -58,6 +73,11 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
 
     // The worker's parts, assembled in this order (each may use the ones before it); [close] stops them.
 
+    /** The timeline this worker records into: its own when [WorkerConfig.trace] is set, else its parent's, else none. */
+    private val traceFile: Path? = if (parentTrace != null) null else this.config.trace ?: TraceDefaults.nextFile()
+    private val traceRecorder: TraceRecorder? = parentTrace ?: traceFile?.let { TraceRecorder() }
+    private val trace: WorkerTrace? = traceRecorder?.worker(traceName ?: this.config.name)
+
     /** Callables of process children by stable name; those in the config are checked (and fail) here. */
     private val callables = CallableRegistry().also { r -> this.config.callables.forEach { r.idFor(it) } }
 
@@ -75,13 +95,13 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
     )
 
     /** Sub workers and next-level children, started (all ready) here; closed last. */
-    internal val children = WorkerChildren(this.config, chipView, callables, tracked = this.config.stallTimeout != null)
+    internal val children = WorkerChildren(this.config, chipView, callables, tracked = this.config.stallTimeout != null, traceRecorder)
 
     /** Run admission, the scheduler and the stall watchdog. */
     internal val runs: RunAdmission = try {
         RunAdmission(
             this.config, children, window, heapRings, validation, children,
-            tracked = this.config.stallTimeout != null,
+            tracked = this.config.stallTimeout != null, trace,
         )
     } catch (t: Throwable) {
         children.close(this.config.closeTimeout.inWholeMilliseconds)
@@ -254,6 +274,24 @@ public class Worker internal constructor(config: WorkerConfig, chipView: ChipVie
         heapRings.unlink()
         memory.close()
         runs.releaseWaiters()
+        writeTrace()
+    }
+
+    /**
+     * Writes the trace file ([WorkerConfig.trace]) once everything stopped, if this worker owns one (a nested
+     * worker records into its parent's). A trace that cannot be written is an error: the user asked for it.
+     */
+    private fun writeTrace() {
+        val path = traceFile ?: return // none, or nested: the outermost worker writes the file
+        val recorder = traceRecorder ?: return
+        try {
+            recorder.write(path)
+        } catch (e: Exception) {
+            throw TraceWriteException(path, e)
+        }
+        if (recorder.droppedEvents > 0) {
+            log.warn { "$path: the trace kept its first ${TraceRecorder.DEFAULT_MAX_EVENTS} events and dropped ${recorder.droppedEvents}; trace fewer runs" }
+        }
     }
 
     /** Everything but [close] and reading state refuses a closed worker, before it creates anything. */

@@ -21,6 +21,7 @@ import dev.strata.task.ChipView
 import dev.strata.run.CallableAdmission
 import dev.strata.task.Target
 import dev.strata.task.TaskCallable
+import dev.strata.trace.TraceRecorder
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.ExecutionException
 import java.util.concurrent.TimeUnit
@@ -42,6 +43,8 @@ internal class WorkerChildren(
     private val callables: CallableRegistry,
     /** Whether a stall watchdog reads the in-process endpoints' progress. */
     private val tracked: Boolean,
+    /** The worker's timeline trace, shared with the workers nested in it (a chip's cores, a configured next level). */
+    private val trace: TraceRecorder? = null,
 ) : CallableAdmission {
     private val spinNanos = config.spin.inWholeNanoseconds
     private val subsInProcesses = config.subIsolation == Isolation.PROCESS
@@ -82,7 +85,7 @@ internal class WorkerChildren(
                     } else {
                         val nested = when (child) {
                             is NextLevelChild.Nested -> child.worker
-                            is NextLevelChild.Config -> Worker(child.config).also { built += it }
+                            is NextLevelChild.Config -> Worker(child.config, null, trace, nextPath(i)).also { built += it }
                             NextLevelChild.Plain, is NextLevelChild.Chip, is NextLevelChild.Remote -> null
                         }
                         nextEndpoint(i, nested)
@@ -211,7 +214,7 @@ internal class WorkerChildren(
             CompletableFuture<ChipRuntime>().also { f ->
                 Thread({
                     try {
-                        f.complete(startLocalChip(nextPath(i), i, c))
+                        f.complete(startLocalChip(nextPath(i), i, c, trace))
                     } catch (t: Throwable) {
                         f.completeExceptionally(t)
                     }

@@ -3,6 +3,8 @@ package dev.strata.worker
 import arrow.core.raise.accumulate
 import arrow.core.raise.either
 import dev.strata.error.InvalidConfigException
+import java.nio.file.Path
+import dev.strata.trace.TraceDefaults
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.microseconds
 import kotlin.time.Duration.Companion.seconds
@@ -74,6 +76,10 @@ public sealed interface NextLevelChild {
  *   progresses for the budget — one task running that long, or tasks left that nothing will make ready,
  *   such as a gate only a gated task would open — the run fails with a
  *   [dev.strata.error.SchedulerStallException] saying which, instead of waiting forever.
+ * @property trace where to write a timeline of every run (a Chrome/Perfetto trace-event JSON file, see
+ *   [dev.strata.trace.TraceFile]) when the worker closes; null (the default) records nothing. One track per
+ *   sub worker, next-level child and chip core (chips in this JVM), a span per task with its phases. Null
+ *   also lets [TRACE_PROPERTY] switch tracing on from outside.
  */
 public data class WorkerConfig(
     val level: Int = 3,
@@ -93,6 +99,7 @@ public data class WorkerConfig(
     val chipIsolation: Isolation = Isolation.PROCESS,
     val domains: List<CommDomainSpec> = emptyList(),
     val stallTimeout: Duration? = null,
+    val trace: Path? = null,
 ) {
     /** Whether next-level child [i] runs in its own JVM. */
     public fun isProcess(i: Int): Boolean = when (nextLevel[i]) {
@@ -175,9 +182,16 @@ public data class WorkerConfig(
         return this
     }
 
-    internal companion object {
+    public companion object {
+        /**
+         * The system property that switches tracing on from outside a program (`-Dstrata.trace=FILE`): every
+         * worker created in this JVM without its own [trace] then writes its timeline to FILE — the first one; later ones to FILE-2, FILE-3, … (before the extension).
+         * `./strata script --trace FILE` sets it.
+         */
+        public const val TRACE_PROPERTY: String = TraceDefaults.PROPERTY
+
         /** Name of a level's children: `L4 node#1` is child 1 of a level-4 worker. */
-        fun childKind(level: Int): String = when (level) {
+        internal fun childKind(level: Int): String = when (level) {
             2 -> "core"
             3 -> "chip"
             4 -> "node"

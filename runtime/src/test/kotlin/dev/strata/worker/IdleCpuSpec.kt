@@ -83,7 +83,8 @@ private fun quietestWindow(limits: List<Long>, window: () -> List<Long>): List<L
     repeat(WINDOWS) {
         val figures = window()
         if (figures.zip(limits).all { (nanos, limit) -> TimeUnit.NANOSECONDS.toMillis(nanos) < limit }) return figures
-        if (quietest == null || figures.sum() < quietest!!.sum()) quietest = figures
+        val before = quietest
+        if (before == null || figures.sum() < before.sum()) quietest = figures
     }
     return quietest!!
 }

@@ -4,12 +4,16 @@ import dev.strata.record.TaskGraph;
 import dev.strata.java.Args;
 import dev.strata.java.JavaProgram;
 import dev.strata.java.JavaWorker;
+import dev.strata.java.JavaWorkerBuilder;
+import dev.strata.java.RunFuture;
+import dev.strata.run.RunStats;
 import dev.strata.java.Strata;
 import dev.strata.task.TaskCallable;
 import dev.strata.tensor.DType;
 import dev.strata.tensor.Tensor;
 import dev.strata.worker.Isolation;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -77,10 +81,12 @@ public final class JavaPipelineSample implements Sample {
         out.printf(Locale.ROOT, "  tasks per frame: %d (%d generate, %d smooth, %d energy, a group of %d band sums, 1 total); graph: %d edges%n",
                 graph.getSize(), o.chunks(), o.chunks(), o.chunks(), BANDS, graph.getEdgeCount());
 
-        try (JavaWorker w = Strata.worker(3)
+        JavaWorkerBuilder builder = Strata.worker(3)
                 .subWorkers(BANDS, o.isolation())
-                .closeTimeout(Duration.ofSeconds(10))
-                .start()) {
+                .closeTimeout(Duration.ofSeconds(10));
+        if (o.trace() != null) builder.trace(o.trace()); // --trace: a timeline of every frame, written at close
+        RunStats last = null;
+        try (JavaWorker w = builder.start()) {
             Tensor seed = w.hostTensor("seed", DType.I64, 1);
             Tensor signal = w.hostTensor("signal", DType.F32, n);
             Tensor energy = w.hostTensor("energy", DType.F32, n);
@@ -92,11 +98,11 @@ public final class JavaPipelineSample implements Sample {
                 long frameSeed = FIRST_SEED + f;
                 seed.setLong(0, frameSeed); // between runs: no task of this worker is running
                 long start = System.nanoTime();
-                if (f == 0) {
-                    w.run(p -> program(p, o, seed, signal, energy, bands, total));
-                } else {
-                    w.submit(graph, bindings).join(); // a failed task would surface as the cause of a CompletionException
-                }
+                RunFuture run = f == 0
+                        ? w.submit(p -> program(p, o, seed, signal, energy, bands, total))
+                        : w.submit(graph, bindings);
+                run.join(); // a failed task would surface as the cause of a CompletionException
+                last = run.getStats();
                 long nanos = System.nanoTime() - start;
                 if (f == o.frames() - 1) tamper.accept(energy);
 
@@ -112,6 +118,7 @@ public final class JavaPipelineSample implements Sample {
                         f, f == 0 ? "program" : "graph replay", total.getFloat(0), nanos / 1e6);
             }
         }
+        if (last != null) out.println("  last frame's " + last.summary());
         out.printf(Locale.ROOT, "PASS: %d frames x (%d energies, %d band sums, 1 total) equal the sequential Java result bit for bit%n",
                 o.frames(), n, BANDS);
         return 0;
@@ -214,9 +221,14 @@ public final class JavaPipelineSample implements Sample {
     }
 
     /** Command-line options; {@link JavaPipelineCli} reads them. */
-    record Options(int size, int chunks, int frames, Isolation isolation) {
+    record Options(int size, int chunks, int frames, Isolation isolation, Path trace) {
         /** Largest signal: its tensors stay well under 1 GiB. */
         static final int MAX_SIZE = 1 << 26;
+
+        /** Options without a trace. */
+        Options(int size, int chunks, int frames, Isolation isolation) {
+            this(size, chunks, frames, isolation, null);
+        }
 
         Options {
             if (size < BANDS || size > MAX_SIZE) throw new IllegalArgumentException("--size must be in " + BANDS + ".." + MAX_SIZE + ", was " + size);

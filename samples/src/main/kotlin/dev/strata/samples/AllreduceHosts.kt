@@ -1,5 +1,6 @@
 package dev.strata.samples
 
+import dev.strata.run.RunStats
 import dev.strata.chip.CommBufferSpec
 import dev.strata.chip.CommDomainSpec
 import dev.strata.cluster.LocalNode
@@ -55,6 +56,7 @@ internal object AllreduceHosts {
                 }
             }
             worker(level = 4) {
+                o.trace?.let { trace(it) } // the level-4 worker's timeline: each node's tasks as this host saw them
                 subWorkers(1)
                 for (node in nodes) remoteNode(node.hostPort)
             }.use { l4 ->
@@ -63,6 +65,7 @@ internal object AllreduceHosts {
                 val times = DoubleArray(o.iterations) { job.iterate() }
                 val ranks = job.ranks()
                 tamper(ranks[0])
+                job.lastRun?.let { out.println("  last ${it.summary()}") }
                 return AllreduceSample.report(out, times, m, ranks, "all $n ranks on $h hosts hold")
             }
         } finally {
@@ -83,14 +86,18 @@ internal class HostsJob(private val l4: Worker, private val chipsPerHost: Int, p
 
     /** One allreduce; its seconds. */
     fun iterate(): Double {
-        val t0 = System.nanoTime()
-        l4.run {
+        val (seconds, stats) = l4.timedRun {
             for (k in 0 until hosts) submit(node(k), "host-reduce#$k", { output(sums[k]); scalar(k.toLong()); scalar(m) }, HostReduce)
             submit(sub, "add-host-sums", { sums.forEach { input(it) }; output(total) }, AddHostSums)
             for (k in 0 until hosts) submit(node(k), "host-broadcast#$k", { input(total); output(results[k]) }, HostBroadcast)
         }
-        return (System.nanoTime() - t0) / 1e9
+        lastRun = stats
+        return seconds
     }
+
+    /** The statistics of the last run of [iterate], or null before the first. */
+    var lastRun: RunStats? = null
+        private set
 
     /** Every rank's result (global rank order: host, then chip), as read back from its chip. */
     fun ranks(): List<Tensor> = results.flatMap { r -> List(chipsPerHost) { i -> r.buffer.view(DType.I32, i * m, longArrayOf(m), longArrayOf(1)) } }

@@ -5,6 +5,8 @@ import dev.strata.dsl.chip
 import dev.strata.dsl.submitGroup
 import dev.strata.dsl.worker
 import dev.strata.record.TaskGraph
+import dev.strata.run.RunStats
+import dev.strata.task.Orchestrator
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 import dev.strata.worker.Isolation
@@ -16,6 +18,7 @@ import com.github.ajalt.clikt.parameters.types.choice
 import com.github.ajalt.clikt.parameters.types.int
 import com.github.ajalt.clikt.parameters.types.restrictTo
 import java.io.PrintStream
+import java.nio.file.Path
 import java.util.Locale
 
 /**
@@ -58,6 +61,7 @@ public object AllreduceSample : Sample {
             val times = DoubleArray(o.iterations) { job.iterate() }
             val results = job.readBack()
             tamper(results[0])
+            job.lastRun?.let { out.println("  last ${it.summary()}") }
             return report(out, times, m, results, "every rank holds")
         }
     }
@@ -86,6 +90,7 @@ public object AllreduceSample : Sample {
 
     /** The level-3 worker of the allreduce. */
     internal fun open(o: AllreduceOptions): Worker = worker(level = 3) {
+        o.trace?.let { trace(it) }
         chipIsolation = o.isolation
         chips(0 until o.chips) {
             cores("aiv", o.cores)
@@ -112,10 +117,11 @@ public object AllreduceSample : Sample {
 
     /**
      * Starts a worker with [chips] chips ([isolation]), runs the allreduce of [elements] I32 per rank
-     * [warmup] + [iterations] times, and checks the last result: the benchmark's entry point.
+     * [warmup] + [iterations] times, and checks the last result: the benchmark's entry point. With [trace],
+     * the worker writes a timeline of every run there when it closes.
      */
-    public fun measure(chips: Int, elements: Long, iterations: Int, warmup: Int, isolation: Isolation): Measurement {
-        val o = AllreduceOptions(chips, elements, iterations = iterations, isolation = isolation)
+    public fun measure(chips: Int, elements: Long, iterations: Int, warmup: Int, isolation: Isolation, trace: Path? = null): Measurement {
+        val o = AllreduceOptions(chips, elements, iterations = iterations, isolation = isolation, trace = trace)
         val started = System.nanoTime()
         open(o).use { w ->
             val startup = (System.nanoTime() - started) / 1e6
@@ -153,12 +159,16 @@ internal class AllreduceJob(
         val device = driver != ChipConfig.SIM
         if (!device) for (r in 0 until n) w.copyToDevice(data[r], inputs[r])
         val program = if (device) AllreduceDeviceProgram else AllreduceProgram
-        val t0 = System.nanoTime()
-        w.run {
+        val (seconds, stats) = w.timedRun {
             submitGroup((0 until n).map { chip(it) }, { r -> outputExisting(outputs[r]); inout(data[r]); scalar(m) }, "allreduce", program)
         }
-        return (System.nanoTime() - t0) / 1e9
+        lastRun = stats
+        return seconds
     }
+
+    /** The statistics of the last run of [iterate], or null before the first. */
+    var lastRun: RunStats? = null
+        private set
 
     /** Every rank's output, copied back to the host. */
     fun readBack(): List<Tensor> = List(n) { readBack(it) }
@@ -195,6 +205,8 @@ internal data class AllreduceOptions(
     val driver: String = ChipConfig.SIM,
     /** Hosts (node JVMs) for the hierarchical allreduce; 1 = this JVM's level-3 worker only. */
     val hosts: Int = 1,
+    /** Where to write a timeline of the runs (`--trace`), or null. */
+    val trace: Path? = null,
 )
 
 /** The allreduce sample's command line (`strata run allreduce --help`). */
@@ -216,5 +228,13 @@ internal class AllreduceCli : LaunchOptions("strata run allreduce", AllreduceSam
 
     /** The parsed options. */
     val options: AllreduceOptions
-        get() = AllreduceOptions(chips, elements.toLong(), cores, iterations, isolation, driver, hosts ?: 1)
+        get() = AllreduceOptions(chips, elements.toLong(), cores, iterations, isolation, driver, hosts ?: 1, trace)
+}
+
+/** Runs [program] on this worker and waits for it; returns its wall seconds (build and execution) and its statistics. */
+internal fun Worker.timedRun(program: suspend Orchestrator.() -> Unit): Pair<Double, RunStats> {
+    val t0 = System.nanoTime()
+    val run = submit(program)
+    run.result()
+    return (System.nanoTime() - t0) / 1e9 to run.stats
 }

@@ -26,5 +26,5 @@ internal class JavaPipelineCli : LaunchOptions("strata run java-pipeline", JavaP
     }
 
     /** The parsed options. */
-    fun options(): JavaPipelineSample.Options = JavaPipelineSample.Options(size, chunks ?: minOf(16, size), frames, isolation)
+    fun options(): JavaPipelineSample.Options = JavaPipelineSample.Options(size, chunks ?: minOf(16, size), frames, isolation, trace)
 }

@@ -19,6 +19,8 @@ import com.github.ajalt.clikt.parameters.types.choice
 import com.github.ajalt.clikt.parameters.types.int
 import com.github.ajalt.clikt.parameters.types.restrictTo
 import java.io.PrintStream
+import java.nio.file.Path
+import dev.strata.run.RunStats
 
 /**
  * `pipeline`: a multi-stage host pipeline over overlapping views of a 2-D grid on 4 sub workers, checked
@@ -64,7 +66,7 @@ public object PipelineSample : Sample {
         )
         // Run both paths once first: the wall times below are then those of a warm JVM (the first run of
         // each spends most of its time in the interpreter and the JIT compiler).
-        val cold = runOnEngine(options)
+        val cold = runOnEngine(options.copy(trace = null)) // the trace (--trace) is of the measured run
         PipelineStages.sequential(n, options.steps)
 
         val engine = runOnEngine(options)
@@ -81,6 +83,7 @@ public object PipelineSample : Sample {
             "  wall: engine ${millis(engine.nanos)} ms (DAG built in ${millis(engine.buildNanos)} ms while it ran), " +
                 "sequential ${millis(seqNanos)} ms; first engine run (cold JVM) ${millis(cold.nanos)} ms",
         )
+        out.println("  ${engine.stats.summary()}")
 
         val mismatch = GridMismatch.first("grid", expected.grid, engine.grid.toFloatArray(), n)
             ?: GridMismatch.first("band sums", expected.bandSums, engine.bandSums.toFloatArray(), BANDS)
@@ -92,7 +95,7 @@ public object PipelineSample : Sample {
         return 0
     }
 
-    private class EngineResult(val grid: Tensor, val bandSums: Tensor, val nanos: Long, val buildNanos: Long)
+    private class EngineResult(val grid: Tensor, val bandSums: Tensor, val nanos: Long, val buildNanos: Long, val stats: RunStats)
 
     private fun runOnEngine(options: PipelineOptions): EngineResult {
         val n = options.size
@@ -101,6 +104,7 @@ public object PipelineSample : Sample {
         val bands = PipelineStages.tiles(n, BANDS, 1)
         // Two temporaries in flight let step k+1's stencils start while step k's transposes finish.
         worker(level = 3) {
+            options.trace?.let { trace(it) }
             subWorkers(WORKERS, options.isolation)
             heapRingBytes = maxOf(heapRingBytes, 2 * gridBytes + 4096)
         }.use { w ->
@@ -114,7 +118,7 @@ public object PipelineSample : Sample {
             val handle = w.submit { program(options, a, b, sums) }
             val built = System.nanoTime() // submit returns once the program has built the whole DAG
             handle.result()
-            return EngineResult(result, sums, System.nanoTime() - start, built - start)
+            return EngineResult(result, sums, System.nanoTime() - start, built - start, handle.stats)
         }
     }
 
@@ -197,6 +201,8 @@ internal data class PipelineOptions(
     val steps: Int = 8,
     val tiles: Int = 8,
     val isolation: Isolation = Isolation.THREAD,
+    /** Where to write a timeline of the measured run (`--trace`), or null. */
+    val trace: Path? = null,
 ) {
     init {
         require(size in PipelineStages.BANDS..MAX_SIZE) { "--size must be in ${PipelineStages.BANDS}..$MAX_SIZE, was $size" }
@@ -225,5 +231,5 @@ internal class PipelineCli : LaunchOptions("strata run pipeline", PipelineSample
     }
 
     /** The parsed options. */
-    val options: PipelineOptions get() = PipelineOptions(size, steps, tiles ?: minOf(8, size), isolation)
+    val options: PipelineOptions get() = PipelineOptions(size, steps, tiles ?: minOf(8, size), isolation, trace)
 }

@@ -4,7 +4,10 @@ import com.github.ajalt.clikt.core.CliktCommand
 import com.github.ajalt.clikt.core.CliktError
 import com.github.ajalt.clikt.core.Context
 import com.github.ajalt.clikt.core.parse
+import com.github.ajalt.clikt.parameters.options.option
+import com.github.ajalt.clikt.parameters.types.path
 import java.io.PrintStream
+import java.nio.file.Path
 import dev.strata.record.TaskGraph
 
 /** A runnable sample: `./strata run <name> [args]`. */
@@ -42,6 +45,10 @@ public object Samples {
  */
 public open class LaunchOptions(commandName: String, private val summary: String) : CliktCommand(commandName) {
     override fun help(context: Context): String = summary
+
+    /** `--trace FILE`: where the command writes a timeline of its runs (trace-event JSON), or null. */
+    public val trace: Path? by option("--trace", metavar = "FILE", help = "write a timeline of the runs to FILE (trace-event JSON: open it in ui.perfetto.dev or render it with `strata trace view`)")
+        .path(canBeDir = false)
 
     /** Checks across options (throw [com.github.ajalt.clikt.core.UsageError]); runs after every option parsed. */
     override fun run(): Unit = Unit
