@@ -52,10 +52,10 @@ public object AllreduceBench : Bench {
         val bytes = elements * 4
         val memcpy = memcpyGbps(bytes, if (quick) 3 else 20)
         for (n in chips) {
-            System.err.println("allreduce: $n chips ($isolation), $bytes B per rank, ${if (quick) 1 else 10} warm-up + $iterations runs…")
+            o.progress.println("allreduce: $n chips ($isolation), $bytes B per rank, ${if (quick) 1 else 10} warm-up + $iterations runs…")
             val m = AllreduceSample.measure(n, elements, iterations, if (quick) 1 else 10, isolation, o.traceFor("${n}chips", chips.size))
             if (!m.correct) {
-                System.err.println("allreduce: $n chips produced a wrong result")
+                o.progress.println("allreduce: $n chips produced a wrong result")
                 return 1
             }
             val median = m.seconds.sorted()[m.seconds.size / 2]

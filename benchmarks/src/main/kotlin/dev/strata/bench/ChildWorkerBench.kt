@@ -1,5 +1,6 @@
 package dev.strata.bench
 
+import java.io.PrintStream
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
@@ -20,9 +21,9 @@ public object NoOpTask : TaskCallable {
  */
 internal object ChildWorkerBench {
     /** p50 / p99 / min of `run()` of one no-op task on a process-isolated sub worker, in nanoseconds. */
-    fun runOneTask(warmup: Int, samples: Int): LongArray {
+    fun runOneTask(progress: PrintStream, warmup: Int, samples: Int): LongArray {
         Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS, callables = listOf(NoOpTask))).use { w ->
-            System.err.println("mailbox: run_1task_process, $warmup warm-up + $samples runs…")
+            progress.println("mailbox: run_1task_process, $warmup warm-up + $samples runs…")
             repeat(warmup) { w.run { submit(Target.Sub, NoOpTask, TaskArgs.EMPTY) } }
             val t = LongArray(samples)
             for (i in 0 until samples) {
@@ -30,24 +31,24 @@ internal object ChildWorkerBench {
                 w.run { submit(Target.Sub, NoOpTask, TaskArgs.EMPTY) }
                 t[i] = System.nanoTime() - s
             }
-            t.sort()
-            return longArrayOf(DispatchBench.percentile(t, 0.50), DispatchBench.percentile(t, 0.99), t.first())
+            val l = Latencies.of(t)
+            return longArrayOf(l.percentile(0.50), l.percentile(0.99), l.min)
         }
     }
 
     /** Start-up of a worker with 8 child JVMs (every one reported ready), in milliseconds, [rounds] times; then idle CPU. */
-    fun startupAndIdle(rounds: Int, idleSeconds: Long): Pair<List<Long>, Double> {
+    fun startupAndIdle(progress: PrintStream, rounds: Int, idleSeconds: Long): Pair<List<Long>, Double> {
         val startups = ArrayList<Long>()
         var idlePct = Double.NaN
         repeat(rounds) { r ->
-            System.err.println("mailbox: start-up of 8 children, round ${r + 1}/$rounds…")
+            progress.println("mailbox: start-up of 8 children, round ${r + 1}/$rounds…")
             val s = System.nanoTime()
             val extra = System.getProperty("strata.bench.childOptions")?.split(' ')?.filter { it.isNotBlank() } ?: emptyList()
             val w = Worker(WorkerConfig(level = 3, subWorkers = 8, subIsolation = Isolation.PROCESS, childJvmOptions = extra))
             startups += (System.nanoTime() - s) / 1_000_000
             w.use {
                 if (r == rounds - 1) {
-                    System.err.println("mailbox: idle CPU of the parent and 8 idle children over ${idleSeconds}s…")
+                    progress.println("mailbox: idle CPU of the parent and 8 idle children over ${idleSeconds}s…")
                     Thread.sleep(3_000) // let start-up work (JIT compilation in every JVM) settle
                     val pids = listOf(ProcessHandle.current().pid()) + w.childPids.values
                     // Warm the measuring code up first: compiling it must not count as idle cost.
@@ -62,12 +63,12 @@ internal object ChildWorkerBench {
                     val after = pids.map(::cpu)
                     if (System.getProperty("strata.bench.threads") != null) {
                         val threadsAfter = threadCpu()
-                        System.err.println(threadsAfter.map { (k, v) -> k to (v - (threadsBefore[k] ?: 0L)) / 1e6 }.sortedByDescending { it.second }.take(8))
+                        progress.println(threadsAfter.map { (k, v) -> k to (v - (threadsBefore[k] ?: 0L)) / 1e6 }.sortedByDescending { it.second }.take(8))
                         val childAfter = threadCpu(pids[1])
-                        System.err.println("child: " + childAfter.map { (k, v) -> k to (v - (childThreadsBefore[k] ?: 0L)) / 1e6 }.sortedByDescending { it.second }.take(8))
+                        progress.println("child: " + childAfter.map { (k, v) -> k to (v - (childThreadsBefore[k] ?: 0L)) / 1e6 }.sortedByDescending { it.second }.take(8))
                     }
                     val deltas = after.zip(before).map { (a, b) -> a - b }
-                    System.err.println("mailbox: idle CPU ms by process (this JVM first): ${deltas.map { String.format(java.util.Locale.ROOT, "%.1f", it / 1e6) }}")
+                    progress.println("mailbox: idle CPU ms by process (this JVM first): ${deltas.map { String.format(java.util.Locale.ROOT, "%.1f", it / 1e6) }}")
                     val used = deltas.sum()
                     idlePct = used * 100.0 / wall
                 }

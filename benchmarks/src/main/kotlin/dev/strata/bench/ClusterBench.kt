@@ -63,14 +63,14 @@ public object ClusterBench : Bench {
         val rttSamples = if (quick) 200 else 3_000
         val throughputTasks = if (quick) 500 else 10_000
         val tensorRounds = if (quick) 1 else 3
-        System.err.println("cluster: starting 2 node JVMs on loopback…")
+        options.progress.println("cluster: starting 2 node JVMs on loopback…")
         val nodes = ArrayList<LocalNode>()
         try {
             nodes += LocalNode.start(seed = null, subWorkers = 1)
             nodes += LocalNode.start(seed = nodes[0].hostPort, subWorkers = 1)
             ClusterClient.start(nodes[0].hostPort).use { client ->
                 Worker(WorkerConfig(level = 4, subWorkers = 1, nextLevel = nodes.map { client.remoteNode(it.hostPort) }, closeTimeout = 5.seconds, trace = options.traceFor("nodes", 2))).use { w ->
-                    System.err.println("cluster: one-task round trips, ${rttSamples / 5} warm-up + $rttSamples…")
+                    options.progress.println("cluster: one-task round trips, ${rttSamples / 5} warm-up + $rttSamples…")
                     repeat(rttSamples / 5) { w.run { submit(Target.Next(0), NoOpTask, TaskArgs.EMPTY) } }
                     val rtt = LongArray(rttSamples)
                     for (i in 0 until rttSamples) {
@@ -78,18 +78,17 @@ public object ClusterBench : Bench {
                         w.run { submit(Target.Next(0), NoOpTask, TaskArgs.EMPTY) }
                         rtt[i] = System.nanoTime() - s
                     }
-                    rtt.sort()
                     repeat(rttSamples / 5) { client.describe(nodes[0].hostPort) }
                     val ask = LongArray(rttSamples) {
                         val s = System.nanoTime()
                         client.describe(nodes[0].hostPort)
                         System.nanoTime() - s
-                    }.also { it.sort() }
-                    System.err.println("cluster: $throughputTasks no-op tasks over 2 nodes…")
+                    }
+                    options.progress.println("cluster: $throughputTasks no-op tasks over 2 nodes…")
                     val t0 = System.nanoTime()
                     w.run { for (i in 0 until throughputTasks) submit(Target.Next(i % 2), NoOpTask, TaskArgs.EMPTY) }
                     val tasksPerS = throughputTasks / ((System.nanoTime() - t0) / 1e9)
-                    System.err.println("cluster: a 64 MiB tensor read on a node, $tensorRounds round(s)…")
+                    options.progress.println("cluster: a 64 MiB tensor read on a node, $tensorRounds round(s)…")
                     val big = w.hostTensor(DType.U8, TENSOR_BYTES)
                     val one = w.hostTensor(DType.I64, 1)
                     val mbps = List(tensorRounds) {
@@ -97,7 +96,7 @@ public object ClusterBench : Bench {
                         w.run { submit(Target.Next(1), TouchInput, TaskArgs.build { input(big); output(one) }) }
                         TENSOR_BYTES / ((System.nanoTime() - s) / 1e9) / 1e6
                     }.sorted()
-                    System.err.println("cluster: chains of 4 tasks over 64 MiB, on one node and across two, $tensorRounds round(s) each, kept and sent back…")
+                    options.progress.println("cluster: chains of 4 tasks over 64 MiB, on one node and across two, $tensorRounds round(s) each, kept and sent back…")
                     val chain = chainMillis(w, big, one, tensorRounds, intArrayOf(0, 0, 0, 0))
                     val handoff = chainMillis(w, big, one, tensorRounds, intArrayOf(0, 1, 0, 1))
                     val links = nodes.map { ResultsBack(client.remoteNode(it.hostPort).link) }
@@ -108,7 +107,7 @@ public object ClusterBench : Bench {
                         val o = back.hostTensor(DType.I64, 1)
                         chainMillis(back, b, o, tensorRounds, intArrayOf(0, 0, 0, 0)) to chainMillis(back, b, o, tensorRounds, intArrayOf(0, 1, 0, 1))
                     }
-                    val (tcpRtt, tcpMbps) = tcpFloors(rttSamples)
+                    val (tcpRtt, tcpMbps) = tcpFloors(rttSamples, options.progress)
                     val fields = linkedMapOf<String, Any>(
                         "bench" to "cluster",
                         "rtt_1task_remote_us" to fmt(DispatchBench.percentile(rtt, 0.50) / 1e3),
@@ -157,8 +156,8 @@ public object ClusterBench : Bench {
     private fun fmt(v: Double): Double = String.format(Locale.ROOT, "%.2f", v).toDouble()
 
     /** Loopback TCP between two threads of this JVM: one-byte ping-pong p50 (µs), and MB/s of 64 MiB in 192 KiB writes. */
-    private fun tcpFloors(samples: Int): Pair<Double, Double> {
-        System.err.println("cluster: loopback TCP floors…")
+    private fun tcpFloors(samples: Int, progress: PrintStream): Pair<Double, Double> {
+        progress.println("cluster: loopback TCP floors…")
         ServerSocket(0, 1, InetAddress.getLoopbackAddress()).use { server ->
             val echo = Thread {
                 server.accept().use { s ->
@@ -188,7 +187,6 @@ public object ClusterBench : Bench {
                     o.write(1); o.flush(); i.read()
                     t[k] = System.nanoTime() - s
                 }
-                t.sort()
                 val chunk = ByteArray(192 * 1024)
                 val s = System.nanoTime()
                 var sent = 0L

@@ -8,6 +8,7 @@ import com.github.ajalt.clikt.parameters.options.split
 import com.github.ajalt.clikt.parameters.types.int
 import com.github.ajalt.clikt.parameters.types.long
 import com.github.ajalt.clikt.parameters.types.restrictTo
+import dev.strata.samples.Progress
 import java.io.PrintStream
 import java.nio.file.Path
 import java.time.Instant
@@ -55,6 +56,7 @@ public object DispatchBench : Bench {
         val spinMicros: Long,
         val only: Set<String>,
         val trace: Path?,
+        val bars: Progress,
     ) {
         fun wants(w: String) = w in only
     }
@@ -89,6 +91,7 @@ public object DispatchBench : Bench {
             spinMicros = spinUs,
             only = only.toSet(),
             trace = trace,
+            bars = bars,
         )
     }
 
@@ -96,7 +99,7 @@ public object DispatchBench : Bench {
         val cli = Cli()
         cli.parseOrStatus(args, out)?.let { return it }
         val o = cli.options()
-        val err = System.err
+        val err = cli.progress
         DispatchWorkloads(o.workers, spinMicros = o.spinMicros, trace = o.trace).use { w ->
             err.println(
                 "dispatch: ${o.workers} sub workers, spin ${w.spin}, ${Runtime.getRuntime().availableProcessors()} cores, " +
@@ -127,24 +130,25 @@ public object DispatchBench : Bench {
             }
 
             // --- one-task run latency -------------------------------------------------------------
-            val samples = LongArray(if (o.wants("latency")) o.latencyRuns else 0)
-            if (samples.isNotEmpty()) err.println("dispatch: timing ${o.latencyRuns} one-task runs")
-            for (i in samples.indices) {
-                val t0 = System.nanoTime()
-                w.runOneTask()
-                samples[i] = System.nanoTime() - t0
+            val latencies = Latencies()
+            if (o.wants("latency")) {
+                err.println("dispatch: timing ${o.latencyRuns} one-task runs")
+                repeat(o.latencyRuns) {
+                    val t0 = System.nanoTime()
+                    w.runOneTask()
+                    latencies.record(System.nanoTime() - t0)
+                }
             }
-            samples.sort()
 
             // --- throughput, end to end, then split into build and execution --------------------
             val fields = linkedMapOf<String, Any>("bench" to name)
-            if (samples.isNotEmpty()) {
-                fields["run_1task_us"] = us(percentile(samples, 0.50))
-                fields["run_1task_p90_us"] = us(percentile(samples, 0.90))
-                fields["run_1task_p99_us"] = us(percentile(samples, 0.99))
-                fields["run_1task_min_us"] = us(samples.first())
-                fields["run_1task_mean_us"] = us(samples.average().toLong())
-                fields["run_1task_samples"] = samples.size
+            if (latencies.count > 0) {
+                fields["run_1task_us"] = us(latencies.percentile(0.50))
+                fields["run_1task_p90_us"] = us(latencies.percentile(0.90))
+                fields["run_1task_p99_us"] = us(latencies.percentile(0.99))
+                fields["run_1task_min_us"] = us(latencies.min)
+                fields["run_1task_mean_us"] = us(latencies.mean.toLong())
+                fields["run_1task_samples"] = latencies.count
             }
             for (wl in workloads) {
                 val n = wl.tasks(o.tasksPerRound)
@@ -152,10 +156,12 @@ public object DispatchBench : Bench {
                 if (o.warmupMillis > 0) err.println("dispatch: warm-up, ${wl.label} for ${o.warmupMillis} ms")
                 val until = System.nanoTime() + o.warmupMillis * 1_000_000
                 while (System.nanoTime() < until) wl.body(n)
-                val rates = DoubleArray(o.rounds) {
-                    val t0 = System.nanoTime()
-                    val done = wl.body(n)
-                    done * 1e9 / (System.nanoTime() - t0)
+                val rates = o.bars.steps("dispatch: ${wl.label}", o.rounds) { step ->
+                    DoubleArray(o.rounds) {
+                        val t0 = System.nanoTime()
+                        val done = wl.body(n)
+                        (done * 1e9 / (System.nanoTime() - t0)).also { step() }
+                    }
                 }
                 err.println("dispatch: ${wl.label} ${rates.joinToString { fmt(it, 0) }} tasks/s ($n tasks per round)")
                 fields[if (wl.kind == null) "${wl.label}_tasks_per_s" else "tasks_per_s_${wl.label}"] = median(rates).toLong()
@@ -190,11 +196,8 @@ public object DispatchBench : Bench {
 
     private val WORKLOADS = linkedSetOf("latency", "independent_noargs", "independent", "independent_slices", "chain", "deps2", "graph_replay")
 
-    internal fun percentile(sorted: LongArray, p: Double): Long {
-        if (sorted.isEmpty()) return 0
-        val idx = Math.ceil(p * sorted.size).toInt() - 1
-        return sorted[idx.coerceIn(0, sorted.size - 1)]
-    }
+    /** The [p] (0..1) percentile of [samples] in nanoseconds (through [Latencies]: HdrHistogram). */
+    internal fun percentile(samples: LongArray, p: Double): Long = Latencies.of(samples).percentile(p)
 
     private fun median(xs: DoubleArray): Double {
         val s = xs.sorted()
@@ -204,27 +207,4 @@ public object DispatchBench : Bench {
     private fun us(nanos: Long): Double = Math.round(nanos / 10.0) / 100.0 // µs with 2 decimals
 
     private fun fmt(x: Double, decimals: Int): String = String.format(Locale.ROOT, "%.${decimals}f", x)
-}
-
-/** One flat JSON object from [fields] (strings, numbers, booleans), without a JSON library. */
-internal fun json(fields: Map<String, Any>): String = fields.entries.joinToString(",", "{", "}") { (k, v) ->
-    "\"${jsonEscape(k)}\":" + when (v) {
-        is String -> "\"${jsonEscape(v)}\""
-        is Double -> if (v.isFinite()) v.toString() else "null"
-        is Float -> if (v.isFinite()) v.toString() else "null"
-        is Number, is Boolean -> v.toString()
-        else -> "\"${jsonEscape(v.toString())}\""
-    }
-}
-
-private fun jsonEscape(s: String): String = buildString(s.length) {
-    for (c in s) when {
-        c == '"' -> append("\\\"")
-        c == '\\' -> append("\\\\")
-        c == '\n' -> append("\\n")
-        c == '\r' -> append("\\r")
-        c == '\t' -> append("\\t")
-        c < ' ' -> append(String.format(Locale.ROOT, "\\u%04x", c.code))
-        else -> append(c)
-    }
 }

@@ -39,11 +39,11 @@ public object MailboxBench : Bench {
         val quick = options.quick
         val spinRounds = if (quick) 2_000 else 200_000
         val parkedRounds = if (quick) 200 else 20_000
-        val raw = measure("raw", spinRounds)
-        val spin = measure("spin", spinRounds)
-        val parked = measure("parked", parkedRounds)
-        val oneTask = ChildWorkerBench.runOneTask(if (quick) 200 else 5_000, if (quick) 500 else 20_000)
-        val (startups, idlePct) = ChildWorkerBench.startupAndIdle(if (quick) 1 else 3, if (quick) 2 else 5)
+        val raw = measure(options.progress, "raw", spinRounds)
+        val spin = measure(options.progress, "spin", spinRounds)
+        val parked = measure(options.progress, "parked", parkedRounds)
+        val oneTask = ChildWorkerBench.runOneTask(options.progress, if (quick) 200 else 5_000, if (quick) 500 else 20_000)
+        val (startups, idlePct) = ChildWorkerBench.startupAndIdle(options.progress, if (quick) 1 else 3, if (quick) 2 else 5)
         val fields = linkedMapOf<String, Any>(
             "bench" to "mailbox",
             "rtt_raw_spin_ns" to raw.p50,
@@ -72,8 +72,8 @@ public object MailboxBench : Bench {
     private class Stats(val p50: Long, val p99: Long)
 
     /** Runs one mode against a fresh child JVM; returns round-trip percentiles in nanoseconds. */
-    private fun measure(mode: String, rounds: Int): Stats {
-        System.err.println("mailbox: $mode, $rounds round trips…")
+    private fun measure(progress: PrintStream, mode: String, rounds: Int): Stats {
+        progress.println("mailbox: $mode, $rounds round trips…")
         val file = SharedMemoryFile.create(MailboxLayout.totalSize(256, MailboxLayout.MIN_ERROR_CAPACITY), "bench")
         var child: Process? = null
         try {
@@ -111,8 +111,8 @@ public object MailboxBench : Bench {
                 p.publish(MailboxState.SHUTDOWN)
             }
             child.waitFor(30, TimeUnit.SECONDS)
-            val warm = lat.copyOfRange(rounds / 10, rounds).also { it.sort() }
-            return Stats(warm[warm.size / 2], warm[(warm.size * 99) / 100])
+            val warm = Latencies.of(lat.copyOfRange(rounds / 10, rounds)) // the first tenth warms up
+            return Stats(warm.percentile(0.50), warm.percentile(0.99))
         } finally {
             child?.let { if (it.isAlive) it.destroyForcibly().waitFor(10, TimeUnit.SECONDS) }
             file.close()

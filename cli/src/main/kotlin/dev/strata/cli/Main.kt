@@ -5,10 +5,13 @@ import com.github.ajalt.clikt.core.CliktError
 import com.github.ajalt.clikt.core.Context
 import com.github.ajalt.clikt.core.ProgramResult
 import com.github.ajalt.clikt.core.parse
+import com.github.ajalt.clikt.core.UsageError
 import com.github.ajalt.clikt.core.subcommands
+import com.github.ajalt.clikt.parameters.options.versionOption
 import dev.strata.bench.Benches
 import dev.strata.samples.Samples
 import org.slf4j.LoggerFactory
+import java.util.Properties
 import kotlin.system.exitProcess
 
 /** Entry point of `./strata`: exits with the status [StrataCli.run] returns. */
@@ -28,13 +31,23 @@ public fun main(args: Array<String>) {
  *
  * Exit status: what the sample or bench returned (0 for `--help`, 2 for a usage error of its options:
  * `dev.strata.samples.LaunchOptions`); 0 when `doctor` found every required check passing and 1
- * otherwise; 2 for an unknown sample or bench name (and for `graph` usage errors), 3 when `graph
- * --format svg` finds no Graphviz; for `script`, 1 when the script threw and 3 when it does not compile;
- * Clikt's status (1) for other usage errors.
+ * otherwise; 2 for an unknown sample or bench name and for every usage error (an unknown command or
+ * option, a malformed value), 3 when `graph --format svg` finds no Graphviz; for `script`, 1 when the
+ * script threw and 3 when it does not compile. `--version` prints the version (exit 0).
  */
 public object StrataCli {
     /** Exit status for a name that is not in the registry. */
     public const val UNKNOWN_NAME: Int = 2
+
+    /** Exit status of a usage error (an unknown command or option, a missing or malformed value). */
+    public const val USAGE_ERROR: Int = 2
+
+    /** This build's version (`strata --version`), from the jar; `unknown` when run from classes without it. */
+    public val version: String by lazy {
+        StrataCli::class.java.getResourceAsStream("version.properties")?.use { s ->
+            Properties().apply { load(s) }.getProperty("version")
+        } ?: "unknown"
+    }
 
     /** Parses [argv] and runs the chosen command, writing to [console]; returns the exit status. */
     public fun run(argv: List<String>, console: Console): Int {
@@ -60,7 +73,7 @@ public object StrataCli {
         } catch (e: CliktError) {
             // Help, usage errors and the like: Clikt formats them, we choose the stream.
             command.getFormattedHelp(e)?.let { (if (e.printError) console.err else console.out).println(it) }
-            e.statusCode
+            if (e is UsageError) USAGE_ERROR else e.statusCode
         } finally {
             console.out.flush()
             console.err.flush()
@@ -69,6 +82,10 @@ public object StrataCli {
 }
 
 private class StrataCommand : CliktCommand(name = "strata") {
+    init {
+        versionOption(StrataCli.version, message = { "strata $it (Kotlin ${KotlinVersion.CURRENT}, JDK ${Runtime.version()})" })
+    }
+
     override fun help(context: Context): String =
         "Strata: run samples and benchmarks on the hierarchical task runtime, and check this machine."
 

@@ -98,6 +98,23 @@ class StrataCliSpec : FunSpec({
         }
     }
 
+    test("--quiet: a sample prints its verdict line only; a bench its JSON line, with no progress on stderr") {
+        val r = strata("run", "pipeline", "--size", "32", "--steps", "2", "--tiles", "4", "--quiet")
+        r.status shouldBe 0
+        r.out.lines().filter { it.isNotEmpty() }.single() shouldContain "PASS: 1024 elements"
+        val stderr = ByteArrayOutputStream()
+        val saved = System.err
+        System.setErr(PrintStream(stderr, true, Charsets.UTF_8))
+        val bench = try {
+            strata("bench", "dispatch", "--quick", "--only", "latency", "--quiet")
+        } finally {
+            System.setErr(saved)
+        }
+        bench.status shouldBe 0
+        bench.out.lines().filter { it.isNotEmpty() }.single() shouldContain "\"run_1task_us\""
+        stderr.toString(Charsets.UTF_8) shouldBe ""
+    }
+
     test("a sample's own exit status becomes the CLI's") {
         val r = strata("run", "pipeline", "--size", "not-a-number")
         r.status shouldBe 2 // the usage error itself goes to the process's stderr (PipelineSampleSpec reads it)
@@ -110,10 +127,22 @@ class StrataCliSpec : FunSpec({
         r.out shouldContain "Available samples: allreduce, pipeline"
     }
 
-    test("an unknown command is a usage error") {
+    test("an unknown command or option is a usage error: exit 2, the error on stderr, no stack trace") {
         val r = strata("frobnicate")
-        r.status shouldBe 1
+        r.status shouldBe 2
         r.err shouldContain "frobnicate"
+        r.out shouldBe ""
+        val bad = strata("doctor", "--no-such-option")
+        bad.status shouldBe 2
+        bad.err shouldContain "--no-such-option"
+        bad.err shouldNotContain "\tat "
+    }
+
+    test("--version prints the build's version, Kotlin's and the JDK's (exit 0)") {
+        val r = strata("--version")
+        r.status shouldBe 0
+        r.out shouldContain "strata 0.1.0-SNAPSHOT"
+        r.out shouldContain "JDK ${Runtime.version().feature()}"
     }
 
     test("doctor reports the JDK and passes on the build machine") {

@@ -1,5 +1,6 @@
 package dev.strata.child
 
+import dev.strata.trace.TraceRecorder
 import dev.strata.chip.ChipContextWire
 import dev.strata.chip.CommDomainSpec
 import dev.strata.chip.CommJoin
@@ -44,6 +45,19 @@ internal class ChildLoop(val spec: ChildSpec) {
         private set
     private var nested: Worker? = null
     private var chip: ChipRuntime? = null
+
+    /** This child's own trace (its nested worker's or chip cores' spans) when the parent traces; written at exit. */
+    private val trace: TraceRecorder? = spec.trace?.let { TraceRecorder() }
+
+    /** Writes [trace] to the file the parent named; a failure is reported on stderr (the parent's trace then says it is missing). */
+    private fun writeTrace() {
+        val t = trace ?: return
+        try {
+            t.write(Paths.get(spec.trace!!))
+        } catch (e: Exception) {
+            System.err.println("strata child ${spec.path}: could not write its trace to ${spec.trace}: $e")
+        }
+    }
     private lateinit var watch: TaskWatch
 
     /**
@@ -116,7 +130,7 @@ internal class ChildLoop(val spec: ChildSpec) {
             mailbox.childPid = ProcessHandle.current().pid().toInt()
             try {
                 for (c in spec.callables) callables[c.id] = CallableNames.resolve(c.name)
-                spec.worker?.let { nested = Worker(WorkerSpec.fromJson(it).toConfig()) }
+                spec.worker?.let { nested = Worker(WorkerSpec.fromJson(it).toConfig(), null, trace, spec.path) }
                 spec.chip?.let { c ->
                     // A kernel that ignores its stall verdict would keep a core of this chip busy for good: end the
                     // JVM instead (exit 75), so the parent reports the chip dead and nothing keeps burning a CPU.
@@ -124,7 +138,7 @@ internal class ChildLoop(val spec: ChildSpec) {
                         System.err.println("strata chip ${spec.path}: $path: task #${d.task.id} '${d.task.name}' ignored its stall verdict; ending this chip JVM")
                         Runtime.getRuntime().halt(EXIT_STUCK_KERNEL)
                     }
-                    chip = startLocalChip(spec.path, c.index, c.config)
+                    chip = startLocalChip(spec.path, c.index, c.config, trace)
                 }
             } catch (t: Throwable) {
                 mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
@@ -136,6 +150,7 @@ internal class ChildLoop(val spec: ChildSpec) {
             try {
                 nested?.close()
                 chip?.close()
+                writeTrace()
             } finally {
                 parking.close()
                 mappings.close()
@@ -172,12 +187,14 @@ internal class ChildLoop(val spec: ChildSpec) {
 
     private fun runTask(parking: MailboxParking): MailboxState {
         val seq = mailbox.dispatchSeq
+        mailbox.taskStartNanos = 0 // a task that fails before it starts reports no start
         watch.begin(seq)
         val outcome = try {
             val c = chip
             val task = TaskWire.decode(mailbox.name, mailbox.readArgs(), mappings, c?.let { it::resolve })
             val id = mailbox.callableId.toInt()
             val callable = callables[id] ?: throw IllegalStateException("callable id $id was never registered in ${spec.path}")
+            mailbox.taskStartNanos = System.nanoTime()
             if (c != null) {
                 c.execute(callable, task.args, task.member, task.groupSize)
             } else {
@@ -195,6 +212,7 @@ internal class ChildLoop(val spec: ChildSpec) {
             }
             MailboxState.TASK_FAILED
         }
+        mailbox.taskEndNanos = System.nanoTime()
         watch.end() // and an interrupt the task left set (or a late cancel) must not reach the next task
         mailbox.beat()
         return answer(parking, outcome, seq)

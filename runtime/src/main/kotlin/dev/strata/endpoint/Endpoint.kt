@@ -27,6 +27,24 @@ internal class Dispatch(val task: Task, val member: Int, val endpoint: Endpoint)
      */
     var startedNanos: Long = 0
 
+    /** When it ended ([System.nanoTime]) as the endpoint reports it; 0 means "when the completion is reported". */
+    var endedNanos: Long = 0
+
+    /**
+     * Takes the times a child JVM reported for this dispatch ([start], [end]: its `System.nanoTime`, the same
+     * clock as ours on one host) for the trace, when they are plausible: within the dispatch's own interval
+     * as this JVM saw it (a child on a clock of its own, or one that reported nothing, keeps the dispatch
+     * and completion times).
+     */
+    fun ranInChild(start: Long, end: Long) {
+        val now = System.nanoTime()
+        val dispatched = task.times?.dispatched ?: return
+        if (start != 0L && start >= dispatched && start <= end && end <= now) {
+            startedNanos = start
+            endedNanos = end
+        }
+    }
+
     /** Set by [Endpoint.stop] (any thread): a dispatch stopped before it started does not run. */
     @Volatile
     var stopRequested: Boolean = false

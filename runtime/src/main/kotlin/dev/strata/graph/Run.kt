@@ -6,7 +6,6 @@ import java.util.concurrent.atomic.AtomicReference
 import dev.strata.error.RunCancelledException
 import dev.strata.trace.WorkerTrace
 import java.util.concurrent.CompletableFuture
-import java.util.concurrent.atomic.LongAdder
 
 /**
  * The engine's state for one run: its dependency namespace ([tensorMap]), the count of tasks not yet
@@ -77,17 +76,29 @@ internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
 
     /**
      * Tasks submitted (gates and allocations not counted) and the time the program's thread spent waiting
-     * for a task slot or heap-ring bytes. Plain fields written by the program's thread only: another thread
-     * reads a snapshot that may lag while the run builds, and the exact values once [done] completed (the
-     * build's end happens before the run's completion).
+     * for a task slot or heap-ring bytes. Plain fields written by the program's thread only (the builder
+     * brings [submitted] up to date every 256 tasks and when the build ends): another thread reads a
+     * snapshot that may lag while the run builds, and the exact values once [done] completed (the build's
+     * end happens before the run's completion).
      */
     var submitted: Long = 0
     var backPressureNanos: Long = 0
 
-    /** Tasks that completed, failed, and were skipped (gates not counted). Any thread. */
-    val completedTasks = LongAdder()
-    val failedTasks = LongAdder()
-    val skippedTasks = LongAdder()
+    /** Gates made (the program's thread only, like [submitted]) and gates opened or skipped (any thread). */
+    var gatesMade: Long = 0
+    val gatesDone = AtomicLong()
+
+    /**
+     * Tasks that failed and were skipped (gates not counted): rare paths, so plain atomic counts. Completed
+     * tasks are not counted one by one (an atomic add per task is what the hot path must not pay): they are
+     * what is submitted and not failed, skipped or still [unfinished].
+     */
+    val failedTasks = AtomicLong()
+    val skippedTasks = AtomicLong()
+
+    /** Tasks submitted and not yet terminal: [pending] less the build guard and the gates still closed. A snapshot. */
+    val unfinished: Long
+        get() = (pending.get() - (if (building) 1 else 0) - (gatesMade - gatesDone.get())).coerceAtLeast(0)
 
     /** The worker's timeline recorder when it traces (set before the run is published), else null. */
     var trace: WorkerTrace? = null

@@ -191,13 +191,15 @@ internal class Task(
     /** PENDING → READY: queued for a worker. Scheduler thread only (it alone moves published tasks forward). */
     fun queued() {
         state = TaskState.READY
-        times?.let { it.ready = System.nanoTime() }
+        val tt = times
+        if (tt != null) tt.ready = System.nanoTime()
     }
 
     /** READY → RUNNING: dispatched by the scheduler. Scheduler thread only. */
     fun dispatched() {
         state = TaskState.RUNNING
-        times?.let { it.dispatched = System.nanoTime() }
+        val tt = times
+        if (tt != null) tt.dispatched = System.nanoTime()
     }
 
     /** Terminal → CONSUMED: its last reference is gone and its slot and bytes are reclaimed. */
@@ -212,7 +214,7 @@ internal class Task(
     fun claim(): Boolean = synchronized(this) {
         if (state == TaskState.PENDING && !run.failed) {
             state = TaskState.RUNNING
-            times?.let { val now = System.nanoTime(); it.ready = now; it.dispatched = now }
+            times?.claimed()
             true
         } else {
             false

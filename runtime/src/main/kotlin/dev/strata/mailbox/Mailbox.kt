@@ -78,6 +78,15 @@ public class Mailbox private constructor(
         get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.ANSWER_SEQ_OFFSET)
         set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.ANSWER_SEQ_OFFSET, value)
 
+    /** When the child started and ended the task it answers ([System.nanoTime]), for the parent's trace. */
+    public var taskStartNanos: Long
+        get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.TASK_START_OFFSET)
+        set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.TASK_START_OFFSET, value)
+
+    public var taskEndNanos: Long
+        get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.TASK_END_OFFSET)
+        set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.TASK_END_OFFSET, value)
+
     public var callableId: Long
         get() = segment.get(ValueLayout.JAVA_LONG, MailboxLayout.CALLABLE_ID_OFFSET)
         set(value) = segment.set(ValueLayout.JAVA_LONG, MailboxLayout.CALLABLE_ID_OFFSET, value)

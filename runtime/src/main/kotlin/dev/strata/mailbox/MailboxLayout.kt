@@ -10,7 +10,7 @@ package dev.strata.mailbox
  *  line 1  64  state (i32)  — alone on its line: the word both sides spin and park on
  *  line 2 128  shutdown (i32, sticky) | 132 child parked (i32) | 136 parent parked (i32) | 144 heartbeat (i64) | 152 cancel seq (i64)
  *  line 3 192  dispatch seq (i64) | 200 callable id (i64) | 208 args length (i32) | 212 error code (i32) | 216 error length (i32)
- *          224  answer seq (i64)
+ *          224  answer seq (i64) | 232 task start (i64) | 240 task end (i64)
  *         256  args blob   [ARGS_OFFSET, ARGS_OFFSET + args capacity)
  *              error region [errorOffset(args capacity), + error capacity), capacity >= 4096
  * ```
@@ -21,7 +21,7 @@ public object MailboxLayout {
 
     /** "STRM" in ASCII, big-endian reading. */
     public const val MAGIC: Int = 0x5354524D
-    public const val VERSION: Int = 2
+    public const val VERSION: Int = 3
 
     public const val MAGIC_OFFSET: Long = 0
     public const val VERSION_OFFSET: Long = 4
@@ -48,6 +48,13 @@ public object MailboxLayout {
 
     /** The dispatch seq of the request the child answers, written by it before the answer's state. */
     public const val ANSWER_SEQ_OFFSET: Long = DISPATCH_SEQ_OFFSET + 32
+
+    /**
+     * When the child started and ended the task it answers ([System.nanoTime]: on Linux the system-wide
+     * monotonic clock, so the parent's timeline can use them as they are), written before the answer.
+     */
+    public const val TASK_START_OFFSET: Long = DISPATCH_SEQ_OFFSET + 40
+    public const val TASK_END_OFFSET: Long = DISPATCH_SEQ_OFFSET + 48
 
     public const val ARGS_OFFSET: Long = 4L * CACHE_LINE
 
@@ -78,6 +85,8 @@ public object MailboxLayout {
         Field("error code", ERROR_CODE_OFFSET, 4, "child"),
         Field("error length", ERROR_LENGTH_OFFSET, 4, "child"),
         Field("answer seq", ANSWER_SEQ_OFFSET, 8, "child"),
+        Field("task start", TASK_START_OFFSET, 8, "child"),
+        Field("task end", TASK_END_OFFSET, 8, "child"),
     )
 
     /** Where the error region starts for [argsCapacity] bytes of args (cache-line aligned). */

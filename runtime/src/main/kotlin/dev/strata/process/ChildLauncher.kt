@@ -2,6 +2,14 @@ package dev.strata.process
 
 import dev.strata.shm.OwnerOnly
 
+import arrow.core.Either
+import dev.strata.nativebind.posix.unistd_h
+import io.github.oshai.kotlinlogging.KotlinLogging
+import kotlinx.coroutines.Job
+import kotlinx.serialization.KSerializer
+import kotlinx.serialization.json.Json
+import org.slf4j.LoggerFactory
+import java.io.File
 import java.nio.file.Path
 import java.util.concurrent.Callable
 import java.util.concurrent.ExecutorService
@@ -36,18 +44,84 @@ internal object ChildLauncher {
     private val sharingByClasspath = java.util.concurrent.ConcurrentHashMap<String, List<String>>()
 
     /**
-     * The classpath of a child: this JVM's, then the entries of the system property [EXTRA_CLASSPATH]
-     * (path-separated) — how `strata script` hands children the jar of a compiled script, so callables
-     * declared in the script can be found there by name.
+     * The classpath of a child JVM, path-separated:
+     * - [OVERRIDE_CLASSPATH] when it is set: exactly that;
+     * - otherwise this JVM's `java.class.path`, then every `file:` location of the class loaders that loaded
+     *   Strata (a `URLClassLoader` chain: the standard `kotlin` script runner's, an application server's, a
+     *   notebook kernel's) and the code-source locations of Strata and the libraries it runs on — so a child
+     *   finds `ChildMain` and its dependencies however Strata was loaded —
+     * - then the entries of [EXTRA_CLASSPATH] (how `strata script` hands children the jar of a compiled
+     *   script, so callables declared in the script can be found there by name).
+     *
+     * Duplicates are dropped, order kept.
      */
     fun childClasspath(): String {
-        val own = System.getProperty("java.class.path")
-        val extra = System.getProperty(EXTRA_CLASSPATH)?.takeIf { it.isNotBlank() } ?: return own
-        return own + java.io.File.pathSeparator + extra
+        System.getProperty(OVERRIDE_CLASSPATH)?.takeIf { it.isNotBlank() }?.let { return it }
+        val entries = LinkedHashSet<String>()
+        System.getProperty("java.class.path")?.split(File.pathSeparatorChar)?.filterTo(entries) { it.isNotBlank() }
+        entries += loaderEntries
+        System.getProperty(EXTRA_CLASSPATH)?.split(File.pathSeparatorChar)?.filterTo(entries) { it.isNotBlank() }
+        return entries.joinToString(File.pathSeparator)
     }
+
+    /** What the class loaders of Strata and of its libraries add to `java.class.path` (computed once). */
+    private val loaderEntries: List<String> by lazy {
+        val found = LinkedHashSet<String>()
+        var loader: ClassLoader? = ChildLauncher::class.java.classLoader
+        val chain = ArrayList<java.net.URLClassLoader>()
+        while (loader != null) {
+            if (loader is java.net.URLClassLoader) chain += loader
+            loader = loader.parent
+        }
+        for (l in chain.asReversed()) for (u in l.urLs) fileOf(u)?.let { found += it } // parents first, as they resolve
+        for (c in ANCHORS) runCatching { c.protectionDomain?.codeSource?.location }.getOrNull()?.let { u -> fileOf(u)?.let { found += it } }
+        found.toList()
+    }
+
+    /** Classes whose jars a child needs: Strata's runtime and the libraries it links against. */
+    private val ANCHORS: List<Class<*>> = listOf(
+        ChildLauncher::class.java, // strata-runtime
+        OwnerOnly::class.java, // strata-runtime (shm): the same jar, unless split
+        Unit::class.java, // kotlin-stdlib
+        unistd_h::class.java, // strata-native-bindings
+        Job::class.java, // kotlinx-coroutines
+        Json::class.java, // kotlinx-serialization-json
+        KSerializer::class.java, // kotlinx-serialization-core
+        Either::class.java, // arrow-core
+        KotlinLogging::class.java, // kotlin-logging
+        LoggerFactory::class.java, // slf4j-api
+    )
+
+    private fun fileOf(u: java.net.URL): String? = if (u.protocol != "file") null else runCatching { File(u.toURI()).path }.getOrNull()
 
     /** System property naming extra classpath entries of child JVMs (see [childClasspath]). */
     const val EXTRA_CLASSPATH: String = "strata.child.classpath"
+
+    /** System property that replaces a child JVM's whole classpath (see [childClasspath]). */
+    const val OVERRIDE_CLASSPATH: String = "strata.child.classpath.override"
+
+    /**
+     * Why a child started with [cp] cannot run, or null: [CHILD_MAIN] is in none of its entries (a directory
+     * holding the class file, or a jar holding it). Checked once per classpath, before any child starts, so
+     * the error names the class and the way out instead of a child dying with "could not find main class".
+     */
+    fun missingFromClasspath(cp: String): String? = missingByClasspath.computeIfAbsent(cp) {
+        val resource = CHILD_MAIN.replace('.', '/') + ".class"
+        val found = cp.split(File.pathSeparatorChar).filter { it.isNotBlank() }.any { e ->
+            val f = File(e)
+            when {
+                f.isDirectory -> File(f, resource).isFile
+                f.isFile -> runCatching { java.util.jar.JarFile(f).use { it.getEntry(resource) != null } }.getOrDefault(false)
+                else -> false
+            }
+        }
+        if (found) "" else
+            "class $CHILD_MAIN (the child JVM's entry point) is on none of the ${cp.split(File.pathSeparatorChar).count { it.isNotBlank() }} entries of the " +
+                "child classpath, built from java.class.path and the class loaders that loaded Strata; set " +
+                "-D$OVERRIDE_CLASSPATH=<Strata's jars and their dependencies> (or add them with -D$EXTRA_CLASSPATH), or use Isolation.THREAD"
+    }.ifEmpty { null }
+
+    private val missingByClasspath = java.util.concurrent.ConcurrentHashMap<String, String>()
 
     /**
      * `-XX:+AutoCreateSharedArchive` with one archive per JDK and classpath under `~/.cache/strata/cds`

@@ -27,6 +27,8 @@ internal data class ChildSpec(
     val chip: ChipChildSpec? = null,
     /** Pids whose shared-memory segments the child may map ([SegmentTrust]): its parent and the parent's ancestors. */
     val segmentOwners: List<Long> = emptyList(),
+    /** Where the child writes its own trace when it exits (its nested workers: a chip's cores), when the parent traces. */
+    val trace: String? = null,
 ) {
     fun encode(): String = Base64.getUrlEncoder().withoutPadding().encodeToString(JSON.encodeToString(serializer(), this).toByteArray())
 

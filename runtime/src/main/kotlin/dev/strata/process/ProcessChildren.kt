@@ -55,7 +55,14 @@ internal class ProcessChildren private constructor(
             settings: (ChildPlan) -> ProcessEndpoint.Settings,
             /** How long a rollback waits for children to shut down gracefully before it kills them. */
             rollbackMillis: Long = 5_000,
+            /** Where each life of a child writes its own trace (null: the worker does not trace). */
+            childTrace: ((ChildPlan) -> String)? = null,
         ): ProcessChildren {
+            // A child that cannot find its entry point would only say "could not find main class" and die:
+            // say which class is missing, from what, and the way out, before starting anything.
+            ChildLauncher.missingFromClasspath(ChildLauncher.childClasspath())?.let { why ->
+                throw WorkerStartException(workerPath, plans.map { "${it.path}: $why" })
+            }
             SegmentSweeper.sweep()
             val preload = registry.snapshot().map { (id, name) -> CallableEntry(id, name) }
             try {
@@ -64,7 +71,7 @@ internal class ProcessChildren private constructor(
                         val doorbell = saga({ Doorbell.create() }) { it.close() }
                         val reactor = saga({ Reactor(workerPath.replace(' ', '-'), doorbell, spinNanos).also { it.start() } }) { it.stop() }
                         val endpoints = plans.map { plan ->
-                            saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions, settings(plan)) }) { it.kill() }
+                            saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions, settings(plan), childTrace) }) { it.kill() }
                         }
                         try {
                             awaitReady(workerPath, endpoints, startTimeout)
@@ -102,12 +109,14 @@ internal class ProcessChildren private constructor(
             spinNanos: Long,
             jvmOptions: List<String>,
             settings: ProcessEndpoint.Settings,
+            childTrace: ((ChildPlan) -> String)?,
         ): ProcessEndpoint {
             val ep = ProcessEndpoint(plan.path, plan.index, registry, settings) { file, callables ->
                 val spec = ChildSpec(
                     path = plan.path, kind = plan.kind, level = plan.level, parentPid = ProcessHandle.current().pid(),
                     mailbox = file.path.toString(), doorbell = doorbell.path.toString(), spinNanos = spinNanos,
                     callables = callables, worker = plan.worker, chip = plan.chip, segmentOwners = SegmentTrust.forChild(),
+                    trace = childTrace?.invoke(plan),
                 )
                 ChildLauncher.launch(spec, jvmOptions)
             }

@@ -276,6 +276,7 @@ internal class ProcessEndpoint(
                 MailboxState.TASK_DONE, MailboxState.TASK_FAILED -> {
                     val d = (answered(l, state) as? MailboxRequest.Task ?: return).dispatch
                     if (state == MailboxState.TASK_FAILED) d.error = toTaskFailure(d, readErrorOrBreak(l) ?: return)
+                    if (d.task.times != null) d.ranInChild(mailbox.taskStartNanos, mailbox.taskEndNanos)
                     inFlight = null
                     if (settings.tracked) lastProgressNanos = System.nanoTime()
                     finished = d

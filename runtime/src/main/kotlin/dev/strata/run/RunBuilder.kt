@@ -118,11 +118,10 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         takeSlot()
         val t = Task(parts.taskIds.incrementAndGet(), run, taskName, callable, targets, members)
         t.callableId = callableId
-        run.submitted++
-        run.trace?.let { trace ->
-            t.times = TaskTimes(System.nanoTime())
-            trace.counter("task window", (window.capacity - window.free).toLong())
-        }
+        // Counted here and published to the run now and then (the run's fields share cache lines that endpoint
+        // threads read for every task: a write per submit would make each of those reads a miss).
+        if (++submitted and PUBLISH_EVERY_MASK == 0L) run.submitted = submitted
+        if (run.trace != null) traced(t)
         run.pending.incrementAndGet()
         scopes.last().register(t)
         building = t
@@ -134,6 +133,12 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
             building = null
         }
         publish(t)
+    }
+
+    /** [t] belongs to a traced run: it carries its times, and the window's occupancy is a counter. Kept out of line (the untraced path stays small). */
+    private fun traced(t: Task) {
+        t.times = TaskTimes(System.nanoTime())
+        run.trace?.counter("task window", (window.capacity - window.free).toLong())
     }
 
     /** Attaches the task being built to [producer] (called by the TensorMap). */
@@ -219,7 +224,8 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
                 // Even when back-pressure gave up half-way: what was built is published (and skipped if the run failed).
                 if (credit > 0) window.release(credit)
                 run.pending.addAndGet((built - from).toLong())
-                run.submitted += built - from
+                submitted += built - from
+                run.submitted = submitted
                 run.trace?.counter("task window", (window.capacity - window.free).toLong())
                 for (k in from until built) publish(tasks[k]!!)
             }
@@ -243,6 +249,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         val t = Task(parts.taskIds.incrementAndGet(), run, "gate '$name'", GATE_CALLABLE, emptyArray(), emptyArray())
         run.pending.incrementAndGet()
         scopes.last().register(t)
+        run.gatesMade++
         t.holdAsGate() // never published: its build guard stays until open()
         run.gates += t
         return GateImpl(name, t, parts)
@@ -265,6 +272,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
 
         override fun open() {
             val consumers = task.openGate() ?: return
+            task.run.gatesDone.incrementAndGet()
             for (c in consumers) if (c.releaseFanin()) parts.queue.ready(c)
             if (task.release()) parts.window.consume(task)
             if (task.run.arrive()) parts.queue.runArrived(task.run)
@@ -320,6 +328,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
     fun closeBuild() {
         if (closed) return
         closed = true
+        run.submitted = submitted
         while (scopes.isNotEmpty()) scopes.removeAt(scopes.lastIndex).end(window::consume)
         run.building = false
         run.consumed.clear()
@@ -353,7 +362,12 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         }
     }
 
+    /** Tasks submitted so far; [Run.submitted] is brought up to it every [PUBLISH_EVERY_MASK] + 1 tasks and at the end. */
+    private var submitted = 0L
+
     private companion object {
+        const val PUBLISH_EVERY_MASK = 255L
+
         /** Tasks of a replay built before any of them is published. */
         const val REPLAY_CHUNK = 64
 

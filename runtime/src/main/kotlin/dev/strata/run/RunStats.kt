@@ -55,8 +55,11 @@ public data class RunStats(
 
         fun of(run: Run): RunStats {
             val end = run.endNanos
+            val failed = run.failedTasks.get()
+            val skipped = run.skippedTasks.get()
+            val completed = (run.submitted - failed - skipped - run.unfinished).coerceAtLeast(0)
             return RunStats(
-                run.id, run.submitted, run.completedTasks.sum(), run.failedTasks.sum(), run.skippedTasks.sum(),
+                run.id, run.submitted, completed, failed, skipped,
                 ((if (end != 0L) end else System.nanoTime()) - run.startNanos).nanoseconds, run.backPressureNanos.nanoseconds, end != 0L,
             )
         }

@@ -156,13 +156,12 @@ internal class Scheduler(
      */
     private fun endpointDone(d: Dispatch): Dispatch? {
         val t = d.task
-        t.run.trace?.member(d, System.nanoTime())
+        if (t.run.trace != null) traceMember(d)
         if (d.error != null || t.isGroup) {
             post(SchedulerEvent.Completed(d))
             return null
         }
         val consumers = t.complete()
-        t.run.completedTasks.increment()
         d.fanoutDone = true
         var next: Dispatch? = null
         if (consumers != null) {
@@ -194,6 +193,11 @@ internal class Scheduler(
         post(SchedulerEvent.Completed(d)) // the scheduler's bookkeeping (run order, held tasks) follows on its thread
         if (d.finishedRun) hooks.runFinished(run) // handle and permit, here and now: the caller need not wait for it
         return next
+    }
+
+    /** Records [d] in its run's trace (out of line: the untraced completion stays small). */
+    private fun traceMember(d: Dispatch) {
+        d.task.run.trace?.member(d, if (d.endedNanos != 0L) d.endedNanos else System.nanoTime())
     }
 
     /** A consumer that can chain onto a sub worker: a single sub task. */
@@ -409,7 +413,7 @@ internal class Scheduler(
     private fun finishTask(t: Task) {
         val error = t.firstFailure
         val consumers = if (error == null) t.complete() else t.fail()
-        if (error == null) t.run.completedTasks.increment() else t.run.failedTasks.increment()
+        if (error != null) t.run.failedTasks.incrementAndGet()
         if (consumers != null) {
             if (error == null) {
                 for (c in consumers) if (c.releaseFanin()) makeReady(c)
@@ -426,9 +430,11 @@ internal class Scheduler(
         while (skipWork.isNotEmpty()) {
             val x = skipWork.removeFirst()
             val consumers = x.skip() ?: continue // still building (now poisoned), running or terminal
-            if (x.members.isNotEmpty()) { // a task, not a gate
-                x.run.skippedTasks.increment()
+            if (x.members.isNotEmpty()) { // a task
+                x.run.skippedTasks.incrementAndGet()
                 x.run.trace?.skipped(x)
+            } else { // a gate nobody will open now
+                x.run.gatesDone.incrementAndGet()
             }
             for (m in x.memberStates.indices) x.memberStates[m] = MemberState.SKIPPED
             x.membersTerminal = x.members.size

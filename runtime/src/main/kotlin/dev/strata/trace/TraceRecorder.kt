@@ -2,6 +2,7 @@ package dev.strata.trace
 
 import kotlinx.serialization.json.JsonObject
 import kotlinx.serialization.json.JsonPrimitive
+import java.nio.file.Files
 import java.nio.file.Path
 import java.time.Instant
 import java.util.concurrent.ConcurrentHashMap
@@ -18,6 +19,13 @@ internal class TaskTimes(@JvmField val submitted: Long) {
     @JvmField var ready: Long = 0
 
     @JvmField var dispatched: Long = 0
+
+    /** Claimed by an endpoint as its successor: ready and dispatched at once. */
+    fun claimed() {
+        val now = System.nanoTime()
+        ready = now
+        dispatched = now
+    }
 }
 
 /**
@@ -42,6 +50,27 @@ internal class TraceRecorder(private val maxEvents: Int = DEFAULT_MAX_EVENTS) {
 
     /** Events dropped because the trace was full. */
     val droppedEvents: Long get() = dropped.get()
+
+    /** Files child JVMs write their own traces to (their nested workers: a chip's cores), by child name. */
+    private val childFiles = ConcurrentLinkedQueue<Pair<String, Path>>()
+
+    /**
+     * A file for the child JVM [child] to write its own trace to when it exits (its nested workers' spans, on
+     * the same monotonic clock); [snapshot] merges it into this trace and deletes it. An empty file, owner-only.
+     */
+    fun childFile(child: String): Path {
+        val f = Files.createTempFile("strata-trace-child-", ".json")
+        childFiles += child to f
+        return f
+    }
+
+    /** Deletes the child files not merged yet (the trace is not written after all, or was written already). */
+    fun discardChildFiles() {
+        while (true) {
+            val (_, f) = childFiles.poll() ?: return
+            runCatching { Files.deleteIfExists(f) }
+        }
+    }
 
     /** A new process in the trace for a worker shown as [name]. */
     fun worker(name: String): WorkerTrace = WorkerTrace(this, nextPid.getAndIncrement(), name).also { processes += it }
@@ -70,17 +99,45 @@ internal class TraceRecorder(private val maxEvents: Int = DEFAULT_MAX_EVENTS) {
                 events += TraceEvent("thread_sort_index", "M", pid = p.pid, tid = tid, args = JsonObject(mapOf("sort_index" to JsonPrimitive(tid))))
             }
         }
-        records.map { it.toEvent() }.sortedBy { it.ts }.forEach { events += it }
+        val timed = records.mapTo(ArrayList()) { it.toEvent() }
+        val missing = ArrayList<String>()
+        for ((child, f) in childFiles.toList()) {
+            val merged = runCatching { if (Files.size(f) == 0L) null else TraceFile.read(f) }.getOrNull()
+            if (merged == null) missing += child else merge(merged, events, timed)
+        }
+        timed.sortedBy { it.ts }.forEach { events += it }
         val other = buildMap {
             put("producer", "Strata")
             put("startedAt", originWall.toString())
+            put(ORIGIN_NANOS, originNanos.toString())
             if (dropped.get() > 0) put("droppedEvents", dropped.get().toString())
+            if (missing.isNotEmpty()) put("missingChildTraces", missing.joinToString(", "))
         }
         return TraceFile(events, otherData = other)
     }
 
-    /** Writes [snapshot] to [path]. */
-    fun write(path: Path) = snapshot().write(path)
+    /**
+     * Adds a child JVM's trace: its processes get pids of this trace, its times move onto this trace's zero
+     * (both are `System.nanoTime` of one host: the offset is the difference of the two origins).
+     */
+    private fun merge(child: TraceFile, names: MutableList<TraceEvent>, timed: MutableList<TraceEvent>) {
+        val origin = child.otherData[ORIGIN_NANOS]?.toLongOrNull() ?: return
+        val shift = (origin - originNanos) / 1_000.0
+        val pids = HashMap<Int, Int>()
+        for (e in child.traceEvents) {
+            val pid = pids.getOrPut(e.pid) { nextPid.getAndIncrement() }
+            if (e.ph == "M") names += e.copy(pid = pid) else timed += e.copy(pid = pid, ts = e.ts + shift)
+        }
+    }
+
+    /** Writes [snapshot] to [path]; the child files are deleted whether or not that works. */
+    fun write(path: Path) {
+        try {
+            snapshot().write(path)
+        } finally {
+            discardChildFiles()
+        }
+    }
 
     private fun Record.toEvent(): TraceEvent = when (this) {
         is Record.Span -> TraceEvent(name, "X", us(startNanos), pid, tid, cat, dur = (endNanos - startNanos).coerceAtLeast(0) / 1_000.0, args = json(args))
@@ -108,6 +165,9 @@ internal class TraceRecorder(private val maxEvents: Int = DEFAULT_MAX_EVENTS) {
     }
 
     companion object {
+        /** `otherData` key: the recorder's [originNanos], which lets a parent merge a child's trace. */
+        const val ORIGIN_NANOS: String = "originNanos"
+
         /** Events kept per trace before new ones are dropped (about 100 MB of heap at the most). */
         const val DEFAULT_MAX_EVENTS: Int = 1_000_000
     }

@@ -78,6 +78,14 @@ public class Worker internal constructor(
     private val traceRecorder: TraceRecorder? = parentTrace ?: traceFile?.let { TraceRecorder() }
     private val trace: WorkerTrace? = traceRecorder?.worker(traceName ?: this.config.name)
 
+    /**
+     * A worker that failed to start writes no trace: the files its child JVMs wrote (or were given) go. A
+     * nested worker leaves that to the worker whose trace it shares, which merges or deletes them at close.
+     */
+    private fun abandonTrace() {
+        if (traceFile != null) traceRecorder?.discardChildFiles()
+    }
+
     /** Callables of process children by stable name; those in the config are checked (and fail) here. */
     private val callables = CallableRegistry().also { r -> this.config.callables.forEach { r.idFor(it) } }
 
@@ -95,7 +103,12 @@ public class Worker internal constructor(
     )
 
     /** Sub workers and next-level children, started (all ready) here; closed last. */
-    internal val children = WorkerChildren(this.config, chipView, callables, tracked = this.config.stallTimeout != null, traceRecorder)
+    internal val children = try {
+        WorkerChildren(this.config, chipView, callables, tracked = this.config.stallTimeout != null, traceRecorder)
+    } catch (t: Throwable) {
+        abandonTrace()
+        throw t
+    }
 
     /** Run admission, the scheduler and the stall watchdog. */
     internal val runs: RunAdmission = try {
@@ -105,6 +118,7 @@ public class Worker internal constructor(
         )
     } catch (t: Throwable) {
         children.close(this.config.closeTimeout.inWholeMilliseconds)
+        abandonTrace()
         throw t
     }
 
@@ -117,6 +131,7 @@ public class Worker internal constructor(
         heapRings.unlink()
         memory.close()
         runs.releaseWaiters()
+        abandonTrace()
         throw t
     }
 

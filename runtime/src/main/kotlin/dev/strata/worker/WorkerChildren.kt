@@ -199,6 +199,7 @@ internal class WorkerChildren(
                 )
             },
             rollbackMillis = config.closeTimeout.inWholeMilliseconds,
+            childTrace = trace?.let { recorder -> { plan -> recorder.childFile(plan.path).toString() } },
         )
     }
 

@@ -5,6 +5,7 @@ import dev.strata.chip.DoubleInts
 import dev.strata.chip.kernel
 import dev.strata.error.TaskFailedException
 import dev.strata.error.TraceWriteException
+import dev.strata.error.WorkerStartException
 import dev.strata.process.NoOp
 import dev.strata.process.assertNoLeftovers
 import dev.strata.task.TaskArgs
@@ -34,10 +35,15 @@ import io.kotest.property.PropTestConfig
 import io.kotest.property.arbitrary.long
 import io.kotest.property.checkAll
 import java.nio.file.Files
+import java.nio.file.Path
 import kotlin.random.Random
 import kotlin.time.Duration.Companion.seconds
 
 private fun TraceEvent.arg(name: String): JsonPrimitive? = args?.get(name) as JsonPrimitive?
+
+/** The child-trace files in the temp directory now. */
+private fun childTraceFiles(): Set<String> =
+    Files.list(Path.of(System.getProperty("java.io.tmpdir"))).use { s -> s.map { it.fileName.toString() }.filter { it.startsWith("strata-trace-child-") }.toList().toSet() }
 
 /** Task spans (`X`) of [file], by task id (one per member). */
 private fun TraceFile.spans(): List<TraceEvent> = traceEvents.filter { it.ph == "X" }
@@ -149,8 +155,9 @@ class TraceSpec : FunSpec({
         (core.ts + core.dur!!) shouldBeLessThanOrEqual (chipSpan.ts + chipSpan.dur!! + 0.001)
     }
 
-    test("chips in child JVMs: each chip's track shows its tasks as the host saw them") {
+    test("chips in child JVMs: each chip's track shows its tasks when the child ran them") {
         val file = tempdir().toPath().resolve("process.json")
+        val childFilesBefore = childTraceFiles()
         Worker(
             WorkerConfig(nextLevel = List(2) { NextLevelChild.Chip(ChipConfig(it)) }, chipIsolation = Isolation.PROCESS, trace = file, name = "TP", closeTimeout = 5.seconds),
         ).use { w ->
@@ -158,9 +165,57 @@ class TraceSpec : FunSpec({
         }
         val trace = TraceFile.read(file)
         trace.problems().shouldBeEmpty()
-        val spans = trace.spans()
+        val hostPid = trace.processNames.entries.single { it.value == "TP" }.key
+        val spans = trace.spans().filter { it.pid == hostPid }
         spans.size shouldBe 4
         spans.filter { it.name == "noop1" }.forEach { trace.trackNames[it.pid to it.tid] shouldBe "TP chip#1" }
+        // The child JVM reported when it ran each task (mailbox task start/end, on the host's clock): a span
+        // starts after its dispatch, not at it (the host's own view would start exactly there).
+        for (s in spans) withClue(s) { (s.ts > s.arg("dispatched_us")!!.double) shouldBe true }
+        // Each chip JVM wrote its own trace (its cores) and the host merged it on the same clock: a core's span
+        // lies within the span of the chip task that ran it, and the child's file is gone.
+        trace.processNames.values.shouldContainAll("TP chip#0 cores", "TP chip#1 cores")
+        trace.otherData["missingChildTraces"] shouldBe null
+        val cores = trace.traceEvents.filter { it.ph == "X" && trace.processNames[it.pid]!!.endsWith(" cores") }
+        cores.size shouldBe 4
+        for (c in cores) {
+            val chip = trace.processNames[c.pid]!!.removeSuffix(" cores")
+            val host = spans.single { trace.trackNames[it.pid to it.tid] == chip && it.ts <= c.ts && c.ts <= it.ts + it.dur!! }
+            withClue("$c within $host") { (c.ts + c.dur!!) shouldBeLessThanOrEqual host.ts + host.dur!! + 0.001 }
+        }
+        childTraceFiles() shouldBe childFilesBefore
+    }
+
+    test("a chip JVM killed before it wrote its trace: the host's trace names it as missing, and its file is gone") {
+        val file = tempdir().toPath().resolve("killed.json")
+        val before = childTraceFiles()
+        Worker(
+            WorkerConfig(nextLevel = List(2) { NextLevelChild.Chip(ChipConfig(it)) }, chipIsolation = Isolation.PROCESS, trace = file, name = "TK", closeTimeout = 5.seconds),
+        ).use { w ->
+            w.run { for (c in 0 until 2) submit(Target.Next(c), kernel(NoOp), TaskArgs.EMPTY, "noop$c") }
+            val pid = w.childPids.getValue("TK chip#1")
+            ProcessHandle.of(pid).ifPresent { it.destroyForcibly(); it.onExit().get() }
+        }
+        val trace = TraceFile.read(file)
+        trace.problems().shouldBeEmpty()
+        trace.otherData["missingChildTraces"] shouldBe "TK chip#1"
+        trace.processNames.values shouldContain "TK chip#0 cores"
+        childTraceFiles() shouldBe before
+    }
+
+    test("a traced worker whose chip JVM fails to start writes no trace and leaves no child file behind") {
+        val file = tempdir().toPath().resolve("failed-start.json")
+        val before = childTraceFiles()
+        shouldThrow<WorkerStartException> {
+            Worker(
+                WorkerConfig(
+                    nextLevel = listOf(NextLevelChild.Chip(ChipConfig(0)), NextLevelChild.Chip(ChipConfig(1, driver = "no.such.Driver"))),
+                    chipIsolation = Isolation.PROCESS, trace = file, name = "TS", closeTimeout = 5.seconds,
+                ),
+            ).close()
+        }
+        Files.exists(file) shouldBe false
+        childTraceFiles() shouldBe before
     }
 
     test("a trace that cannot be written fails close with TraceWriteException naming the path; the worker is closed anyway") {

@@ -66,7 +66,7 @@ public final class JavaPipelineSample implements Sample {
         JavaPipelineCli cli = new JavaPipelineCli(); // its options through the samples' shared Clikt command line
         Integer status = cli.parseOrStatus(args, out, System.err);
         if (status != null) return status;
-        return run(cli.options(), out, energy -> { });
+        return run(cli.options(), cli.output(out), energy -> { });
     }
 
     /**

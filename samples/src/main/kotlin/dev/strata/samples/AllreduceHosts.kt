@@ -62,7 +62,7 @@ internal object AllreduceHosts {
             }.use { l4 ->
                 out.println(String.format(Locale.ROOT, "  start-up: %.0f ms (%d node JVMs Up and joined, chips ready)", (System.nanoTime() - started) / 1e6, h))
                 val job = HostsJob(l4, c, m)
-                val times = DoubleArray(o.iterations) { job.iterate() }
+                val times = o.bars.steps("allreduce over $h hosts", o.iterations) { step -> DoubleArray(o.iterations) { job.iterate().also { step() } } }
                 val ranks = job.ranks()
                 tamper(ranks[0])
                 job.lastRun?.let { out.println("  last ${it.summary()}") }

@@ -40,7 +40,7 @@ public object AllreduceSample : Sample {
     override fun run(args: List<String>, out: PrintStream): Int {
         val cli = AllreduceCli()
         cli.parseOrStatus(args, out)?.let { return it }
-        return run(cli.options, out)
+        return run(cli.options, cli.output(out))
     }
 
     /** Runs the allreduce with [o]; [tamper] may alter rank 0's result before the check (tests prove a wrong result is reported). */
@@ -58,7 +58,7 @@ public object AllreduceSample : Sample {
             val startupMs = (System.nanoTime() - started) / 1e6
             out.println(String.format(Locale.ROOT, "  start-up: %.0f ms (every chip ready, domain windows zeroed)", startupMs))
             val job = AllreduceJob(w, n, m, o.driver)
-            val times = DoubleArray(o.iterations) { job.iterate() }
+            val times = o.bars.steps("allreduce", o.iterations) { step -> DoubleArray(o.iterations) { job.iterate().also { step() } } }
             val results = job.readBack()
             tamper(results[0])
             job.lastRun?.let { out.println("  last ${it.summary()}") }
@@ -207,6 +207,8 @@ internal data class AllreduceOptions(
     val hosts: Int = 1,
     /** Where to write a timeline of the runs (`--trace`), or null. */
     val trace: Path? = null,
+    /** A progress bar over the iterations, on an interactive terminal (not part of the configuration). */
+    val bars: Progress = Progress.NONE,
 )
 
 /** The allreduce sample's command line (`strata run allreduce --help`). */
@@ -228,7 +230,7 @@ internal class AllreduceCli : LaunchOptions("strata run allreduce", AllreduceSam
 
     /** The parsed options. */
     val options: AllreduceOptions
-        get() = AllreduceOptions(chips, elements.toLong(), cores, iterations, isolation, driver, hosts ?: 1, trace)
+        get() = AllreduceOptions(chips, elements.toLong(), cores, iterations, isolation, driver, hosts ?: 1, trace, bars)
 }
 
 /** Runs [program] on this worker and waits for it; returns its wall seconds (build and execution) and its statistics. */

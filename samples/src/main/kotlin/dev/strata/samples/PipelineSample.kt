@@ -51,7 +51,7 @@ public object PipelineSample : Sample {
     override fun run(args: List<String>, out: PrintStream): Int {
         val cli = PipelineCli()
         cli.parseOrStatus(args, out)?.let { return it }
-        return run(cli.options, out)
+        return run(cli.options, cli.output(out))
     }
 
     /**

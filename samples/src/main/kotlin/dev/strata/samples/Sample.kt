@@ -4,8 +4,12 @@ import com.github.ajalt.clikt.core.CliktCommand
 import com.github.ajalt.clikt.core.CliktError
 import com.github.ajalt.clikt.core.Context
 import com.github.ajalt.clikt.core.parse
+import com.github.ajalt.clikt.parameters.options.flag
 import com.github.ajalt.clikt.parameters.options.option
 import com.github.ajalt.clikt.parameters.types.path
+import com.github.ajalt.mordant.terminal.Terminal
+import java.io.ByteArrayOutputStream
+import java.io.OutputStream
 import java.io.PrintStream
 import java.nio.file.Path
 import dev.strata.record.TaskGraph
@@ -46,6 +50,18 @@ public object Samples {
 public open class LaunchOptions(commandName: String, private val summary: String) : CliktCommand(commandName) {
     override fun help(context: Context): String = summary
 
+    /** `--quiet`: print only the verdict (a sample's PASS or FAIL line; a bench's JSON lines), no progress or detail. */
+    public val quiet: Boolean by option("--quiet", "-q", help = "print only the verdict: a sample's PASS/FAIL line, a bench's JSON lines (no progress, no detail)").flag()
+
+    /** Where the command prints: [out] itself, or with `--quiet` a view of it that keeps only PASS and FAIL lines. */
+    public fun output(out: PrintStream): PrintStream = if (quiet) PrintStream(VerdictLines(out), true, Charsets.UTF_8) else out
+
+    /** Where the command reports progress in words: stderr, or nowhere with `--quiet`. */
+    public val progress: PrintStream get() = if (quiet) PrintStream(OutputStream.nullOutputStream()) else System.err
+
+    /** Progress bars for long steps: on an interactive terminal, unless `--quiet` ([Progress]). */
+    public val bars: Progress get() = if (quiet) Progress.NONE else Progress.on(Terminal())
+
     /** `--trace FILE`: where the command writes a timeline of its runs (trace-event JSON), or null. */
     public val trace: Path? by option("--trace", metavar = "FILE", help = "write a timeline of the runs to FILE (trace-event JSON: open it in ui.perfetto.dev or render it with `strata trace view`)")
         .path(canBeDir = false)
@@ -77,4 +93,21 @@ public open class LaunchOptions(commandName: String, private val summary: String
         /** Exit status of a usage error. */
         public const val USAGE_ERROR: Int = 2
     }
+}
+
+/** Passes to [out] only the lines that start with `PASS` or `FAIL` (a sample's verdict), whole. */
+private class VerdictLines(private val out: PrintStream) : OutputStream() {
+    private val line = ByteArrayOutputStream()
+
+    override fun write(b: Int) {
+        if (b == '\n'.code) {
+            val text = line.toString(Charsets.UTF_8)
+            if (text.startsWith("PASS") || text.startsWith("FAIL")) out.println(text)
+            line.reset()
+        } else {
+            line.write(b)
+        }
+    }
+
+    override fun flush() = out.flush()
 }
