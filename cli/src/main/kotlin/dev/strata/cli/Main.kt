@@ -33,7 +33,8 @@ public fun main(args: Array<String>) {
  * `dev.strata.samples.LaunchOptions`); 0 when `doctor` found every required check passing and 1
  * otherwise; 2 for an unknown sample or bench name and for every usage error (an unknown command or
  * option, a malformed value), 3 when `graph --format svg` finds no Graphviz; for `script`, 1 when the
- * script threw and 3 when it does not compile. `--version` prints the version (exit 0).
+ * script threw and 3 when it does not compile; 1 for any other failure (one line on stderr; the stack trace
+ * with `STRATA_DEBUG=1`). `--version` prints the version (exit 0).
  */
 public object StrataCli {
     /** Exit status for a name that is not in the registry. */
@@ -62,6 +63,7 @@ public object StrataCli {
             ),
             GraphCommand(console, Samples.all.associate { s -> s.name to s::graph }),
             ScriptCommand(console),
+            TraceCommand(console),
             DoctorCommand(console, Doctor()),
             NodeCommand(console),
         )
@@ -74,6 +76,11 @@ public object StrataCli {
             // Help, usage errors and the like: Clikt formats them, we choose the stream.
             command.getFormattedHelp(e)?.let { (if (e.printError) console.err else console.out).println(it) }
             if (e is UsageError) USAGE_ERROR else e.statusCode
+        } catch (e: Exception) {
+            // A failure no command turned into a message of its own: one line, exit 1; the stack on request.
+            console.err.println("strata: ${e::class.simpleName}: ${e.message ?: "(no message)"}")
+            if (System.getenv("STRATA_DEBUG") != null) e.printStackTrace(console.err) else console.err.println("(set STRATA_DEBUG=1 to see where it came from)")
+            1
         } finally {
             console.out.flush()
             console.err.flush()

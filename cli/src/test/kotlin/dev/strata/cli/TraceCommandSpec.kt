@@ -1,0 +1,70 @@
+package dev.strata.cli
+
+import dev.strata.task.TaskArgs
+import dev.strata.task.Target
+import dev.strata.worker.Worker
+import dev.strata.worker.WorkerConfig
+import io.kotest.core.spec.style.FunSpec
+import io.kotest.engine.spec.tempdir
+import io.kotest.matchers.ints.shouldBeGreaterThanOrEqual
+import io.kotest.matchers.shouldBe
+import io.kotest.matchers.string.shouldContain
+import io.kotest.matchers.string.shouldNotContain
+import java.io.ByteArrayOutputStream
+import java.io.PrintStream
+import java.nio.file.Files
+
+private class Viewed(val status: Int, val out: String, val err: String)
+
+private fun strata(vararg argv: String): Viewed {
+    val out = ByteArrayOutputStream()
+    val err = ByteArrayOutputStream()
+    val status = StrataCli.run(argv.toList(), Console(PrintStream(out, true, Charsets.UTF_8), PrintStream(err, true, Charsets.UTF_8), color = false))
+    return Viewed(status, out.toString(Charsets.UTF_8), err.toString(Charsets.UTF_8))
+}
+
+/** `strata trace view FILE --svg OUT`: a trace's swimlanes as an SVG picture (lets-plot). */
+class TraceCommandSpec : FunSpec({
+    test("trace view draws one bar per task span on one lane per track, and says what it drew") {
+        val dir = tempdir().toPath()
+        val trace = dir.resolve("run.json")
+        Worker(WorkerConfig(subWorkers = 2, trace = trace, name = "TV")).use { w ->
+            w.run { repeat(6) { k -> submit(Target.Sub, { Thread.sleep(1) }, TaskArgs.EMPTY, "step$k") } }
+        }
+        val svg = dir.resolve("pictures/run.svg")
+        val r = strata("trace", "view", trace.toString(), "--svg", svg.toString())
+        r.err shouldBe ""
+        r.status shouldBe 0
+        r.out shouldContain "6 spans on"
+        val text = Files.readString(svg)
+        text shouldContain "<svg"
+        text shouldContain "TV · TV sub#"
+        Regex("<rect").findAll(text).count() shouldBeGreaterThanOrEqual 6
+    }
+
+    test("a file that is not a trace, or one without spans: exit 1 with one line, no stack trace, no picture") {
+        val dir = tempdir().toPath()
+        val notTrace = Files.writeString(dir.resolve("x.json"), "{\"hello\": 1}")
+        val out = dir.resolve("x.svg")
+        val r = strata("trace", "view", notTrace.toString(), "--svg", out.toString())
+        r.status shouldBe 1
+        r.err shouldContain "is not a trace file"
+        r.err shouldNotContain "\tat "
+        Files.exists(out) shouldBe false
+        val empty = Files.writeString(dir.resolve("empty.json"), "{\"traceEvents\": []}")
+        val e = strata("trace", "view", empty.toString(), "--svg", out.toString())
+        e.status shouldBe 1
+        e.err shouldContain "no task spans"
+    }
+
+    test("usage errors: a missing file or a missing --svg exit 2; --help lists the options") {
+        strata("trace", "view", "/nonexistent.json", "--svg", "/tmp/x.svg").status shouldBe 2
+        val dir = tempdir().toPath()
+        val f = Files.writeString(dir.resolve("t.json"), "{\"traceEvents\": []}")
+        strata("trace", "view", f.toString()).status shouldBe 2
+        val help = strata("trace", "view", "--help")
+        help.status shouldBe 0
+        help.out shouldContain "--svg"
+        strata("trace", "--help").out shouldContain "view"
+    }
+})
