@@ -64,6 +64,7 @@ public object StrataCli {
             GraphCommand(console, Samples.all.associate { s -> s.name to s::graph }),
             ScriptCommand(console),
             TraceCommand(console),
+            PlotCommand(console),
             DoctorCommand(console, Doctor()),
             NodeCommand(console),
         )

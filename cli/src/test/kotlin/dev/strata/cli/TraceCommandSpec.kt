@@ -68,3 +68,36 @@ class TraceCommandSpec : FunSpec({
         strata("trace", "--help").out shouldContain "view"
     }
 })
+
+/** `strata plot FILE --x F --y F,… --svg OUT`: bench JSON lines as a bar chart. */
+class PlotCommandSpec : FunSpec({
+    test("bench JSON lines become a bar chart: a bar per line and field") {
+        val dir = tempdir().toPath()
+        val lines = Files.writeString(
+            dir.resolve("a.jsonl"),
+            """{"bench":"allreduce","chips":2,"gbps":1.5,"memcpy_gbps":6.0}
+               |{"bench":"allreduce","chips":4,"gbps":1.1,"memcpy_gbps":6.1}
+               |""".trimMargin(),
+        )
+        val svg = dir.resolve("a.svg")
+        val r = strata("plot", lines.toString(), "--x", "chips", "--y", "gbps,memcpy_gbps", "--svg", svg.toString())
+        r.err shouldBe ""
+        r.status shouldBe 0
+        r.out shouldContain "4 bars"
+        val text = Files.readString(svg)
+        text shouldContain "<svg"
+        text shouldContain "memcpy_gbps"
+    }
+
+    test("a line without the field, or not JSON: exit 1 naming the line and the fields it has") {
+        val dir = tempdir().toPath()
+        val lines = Files.writeString(dir.resolve("b.jsonl"), "{\"bench\":\"x\",\"rate\":1}\n")
+        val r = strata("plot", lines.toString(), "--y", "gbps", "--svg", dir.resolve("b.svg").toString())
+        r.status shouldBe 1
+        r.err shouldContain "line 1"
+        r.err shouldContain "no numeric field 'gbps' (fields: bench, rate)"
+        val bad = Files.writeString(dir.resolve("c.jsonl"), "dispatch: warm-up\n")
+        strata("plot", bad.toString(), "--y", "gbps", "--svg", dir.resolve("c.svg").toString()).err shouldContain "not a JSON object"
+        strata("plot", bad.toString(), "--svg", dir.resolve("c.svg").toString()).status shouldBe 2 // --y is required
+    }
+})

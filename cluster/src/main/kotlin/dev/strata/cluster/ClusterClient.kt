@@ -472,6 +472,11 @@ public class ClusterClient private constructor(private val member: ClusterNode, 
     }
 
     public companion object {
+        init {
+            // Nothing of ours on stdout: kotlin-logging's start-up line stays off unless the application chose.
+            if (System.getProperty("kotlin-logging.logStartupMessage") == null) System.setProperty("kotlin-logging.logStartupMessage", "false")
+        }
+
         /** How long a node may take to say whether it can run a callable. */
         private val ADMIT_TIMEOUT = 10.seconds
 

@@ -87,6 +87,11 @@ public class ClusterNode private constructor(
     override fun toString(): String = "ClusterNode($address, roles=${settings.roles})"
 
     public companion object {
+        init {
+            // Nothing of ours on stdout: kotlin-logging's start-up line stays off unless the application chose.
+            if (System.getProperty("kotlin-logging.logStartupMessage") == null) System.setProperty("kotlin-logging.logStartupMessage", "false")
+        }
+
         private val CLOSE_TIMEOUT = 10.seconds
 
         /**

@@ -39,6 +39,11 @@ public class LocalNode private constructor(
     override fun toString(): String = "LocalNode($hostPort, pid ${process.pid()})"
 
     public companion object {
+        init {
+            // Nothing of ours on stdout: kotlin-logging's start-up line stays off unless the application chose.
+            if (System.getProperty("kotlin-logging.logStartupMessage") == null) System.setProperty("kotlin-logging.logStartupMessage", "false")
+        }
+
         /**
          * Starts a node JVM: a seed of a new cluster when [seed] is null, else joining it; on [port] (0:
          * any); serving a level-3 worker with [subWorkers] sub workers and [chips] sim chips ([chipIsolation]). Waits at

@@ -34,11 +34,15 @@ internal object ChildLauncher {
     }
 
     /**
-     * Options every child gets: quick to start and quiet when idle. A serial collector (no GC threads to
-     * wake), no perf-data file in /tmp, and an application class-data archive that the JDK creates on the
+     * Options every child gets: quick to start, quiet when idle, silent on stdout. A serial collector (no GC
+     * threads to wake), no perf-data file in /tmp, no logging start-up line, and an application class-data archive that the JDK creates on the
      * first start and maps on every later one (about halves a child's start-up; docs/performance.md).
      */
-    private val BASE_OPTIONS: List<String> = listOf("--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xss4m")
+    private val BASE_OPTIONS: List<String> = listOf(
+        "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xss4m",
+        // A child's stdout is the parent's: kotlin-logging must not announce itself there.
+        "-Dkotlin-logging.logStartupMessage=false",
+    )
 
     /** The class-data options for each child classpath seen (one archive per classpath). */
     private val sharingByClasspath = java.util.concurrent.ConcurrentHashMap<String, List<String>>()

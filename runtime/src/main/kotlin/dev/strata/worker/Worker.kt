@@ -57,6 +57,10 @@ public class Worker internal constructor(
     /** Creates and starts a worker from [config] (every child started and ready before this returns). */
     public constructor(config: WorkerConfig) : this(config, null)
 
+    init {
+        quietLoggingStartup()
+    }
+
     /** The validated configuration. */
     public val config: WorkerConfig = try {
         config.validate()

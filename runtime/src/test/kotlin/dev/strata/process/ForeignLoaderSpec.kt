@@ -64,15 +64,15 @@ class ForeignLoaderSpec : FunSpec({
     afterEach { assertNoLeftovers("the foreign class loader specs") }
 
     /** Runs [ForeignLoaderScenario] in a JVM whose own classpath is only the launcher; returns its output. */
-    fun runScenario(vararg jvmOptions: String): String {
+    fun runScenario(vararg jvmOptions: String, stderr: Boolean = true): String {
         val dir = tempdir()
         File(dir, "Launcher.java").writeText(LAUNCHER)
         ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", dir.path, File(dir, "Launcher.java").path) shouldBe 0
         val java = File(System.getProperty("java.home"), "bin/java").path
         val p = ProcessBuilder(
-            listOf(java, "--enable-native-access=ALL-UNNAMED", "-Dkotlin-logging.logStartupMessage=false") + jvmOptions +
+            listOf(java, "--enable-native-access=ALL-UNNAMED") + jvmOptions +
                 listOf("-cp", dir.path, "Launcher", testClasspath().joinToString(File.pathSeparator), ForeignLoaderScenario::class.java.name),
-        ).redirectErrorStream(true).start()
+        ).redirectErrorStream(stderr).apply { if (!stderr) redirectError(ProcessBuilder.Redirect.DISCARD) }.start()
         val out = p.inputStream.bufferedReader().readText()
         if (!p.waitFor(60, TimeUnit.SECONDS)) p.destroyForcibly()
         return out
@@ -80,6 +80,11 @@ class ForeignLoaderSpec : FunSpec({
 
     test("Strata loaded by a class loader of its own (not on java.class.path): child JVMs get its jars and run tasks") {
         runScenario() shouldContain "PASS: a task ran in a child JVM"
+    }
+
+    test("the library prints nothing of its own on stdout, child JVMs included (no logging start-up line)") {
+        // The scenario's only line is its verdict: whatever else reaches this JVM's stdout came from Strata.
+        runScenario(stderr = false) shouldBe "PASS: a task ran in a child JVM\n"
     }
 
     test("a child classpath without Strata: the start-up error names the missing class and the override, and nothing starts") {
