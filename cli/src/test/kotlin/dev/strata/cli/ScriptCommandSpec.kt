@@ -5,24 +5,11 @@ import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldHaveSize
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
-import java.io.ByteArrayOutputStream
 import java.io.File
-import java.io.PrintStream
-
-private class Ran(val status: Int, val out: String, val err: String)
-
-/** `strata script` through the whole command line, output captured. */
-private fun strata(vararg args: String): Ran {
-    val out = ByteArrayOutputStream()
-    val err = ByteArrayOutputStream()
-    val status = StrataCli.run(args.toList(), Console(PrintStream(out, true, Charsets.UTF_8), PrintStream(err, true, Charsets.UTF_8), color = false))
-    return Ran(status, out.toString(Charsets.UTF_8), err.toString(Charsets.UTF_8))
-}
 
 /** The repository's `samples/scripts` (tests run in a module directory). */
 private val scripts: File = generateSequence(File("").absoluteFile) { it.parentFile }
     .map { File(it, "samples/scripts") }.first { it.isDirectory }
-
 
 class ScriptCommandSpec : FunSpec({
     val cache = privateScriptCache("strata-scripts")

@@ -7,17 +7,6 @@ import io.kotest.matchers.string.shouldNotContain
 import java.io.ByteArrayOutputStream
 import java.io.PrintStream
 
-/** What one CLI invocation printed and returned. */
-private class Outcome(val status: Int, val out: String, val err: String)
-
-private fun strata(vararg argv: String): Outcome {
-    val out = ByteArrayOutputStream()
-    val err = ByteArrayOutputStream()
-    val console = Console(PrintStream(out, true, Charsets.UTF_8), PrintStream(err, true, Charsets.UTF_8), color = false)
-    val status = StrataCli.run(argv.toList(), console)
-    return Outcome(status, out.toString(Charsets.UTF_8), err.toString(Charsets.UTF_8))
-}
-
 class StrataCliSpec : FunSpec({
     test("an unknown sample exits 2 and lists the valid ones") {
         val r = strata("run", "nope")

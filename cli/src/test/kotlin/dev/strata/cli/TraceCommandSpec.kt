@@ -10,18 +10,7 @@ import io.kotest.matchers.ints.shouldBeGreaterThanOrEqual
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import io.kotest.matchers.string.shouldNotContain
-import java.io.ByteArrayOutputStream
-import java.io.PrintStream
 import java.nio.file.Files
-
-private class Viewed(val status: Int, val out: String, val err: String)
-
-private fun strata(vararg argv: String): Viewed {
-    val out = ByteArrayOutputStream()
-    val err = ByteArrayOutputStream()
-    val status = StrataCli.run(argv.toList(), Console(PrintStream(out, true, Charsets.UTF_8), PrintStream(err, true, Charsets.UTF_8), color = false))
-    return Viewed(status, out.toString(Charsets.UTF_8), err.toString(Charsets.UTF_8))
-}
 
 /** `strata trace view FILE --svg OUT`: a trace's swimlanes as an SVG picture (lets-plot). */
 class TraceCommandSpec : FunSpec({
