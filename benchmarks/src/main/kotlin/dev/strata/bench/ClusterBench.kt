@@ -108,11 +108,12 @@ public object ClusterBench : Bench {
                         chainMillis(back, b, o, tensorRounds, intArrayOf(0, 0, 0, 0)) to chainMillis(back, b, o, tensorRounds, intArrayOf(0, 1, 0, 1))
                     }
                     val (tcpRtt, tcpMbps) = tcpFloors(rttSamples, options.progress)
+                    val rtts = Latencies.of(rtt)
                     val fields = linkedMapOf<String, Any>(
                         "bench" to "cluster",
-                        "rtt_1task_remote_us" to fmt(DispatchBench.percentile(rtt, 0.50) / 1e3),
-                        "rtt_1task_remote_p90_us" to fmt(DispatchBench.percentile(rtt, 0.90) / 1e3),
-                        "pekko_ask_rtt_us" to fmt(DispatchBench.percentile(ask, 0.50) / 1e3),
+                        "rtt_1task_remote_us" to fmt(rtts.percentile(0.50) / 1e3),
+                        "rtt_1task_remote_p90_us" to fmt(rtts.percentile(0.90) / 1e3),
+                        "pekko_ask_rtt_us" to fmt(Latencies.of(ask).percentile(0.50) / 1e3),
                         "tasks_per_s_2_nodes" to fmt(tasksPerS),
                         "tensor_mb_per_s" to fmt(mbps[mbps.size / 2]),
                         "tcp_rtt_floor_us" to fmt(tcpRtt),
@@ -199,7 +200,7 @@ public object ClusterBench : Bench {
                 i.read()
                 val mbps = TENSOR_BYTES / ((System.nanoTime() - s) / 1e9) / 1e6
                 echo.join(5_000)
-                return DispatchBench.percentile(t, 0.50) / 1e3 to mbps
+                return Latencies.of(t).percentile(0.50) / 1e3 to mbps
             }
         }
     }

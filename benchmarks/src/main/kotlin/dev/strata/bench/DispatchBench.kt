@@ -196,8 +196,6 @@ public object DispatchBench : Bench {
 
     private val WORKLOADS = linkedSetOf("latency", "independent_noargs", "independent", "independent_slices", "chain", "deps2", "graph_replay")
 
-    /** The [p] (0..1) percentile of [samples] in nanoseconds (through [Latencies]: HdrHistogram). */
-    internal fun percentile(samples: LongArray, p: Double): Long = Latencies.of(samples).percentile(p)
 
     private fun median(xs: DoubleArray): Double {
         val s = xs.sorted()

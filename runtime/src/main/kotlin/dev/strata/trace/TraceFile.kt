@@ -3,6 +3,7 @@ package dev.strata.trace
 import kotlinx.serialization.Serializable
 import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.JsonObject
+import kotlinx.serialization.json.JsonPrimitive
 import kotlinx.serialization.json.decodeFromStream
 import kotlinx.serialization.json.encodeToStream
 import java.nio.file.Files
@@ -51,11 +52,11 @@ public data class TraceFile(
 ) {
     /** The process names (metadata events), by pid. */
     public val processNames: Map<Int, String>
-        get() = traceEvents.filter { it.ph == "M" && it.name == "process_name" }.associate { it.pid to (it.args?.get("name")?.toString()?.trim('"') ?: "") }
+        get() = traceEvents.filter { it.ph == "M" && it.name == "process_name" }.associate { it.pid to it.nameArg() }
 
     /** The track (thread) names (metadata events), by (pid, tid). */
     public val trackNames: Map<Pair<Int, Int>, String>
-        get() = traceEvents.filter { it.ph == "M" && it.name == "thread_name" }.associate { (it.pid to it.tid) to (it.args?.get("name")?.toString()?.trim('"') ?: "") }
+        get() = traceEvents.filter { it.ph == "M" && it.name == "thread_name" }.associate { (it.pid to it.tid) to it.nameArg() }
 
     /**
      * What breaks the trace-event format's rules in this file, one line each (empty when it is valid): known
@@ -98,6 +99,9 @@ public data class TraceFile(
             .filter { it !in tracks }.forEach { out += "track $it has no thread_name" }
         return out
     }
+
+    /** The `name` argument of a metadata event, as text (empty when it has none). */
+    private fun TraceEvent.nameArg(): String = (args?.get("name") as? JsonPrimitive)?.content ?: ""
 
     /** Writes this trace to [path] (through a temporary file beside it, so a reader never sees half a file). */
     public fun write(path: Path) {

@@ -57,10 +57,10 @@ public open class LaunchOptions(commandName: String, private val summary: String
     public fun output(out: PrintStream): PrintStream = if (quiet) PrintStream(VerdictLines(out), true, Charsets.UTF_8) else out
 
     /** Where the command reports progress in words: stderr, or nowhere with `--quiet`. */
-    public val progress: PrintStream get() = if (quiet) PrintStream(OutputStream.nullOutputStream()) else System.err
+    public val progress: PrintStream by lazy { if (quiet) PrintStream(OutputStream.nullOutputStream()) else System.err }
 
     /** Progress bars for long steps: on an interactive terminal, unless `--quiet` ([Progress]). */
-    public val bars: Progress get() = if (quiet) Progress.NONE else Progress.on(Terminal())
+    public val bars: Progress by lazy { if (quiet) Progress.NONE else Progress.on(Terminal()) }
 
     /** `--trace FILE`: where the command writes a timeline of its runs (trace-event JSON), or null. */
     public val trace: Path? by option("--trace", metavar = "FILE", help = "write a timeline of the runs to FILE (trace-event JSON: open it in ui.perfetto.dev or render it with `strata trace view`)")
