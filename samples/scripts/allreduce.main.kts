@@ -11,6 +11,8 @@
 // The kernels are objects declared in this script: with chips in child JVMs (the default) they are
 // found there by name, because `strata script` puts the compiled script on the children's classpath.
 
+@file:DependsOn("dev.strata:strata-dsl:0.1.0-SNAPSHOT")
+
 import dev.strata.dsl.chip
 import dev.strata.dsl.core
 import dev.strata.dsl.submit

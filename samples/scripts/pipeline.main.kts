@@ -7,6 +7,8 @@
 // quarter of the output into its own partial. Strata infers every dependency from the views; the script
 // only says which tensor each task reads and writes. The result is checked against plain Kotlin.
 
+@file:DependsOn("dev.strata:strata-dsl:0.1.0-SNAPSHOT")
+
 import dev.strata.dsl.sub
 import dev.strata.dsl.submit
 import dev.strata.dsl.submitGroup

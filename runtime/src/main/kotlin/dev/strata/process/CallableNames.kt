@@ -42,6 +42,7 @@ internal object CallableNames {
             type.isLocalClass -> reject("a local class")
             type.enclosingClass != null && !Modifier.isStatic(type.modifiers) -> reject("an inner class (it captures its outer instance)")
         }
+        ChildLauncher.unreachableInChild(type)?.let { throw InvalidCallableException(type.name, it) }
         val instance = runCatching { type.getDeclaredField("INSTANCE") }.getOrNull()
         if (instance != null && Modifier.isStatic(instance.modifiers) && instance.type == type) return "obj:${type.name}"
         val ctor = runCatching { type.getDeclaredConstructor() }.getOrNull()

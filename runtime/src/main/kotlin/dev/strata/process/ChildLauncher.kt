@@ -50,10 +50,11 @@ internal object ChildLauncher {
     /**
      * The classpath of a child JVM, path-separated:
      * - [OVERRIDE_CLASSPATH] when it is set: exactly that;
-     * - otherwise this JVM's `java.class.path`, then every `file:` location of the class loaders that loaded
+     * - otherwise this JVM's `java.class.path` and every `file:` location of the class loaders that loaded
      *   Strata (a `URLClassLoader` chain: the standard `kotlin` script runner's, an application server's, a
      *   notebook kernel's) and the code-source locations of Strata and the libraries it runs on — so a child
-     *   finds `ChildMain` and its dependencies however Strata was loaded —
+     *   finds `ChildMain` and its dependencies however Strata was loaded; in the order Strata resolves
+     *   classes (`java.class.path` first only where Strata's loaders delegate to the application loader) —
      * - then the entries of [EXTRA_CLASSPATH] (how `strata script` hands children the jar of a compiled
      *   script, so callables declared in the script can be found there by name).
      *
@@ -62,10 +63,73 @@ internal object ChildLauncher {
     fun childClasspath(): String {
         System.getProperty(OVERRIDE_CLASSPATH)?.takeIf { it.isNotBlank() }?.let { return it }
         val entries = LinkedHashSet<String>()
-        System.getProperty("java.class.path")?.split(File.pathSeparatorChar)?.filterTo(entries) { it.isNotBlank() }
-        entries += loaderEntries
+        val systemPath = System.getProperty("java.class.path")?.split(File.pathSeparatorChar)?.filter { it.isNotBlank() }.orEmpty()
+        // A child resolves classes in classpath order, so the order must be the one Strata resolves in: where its
+        // loaders delegate to the application class loader, java.class.path comes first (parents first); where
+        // they do not (the standard `kotlin` runner, whose java.class.path is the compiler's, with an older
+        // kotlinx-coroutines), Strata's own loaders come first and java.class.path only fills gaps.
+        if (seesSystemClasspath) { entries += systemPath; entries += loaderEntries } else { entries += loaderEntries; entries += systemPath }
         System.getProperty(EXTRA_CLASSPATH)?.split(File.pathSeparatorChar)?.filterTo(entries) { it.isNotBlank() }
         return entries.joinToString(File.pathSeparator)
+    }
+
+    /** Whether the loader that loaded Strata delegates to the application class loader (so sees java.class.path). */
+    private val seesSystemClasspath: Boolean by lazy {
+        val app = ClassLoader.getSystemClassLoader()
+        generateSequence(ChildLauncher::class.java.classLoader) { it.parent }.any { it === app }
+    }
+
+    /**
+     * Why a child JVM could not load [type] by name, or null when it can: its class file is in an entry of
+     * [childClasspath]. Classes compiled in memory (a notebook cell, a REPL line, a script whose host keeps
+     * its compiled classes in memory) exist only in this JVM; so do classes from locations a child is not given.
+     * Computed once per class.
+     */
+    fun unreachableInChild(type: Class<*>): String? = reachability.get(type).ifEmpty { null }
+
+    private val reachability = object : ClassValue<String>() {
+        override fun computeValue(type: Class<*>): String {
+            val cp = childClasspath()
+            // A classpath without Strata itself fails the worker's start, with an error that says so: that comes first.
+            if (missingFromClasspath(cp) != null) return ""
+            val entries = withManifestPaths(cp.split(File.pathSeparatorChar).filter { it.isNotBlank() }.map(::File))
+            val location = runCatching { type.protectionDomain?.codeSource?.location }.getOrNull()?.let(::fileOf)
+            if (location != null && canonical(File(location)) in entries) return ""
+            val resource = type.name.replace('.', '/') + ".class"
+            if (entries.any { holds(File(it), resource) }) return ""
+            val where = if (location == null) "it was compiled in memory (a notebook cell, a REPL line or a script whose host " +
+                "keeps compiled classes in memory), so it exists only in this JVM" else "its location $location is not on the child classpath"
+            return "a child JVM loads callables by class name from its classpath, and $where. Give this child kind " +
+                "Isolation.THREAD, move the callable into a jar (or run the script with `strata script`, which saves it " +
+                "to one), or name its location with -D$EXTRA_CLASSPATH=<jar or class directory>"
+        }
+    }
+
+    /**
+     * The canonical paths of classpath [entries] and of what their jars' manifests add (`Class-Path`,
+     * followed transitively): how Surefire's manifest-only jar, for one, names the real classpath.
+     */
+    private fun withManifestPaths(entries: List<File>): Set<String> {
+        val seen = LinkedHashSet<String>()
+        val queue = ArrayDeque(entries)
+        while (queue.isNotEmpty()) {
+            val f = queue.removeFirst()
+            if (!seen.add(canonical(f)) || !f.isFile) continue
+            val classPath = runCatching { java.util.jar.JarFile(f).use { it.manifest?.mainAttributes?.getValue("Class-Path") } }.getOrNull() ?: continue
+            for (item in classPath.split(' ').filter { it.isNotBlank() }) {
+                runCatching { f.toURI().resolve(item).toURL() }.getOrNull()?.let(::fileOf)?.let { queue += File(it) }
+            }
+        }
+        return seen
+    }
+
+    private fun canonical(f: File): String = runCatching { f.canonicalPath }.getOrDefault(f.absolutePath)
+
+    /** Whether classpath entry [f] (a directory or a jar) holds [resource]. */
+    private fun holds(f: File, resource: String): Boolean = when {
+        f.isDirectory -> File(f, resource).isFile
+        f.isFile -> runCatching { java.util.jar.JarFile(f).use { it.getEntry(resource) != null } }.getOrDefault(false)
+        else -> false
     }
 
     /** What the class loaders of Strata and of its libraries add to `java.class.path` (computed once). */
@@ -111,14 +175,7 @@ internal object ChildLauncher {
      */
     fun missingFromClasspath(cp: String): String? = missingByClasspath.computeIfAbsent(cp) {
         val resource = CHILD_MAIN.replace('.', '/') + ".class"
-        val found = cp.split(File.pathSeparatorChar).filter { it.isNotBlank() }.any { e ->
-            val f = File(e)
-            when {
-                f.isDirectory -> File(f, resource).isFile
-                f.isFile -> runCatching { java.util.jar.JarFile(f).use { it.getEntry(resource) != null } }.getOrDefault(false)
-                else -> false
-            }
-        }
+        val found = cp.split(File.pathSeparatorChar).filter { it.isNotBlank() }.any { holds(File(it), resource) }
         if (found) "" else
             "class $CHILD_MAIN (the child JVM's entry point) is on none of the ${cp.split(File.pathSeparatorChar).count { it.isNotBlank() }} entries of the " +
                 "child classpath, built from java.class.path and the class loaders that loaded Strata; set " +

@@ -63,15 +63,19 @@ public class Launcher {
 class ForeignLoaderSpec : FunSpec({
     afterEach { assertNoLeftovers("the foreign class loader specs") }
 
-    /** Runs [ForeignLoaderScenario] in a JVM whose own classpath is only the launcher; returns its output. */
-    fun runScenario(vararg jvmOptions: String, stderr: Boolean = true): String {
+    /**
+     * Runs [ForeignLoaderScenario] in a JVM whose own classpath is only the launcher (and [shadow], when
+     * given: a directory of classes that the foreign loader does not see); returns its output.
+     */
+    fun runScenario(vararg jvmOptions: String, stderr: Boolean = true, shadow: File? = null): String {
         val dir = tempdir()
         File(dir, "Launcher.java").writeText(LAUNCHER)
         ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", dir.path, File(dir, "Launcher.java").path) shouldBe 0
         val java = File(System.getProperty("java.home"), "bin/java").path
+        val appClasspath = listOfNotNull(dir.path, shadow?.path).joinToString(File.pathSeparator)
         val p = ProcessBuilder(
             listOf(java, "--enable-native-access=ALL-UNNAMED") + jvmOptions +
-                listOf("-cp", dir.path, "Launcher", testClasspath().joinToString(File.pathSeparator), ForeignLoaderScenario::class.java.name),
+                listOf("-cp", appClasspath, "Launcher", testClasspath().joinToString(File.pathSeparator), ForeignLoaderScenario::class.java.name),
         ).redirectErrorStream(stderr).apply { if (!stderr) redirectError(ProcessBuilder.Redirect.DISCARD) }.start()
         val out = p.inputStream.bufferedReader().readText()
         if (!p.waitFor(60, TimeUnit.SECONDS)) p.destroyForcibly()
@@ -80,6 +84,17 @@ class ForeignLoaderSpec : FunSpec({
 
     test("Strata loaded by a class loader of its own (not on java.class.path): child JVMs get its jars and run tasks") {
         runScenario() shouldContain "PASS: a task ran in a child JVM"
+    }
+
+    test("java.class.path holds other copies of classes Strata loads (the kotlin runner's older libraries): children resolve as Strata does") {
+        // The standard runner's java.class.path is the compiler's, with kotlinx-coroutines 1.8 ahead of the 1.11 that
+        // Strata's loader holds. Here java.class.path shadows the scenario's callable with a class that is no
+        // TaskCallable: a child that looked there first would refuse to run it.
+        val shadow = tempdir()
+        File(shadow, "dev/strata/process").mkdirs()
+        File(shadow, "dev/strata/process/NoOp.java").writeText("package dev.strata.process; public class NoOp { }")
+        ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", shadow.path, File(shadow, "dev/strata/process/NoOp.java").path) shouldBe 0
+        runScenario(shadow = shadow) shouldContain "PASS: a task ran in a child JVM"
     }
 
     test("the library prints nothing of its own on stdout, child JVMs included (no logging start-up line)") {

@@ -60,6 +60,23 @@ class ProcessWorkerApiSpec : FunSpec({
         Worker(WorkerConfig(level = 3, subWorkers = 1)).use { w -> w.run { submitTo(Target.Sub, lambda) } }
     }
 
+    test("a callable compiled in memory (a notebook cell, a REPL line) is rejected for a process child, saying why and what to do") {
+        val inMemory = inMemoryCallable()
+        inMemory.javaClass.protectionDomain.codeSource?.location shouldBe null
+        Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
+            val e = io.kotest.assertions.throwables.shouldThrow<dev.strata.error.InvalidCallableException> {
+                w.run { submitTo(Target.Sub, inMemory) }
+            }
+            e.message!! shouldContain "dev.strata.gen.MemoryKernel"
+            e.message!! shouldContain "compiled in memory"
+            e.message!! shouldContain "Isolation.THREAD"
+            e.message!! shouldContain ChildLauncher.EXTRA_CLASSPATH
+            w.run { submitTo(Target.Sub, NoOp) }
+        }
+        // With threads the same callable runs.
+        Worker(WorkerConfig(level = 3, subWorkers = 1)).use { w -> w.run { submitTo(Target.Sub, inMemory) } }
+    }
+
     test("a tensor in private host memory is rejected for a process child, naming the argument and the fix") {
         Worker(WorkerConfig(level = 3, subWorkers = 1, subIsolation = Isolation.PROCESS)).use { w ->
             val private = dev.strata.tensor.Buffer.host(64, "scratch").tensor(DType.I32, 16)
@@ -117,3 +134,27 @@ class ProcessWorkerApiSpec : FunSpec({
 
 private fun dev.strata.tensor.Tensor.reshapeRow(): dev.strata.tensor.Tensor = buffer.view(dtype, byteOffset / dtype.byteSize, longArrayOf(size(1)), longArrayOf(stride(1)))
 private fun dev.strata.tensor.Tensor.reshapeFlat(): dev.strata.tensor.Tensor = buffer.view(dtype, byteOffset / dtype.byteSize, longArrayOf(size(0) * size(1)), longArrayOf(1))
+
+/**
+ * A `TaskCallable` whose class exists only in memory, as a notebook cell's or a REPL line's does: built with
+ * the JDK's class-file API and defined by a loader of its own, with no code source.
+ */
+private fun inMemoryCallable(): dev.strata.task.TaskCallable {
+    val cf = java.lang.classfile.ClassFile.of()
+    val void = java.lang.constant.ConstantDescs.CD_void
+    val bytes = cf.build(java.lang.constant.ClassDesc.of("dev.strata.gen.MemoryKernel")) { cb ->
+        cb.withFlags(java.lang.classfile.ClassFile.ACC_PUBLIC or java.lang.classfile.ClassFile.ACC_FINAL)
+        cb.withInterfaceSymbols(java.lang.constant.ClassDesc.of(dev.strata.task.TaskCallable::class.java.name))
+        cb.withMethodBody("<init>", java.lang.constant.MethodTypeDesc.of(void), java.lang.classfile.ClassFile.ACC_PUBLIC) { code ->
+            code.aload(0)
+            code.invokespecial(java.lang.constant.ConstantDescs.CD_Object, "<init>", java.lang.constant.MethodTypeDesc.of(void))
+            code.return_()
+        }
+        val callType = java.lang.constant.MethodTypeDesc.of(void, java.lang.constant.ClassDesc.of(dev.strata.task.TaskContext::class.java.name))
+        cb.withMethodBody("call", callType, java.lang.classfile.ClassFile.ACC_PUBLIC) { code -> code.return_() }
+    }
+    val loader = object : ClassLoader(dev.strata.task.TaskCallable::class.java.classLoader) {
+        fun define(): Class<*> = defineClass("dev.strata.gen.MemoryKernel", bytes, 0, bytes.size)
+    }
+    return loader.define().getDeclaredConstructor().newInstance() as dev.strata.task.TaskCallable
+}
