@@ -23,7 +23,7 @@ import java.io.File
 internal val LAYERS: List<String> = listOf(
     "nativebind", "tensor", "task", "error", "trace", "wait", "shm", "mailbox", "graph", "run", "record",
     "endpoint", "schedule", "chip", "chip.sim", "chip.acl", "process", "remote", "worker", "child",
-    "dsl", "java", "cluster", "samples", "bench", "cli",
+    "testkit", "dsl", "java", "cluster", "samples", "bench", "cli",
 )
 
 private const val ROOT_PACKAGE = "dev.strata"

@@ -27,7 +27,8 @@ public fun main(args: Array<String>) {
 
 /**
  * The `strata` command line: `run <sample> [args…]`, `bench <name> [args…]`, `graph <sample> [--format …]`,
- * `script <file.main.kts> [args…]`, `doctor [--cluster HOST:PORT]`, `node (--seed | --join HOST:PORT)`.
+ * `script <file.main.kts> [args…]`, `trace view`, `plot`, `notebook install`, `doctor [--cluster HOST:PORT]`,
+ * `node (--seed | --join HOST:PORT)`.
  *
  * Exit status: what the sample or bench returned (0 for `--help`, 2 for a usage error of its options:
  * `dev.strata.samples.LaunchOptions`); 0 when `doctor` found every required check passing and 1
@@ -65,6 +66,7 @@ public object StrataCli {
             ScriptCommand(console),
             TraceCommand(console),
             PlotCommand(console),
+            NotebookCommand(console),
             DoctorCommand(console, Doctor()),
             NodeCommand(console),
         )

@@ -13,13 +13,8 @@ import kotlinx.serialization.json.Json
 import kotlinx.serialization.json.JsonObject
 import kotlinx.serialization.json.JsonPrimitive
 import kotlinx.serialization.json.doubleOrNull
-import org.jetbrains.letsPlot.Stat
-import org.jetbrains.letsPlot.export.ggsave
-import org.jetbrains.letsPlot.geom.geomBar
-import org.jetbrains.letsPlot.ggsize
-import org.jetbrains.letsPlot.label.labs
-import org.jetbrains.letsPlot.letsPlot
-import org.jetbrains.letsPlot.pos.positionDodge
+import dev.strata.cli.picture.BenchBars
+import dev.strata.cli.picture.LetsPlotSvg
 import java.nio.file.Files
 
 /**
@@ -49,14 +44,7 @@ internal class PlotCommand(private val console: Console) : CliktCommand("plot") 
             }
         }
         if (rows.isEmpty()) fail("$file holds no JSON lines: nothing to plot")
-        val data = mapOf("x" to rows.map { it.first }, "field" to rows.map { it.second }, "value" to rows.map { it.third })
-        val plot = letsPlot(data) +
-            geomBar(stat = Stat.identity, position = positionDodge()) { this.x = "x"; this.y = "value"; fill = "field" } +
-            labs(x = x, y = y.joinToString(", "), title = title ?: file.fileName.toString(), fill = "") +
-            ggsize(900, 500)
-        val dir = svg.toAbsolutePath().parent
-        Files.createDirectories(dir)
-        ggsave(plot, svg.fileName.toString(), path = dir.toString())
+        LetsPlotSvg.write(BenchBars.of(rows, x, y, title ?: file.fileName.toString()), svg)
         console.out.println("strata plot: ${rows.size} bars from $file -> $svg")
     }
 

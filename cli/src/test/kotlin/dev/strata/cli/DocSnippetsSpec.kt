@@ -1,6 +1,6 @@
 package dev.strata.cli
 
-import dev.strata.process.assertNoLeftovers
+import dev.strata.testkit.strataKit
 import io.kotest.assertions.withClue
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.engine.spec.tempdir
@@ -122,7 +122,7 @@ private fun script(snippet: Snippet): String {
  */
 class DocSnippetsSpec : FunSpec({
     val dir = privateScriptCache("strata-snippets")
-    afterEach { assertNoLeftovers() }
+    strataKit()
 
     val guide = markdownSnippets(File(root, "docs/user-guide.md"))
     val readme = markdownSnippets(File(root, "README.md"))

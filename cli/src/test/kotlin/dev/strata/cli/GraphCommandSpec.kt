@@ -1,6 +1,8 @@
 package dev.strata.cli
 
+import com.github.ajalt.clikt.core.CliktError
 import com.github.ajalt.clikt.core.ProgramResult
+import com.github.ajalt.clikt.core.UsageError
 import com.github.ajalt.clikt.core.parse
 import dev.strata.samples.Samples
 import io.kotest.core.spec.style.FunSpec
@@ -23,11 +25,15 @@ private fun graph(vararg args: String, dot: String = "dot", renderTimeout: Durat
     val out = ByteArrayOutputStream()
     val err = ByteArrayOutputStream()
     val console = Console(PrintStream(out, true, Charsets.UTF_8), PrintStream(err, true, Charsets.UTF_8), color = false)
+    val command = GraphCommand(console, Samples.all.associate { s -> s.name to s::graph }, dot, renderTimeout)
     val status = try {
-        GraphCommand(console, Samples.all.associate { s -> s.name to s::graph }, dot, renderTimeout).parse(args.toList())
+        command.parse(args.toList())
         0
     } catch (e: ProgramResult) {
         e.statusCode
+    } catch (e: CliktError) { // as StrataCli.run reports them
+        command.getFormattedHelp(e)?.let { (if (e.printError) console.err else console.out).println(it) }
+        if (e is UsageError) StrataCli.USAGE_ERROR else e.statusCode
     }
     return Printed(status, out.toString(Charsets.UTF_8), err.toString(Charsets.UTF_8))
 }
@@ -96,8 +102,15 @@ class GraphCommandSpec : FunSpec({
         }
 
     test("a bad format, an unknown sample and bad sample arguments are usage errors") {
-        graph("pipeline", "--format", "png").err shouldContain "--format is dot, json or svg"
-        graph("nope").status shouldBe StrataCli.UNKNOWN_NAME
+        graph("pipeline", "--format", "png").let { r ->
+            r.status shouldBe 2
+            r.err shouldContain "invalid value for --format: invalid choice: png. (choose from dot, json, svg)"
+        }
+        graph("nope").let { r ->
+            r.status shouldBe StrataCli.UNKNOWN_NAME
+            r.err shouldContain "no such subcommand nope"
+        }
+        graph("pipeline", "--size", "16", "--steps", "1", "--tiles", "1", "--format=json").out shouldContain "\"name\": \"pipeline\"" // options in any order
         graph("allreduce", "--chips", "40").let { r ->
             r.status shouldBe 2
             r.err shouldContain "strata graph: allreduce: invalid value for --chips: 40 is not in the valid range of 2 to 16"

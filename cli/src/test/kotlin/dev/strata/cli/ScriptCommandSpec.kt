@@ -1,6 +1,6 @@
 package dev.strata.cli
 
-import dev.strata.process.assertNoLeftovers
+import dev.strata.testkit.strataKit
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.collections.shouldHaveSize
 import io.kotest.matchers.shouldBe
@@ -13,7 +13,7 @@ private val scripts: File = generateSequence(File("").absoluteFile) { it.parentF
 
 class ScriptCommandSpec : FunSpec({
     val cache = privateScriptCache("strata-scripts")
-    afterEach { assertNoLeftovers() }
+    strataKit()
 
     fun script(name: String, text: String): File = File(cache, name).apply { writeText(text) }
 

@@ -1,6 +1,6 @@
 package dev.strata.dsl
 
-import dev.strata.process.assertNoLeftovers
+import dev.strata.testkit.strataKit
 import dev.strata.error.InvalidCallableException
 import dev.strata.error.TaskFailedException
 import dev.strata.task.TaskContext
@@ -51,7 +51,7 @@ object Twice : Kernel1<Tensor>(Param.inout) {
 
 
 class TypedKernelSpec : FunSpec({
-    afterEach { assertNoLeftovers() }
+    strataKit()
 
     for (iso in listOf(Isolation.THREAD, Isolation.PROCESS)) {
         test("typed calls carry the declared tags: fill then saxpy chain in order ($iso)") {

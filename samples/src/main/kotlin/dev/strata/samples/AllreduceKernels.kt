@@ -15,11 +15,17 @@ import java.lang.foreign.MemorySegment
  * this window meanwhile, never `s_r`). Barrier. Phase 2: the cores copy every peer's summed slice `s_p`
  * into the output. Each rank reads about 2·M elements and writes M: the bandwidth-optimal schedule.
  */
-internal object AllreduceProgram : TaskCallable {
-    const val DOMAIN = "allreduce"
-    const val BUFFER = "data"
+public object AllreduceProgram : TaskCallable {
+    /** The communication domain the program uses: every chip of the group must be in it. */
+    public const val DOMAIN: String = "allreduce"
 
-    /** Arguments: tensor 0 the output (device, OUTPUT_EXISTING), tensor 1 the `data` buffer (INOUT), scalar 0 M. */
+    /** The buffer every chip's window in [DOMAIN] holds: M elements of I32. */
+    public const val BUFFER: String = "data"
+
+    /**
+     * Arguments: tensor 0 the output (device, OUTPUT_EXISTING), tensor 1 the `data` buffer (INOUT), scalar 0 M.
+     * Submitted as a group task over the domain's chips; ships in the samples jar, so chips in child JVMs find it.
+     */
     override fun call(context: TaskContext) {
         val out = context.tensor(0)
         val data = context.tensor(1)

@@ -3,7 +3,7 @@ package dev.strata.samples
 import dev.strata.cluster.LocalNode
 import dev.strata.cluster.remoteNode
 import dev.strata.dsl.worker
-import dev.strata.process.assertNoLeftovers
+import dev.strata.testkit.strataKit
 import dev.strata.worker.Isolation
 import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
@@ -12,7 +12,7 @@ import io.kotest.matchers.string.shouldContain
 
 
 class AllreduceSampleSpec : FunSpec({
-    afterEach { assertNoLeftovers() }
+    strataKit()
 
     test("is registered as 'allreduce', first in the listing") {
         Samples.find("allreduce") shouldBe AllreduceSample
@@ -68,7 +68,7 @@ private val aclMissing: String? = run {
 
 /** `--driver acl` on the emulator: the C kernel and HcclAllReduce give, bit for bit, what the sim driver gives. */
 class AllreduceAclSampleSpec : FunSpec({
-    afterEach { assertNoLeftovers() }
+    strataKit()
     val needsAcl: (io.kotest.core.test.TestCase) -> io.kotest.core.test.Enabled = {
         if (aclMissing == null) io.kotest.core.test.Enabled.enabled else io.kotest.core.test.Enabled.disabled(aclMissing)
     }
@@ -102,7 +102,7 @@ class AllreduceAclSampleSpec : FunSpec({
  * cross-host sum in the level-4 program; every rank's bytes checked.
  */
 class AllreduceHostsSpec : FunSpec({
-    afterEach { assertNoLeftovers() }
+    strataKit()
 
     test("2 hosts × 2 chips: PASS; a wrong element on a host is reported and exits 1") {
         val (code, out) = capture {
@@ -125,7 +125,7 @@ class AllreduceHostsSpec : FunSpec({
 
 /** A level-4 worker whose nodes own chips — one a level-3 worker in this JVM, one a remote node JVM — runs the hosts' allreduce. */
 class MixedNodesAllreduceSpec : FunSpec({
-    afterEach { assertNoLeftovers() }
+    strataKit()
 
     test("a local level-3 worker with chips and a remote node with chips: the same level-4 program, every rank right") {
         LocalNode.start(seed = null, subWorkers = 1, chips = 2, chipIsolation = Isolation.THREAD).use { remote ->
