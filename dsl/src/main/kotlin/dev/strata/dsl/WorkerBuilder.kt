@@ -9,6 +9,7 @@ import dev.strata.tensor.DType
 import dev.strata.task.TaskCallable
 import dev.strata.worker.Isolation
 import dev.strata.worker.NextLevelChild
+import dev.strata.worker.StartProgress
 import dev.strata.worker.Worker
 import dev.strata.worker.WorkerConfig
 import java.nio.file.Path
@@ -91,6 +92,9 @@ public class WorkerBuilder internal constructor(private val level: Int) {
      * [dev.strata.error.SchedulerStallException] saying which, instead of waiting forever.
      */
     public var stallTimeout: Duration? = null
+
+    /** Told how many child JVMs are ready while they start (see [WorkerConfig.startProgress]); e.g. to draw a progress bar. */
+    public var startProgress: StartProgress? = null
 
     private var traceFile: Path? = null
 
@@ -216,6 +220,7 @@ public class WorkerBuilder internal constructor(private val level: Int) {
         domains = domains.toList(),
         stallTimeout = stallTimeout,
         trace = traceFile,
+        startProgress = startProgress,
     )
 }
 

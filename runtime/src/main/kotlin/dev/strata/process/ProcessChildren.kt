@@ -57,6 +57,8 @@ internal class ProcessChildren private constructor(
             rollbackMillis: Long = 5_000,
             /** Where each life of a child writes its own trace (null: the worker does not trace). */
             childTrace: ((ChildPlan) -> String)? = null,
+            /** Told `(ready, total)` as children report ready: `(0, total)` first, then once per child. */
+            onReady: ((ready: Int, total: Int) -> Unit)? = null,
         ): ProcessChildren {
             // A child that cannot find its entry point would only say "could not find main class" and die:
             // say which class is missing, from what, and the way out, before starting anything.
@@ -73,6 +75,7 @@ internal class ProcessChildren private constructor(
                         val endpoints = plans.map { plan ->
                             saga({ launch(plan, preload, registry, doorbell, reactor, spinNanos, jvmOptions, settings(plan), childTrace) }) { it.kill() }
                         }
+                        onReady?.let { report(workerPath, endpoints, it) }
                         try {
                             awaitReady(workerPath, endpoints, startTimeout)
                         } catch (t: Throwable) {
@@ -91,6 +94,19 @@ internal class ProcessChildren private constructor(
                 SegmentSweeper.sweep()
                 throw t
             }
+        }
+
+        /** Reports `(0, n)`, then `(k, n)` as each of [endpoints] reports ready; a failing [onReady] is logged, never thrown. */
+        private fun report(workerPath: String, endpoints: List<ProcessEndpoint>, onReady: (Int, Int) -> Unit) {
+            val total = endpoints.size
+            val ready = java.util.concurrent.atomic.AtomicInteger()
+            fun tell(k: Int) = try {
+                onReady(k, total)
+            } catch (e: Exception) {
+                log.warn(e) { "$workerPath: the start-up progress callback failed (ignored)" }
+            }
+            tell(0)
+            for (ep in endpoints) ep.init.whenComplete { _, e -> if (e == null) tell(ready.incrementAndGet()) }
         }
 
         /** SHUTDOWN to every child, then one shared deadline of [timeoutMillis] to exit, then SIGKILL; unlinks their mailboxes. */

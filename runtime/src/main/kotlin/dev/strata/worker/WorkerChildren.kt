@@ -200,6 +200,7 @@ internal class WorkerChildren(
             },
             rollbackMillis = config.closeTimeout.inWholeMilliseconds,
             childTrace = trace?.let { recorder -> { plan -> recorder.childFile(plan.path).toString() } },
+            onReady = config.startProgress?.let { p -> { ready, total -> p.update(ready, total) } },
         )
     }
 

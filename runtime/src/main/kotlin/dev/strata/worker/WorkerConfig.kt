@@ -51,6 +51,16 @@ public sealed interface NextLevelChild {
 }
 
 /**
+ * Progress of a worker's start-up: [update] is called with how many of its [total][update] child JVMs have
+ * reported ready — `(0, n)` before the first, then once per child as each is ready (not in order, and from
+ * Strata's own threads: keep it quick). An exception it throws is logged and ignored.
+ */
+public fun interface StartProgress {
+    /** [ready] of [total] child JVMs are ready. */
+    public fun update(ready: Int, total: Int)
+}
+
+/**
  * How to build a [Worker]. Every limit has a default; [validate] reports every problem at once.
  *
  * @property level the worker's level (2 chip, 3 node, 4 pod, 5–6 above); a label, not a fork in the engine.
@@ -80,6 +90,8 @@ public sealed interface NextLevelChild {
  *   [dev.strata.trace.TraceFile]) when the worker closes; null (the default) records nothing. One track per
  *   sub worker, next-level child and chip core (chips in this JVM), a span per task with its phases. Null
  *   also lets [TRACE_PROPERTY] switch tracing on from outside.
+ * @property startProgress told how many of this worker's child JVMs have reported ready while they start
+ *   (`0 of n` first, then once per child), for a progress bar; null (the default) tells nothing.
  */
 public data class WorkerConfig(
     val level: Int = 3,
@@ -100,6 +112,7 @@ public data class WorkerConfig(
     val domains: List<CommDomainSpec> = emptyList(),
     val stallTimeout: Duration? = null,
     val trace: Path? = null,
+    val startProgress: StartProgress? = null,
 ) {
     /** Whether next-level child [i] runs in its own JVM. */
     public fun isProcess(i: Int): Boolean = when (nextLevel[i]) {

@@ -60,6 +60,19 @@ class ProcessWorkerApiSpec : FunSpec({
         Worker(WorkerConfig(level = 3, subWorkers = 1)).use { w -> w.run { submitTo(Target.Sub, lambda) } }
     }
 
+    test("start-up progress: (0, n) first, then one report per child JVM as it is ready; a failing callback does not stop the start") {
+        val seen = java.util.concurrent.CopyOnWriteArrayList<Pair<Int, Int>>()
+        Worker(WorkerConfig(level = 3, subWorkers = 3, subIsolation = Isolation.PROCESS, startProgress = { r, t -> seen += r to t })).use { w ->
+            w.run { submitTo(Target.Sub, NoOp) }
+        }
+        seen.first() shouldBe (0 to 3)
+        seen.drop(1).map { it.first }.sorted() shouldBe listOf(1, 2, 3)
+        seen.all { it.second == 3 } shouldBe true
+        Worker(WorkerConfig(level = 3, subWorkers = 2, subIsolation = Isolation.PROCESS, startProgress = { _, _ -> error("a broken progress bar") })).use { w ->
+            w.run { submitTo(Target.Sub, NoOp) }
+        }
+    }
+
     test("a callable compiled in memory (a notebook cell, a REPL line) is rejected for a process child, saying why and what to do") {
         val inMemory = inMemoryCallable()
         inMemory.javaClass.protectionDomain.codeSource?.location shouldBe null

@@ -10,6 +10,7 @@ import dev.strata.task.Orchestrator
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 import dev.strata.worker.Isolation
+import dev.strata.worker.StartProgress
 import dev.strata.worker.Worker
 import com.github.ajalt.clikt.core.UsageError
 import com.github.ajalt.clikt.parameters.options.default
@@ -54,7 +55,8 @@ public object AllreduceSample : Sample {
                 "$m I32 elements (${fmtBytes(m * 4)} per rank)",
         )
         val started = System.nanoTime()
-        open(o).use { w ->
+        val children = if (o.isolation == Isolation.PROCESS) "$n chip JVMs" else "$n chips"
+        o.bars.counting("starting $children") { update -> open(o, StartProgress(update)) }.use { w ->
             val startupMs = (System.nanoTime() - started) / 1e6
             out.println(String.format(Locale.ROOT, "  start-up: %.0f ms (every chip ready, domain windows zeroed)", startupMs))
             val job = AllreduceJob(w, n, m, o.driver)
@@ -89,8 +91,9 @@ public object AllreduceSample : Sample {
     }
 
     /** The level-3 worker of the allreduce. */
-    internal fun open(o: AllreduceOptions): Worker = worker(level = 3) {
+    internal fun open(o: AllreduceOptions, progress: StartProgress? = null): Worker = worker(level = 3) {
         o.trace?.let { trace(it) }
+        startProgress = progress
         chipIsolation = o.isolation
         chips(0 until o.chips) {
             cores("aiv", o.cores)

@@ -1,6 +1,7 @@
 package dev.strata.samples
 
 import com.github.ajalt.mordant.animation.progress.advance
+import com.github.ajalt.mordant.animation.progress.ThreadProgressTaskAnimator
 import com.github.ajalt.mordant.animation.progress.animateOnThread
 import com.github.ajalt.mordant.animation.progress.execute
 import com.github.ajalt.mordant.rendering.TextStyles
@@ -26,15 +27,29 @@ public class Progress internal constructor(private val terminal: Terminal?) {
      */
     public fun <T> steps(label: String, total: Int, work: (step: () -> Unit) -> T): T {
         val t = terminal ?: return work {}
+        return withBar(t, label, total.toLong()) { bar -> work { bar.advance(1) } }
+    }
+
+    /**
+     * Runs [work] under a bar labelled [label] that [work]'s argument sets to `done` of `total` — for work
+     * counted elsewhere, such as child JVMs reporting ready ([dev.strata.worker.StartProgress]); it may be
+     * called from any thread. Returns what [work] returns; the bar is gone afterwards, whatever happened.
+     */
+    public fun <T> counting(label: String, work: (update: (done: Int, total: Int) -> Unit) -> T): T {
+        val t = terminal ?: return work { _, _ -> }
+        return withBar(t, label, null) { bar -> work { done, total -> bar.update { completed = done.toLong(); this.total = total.toLong() } } }
+    }
+
+    private fun <T> withBar(t: Terminal, label: String, total: Long?, work: (ThreadProgressTaskAnimator<Unit>) -> T): T {
         val bar = progressBarLayout {
             text(TextStyles.bold(label))
             progressBar()
             completed()
             timeElapsed()
-        }.animateOnThread(t, total = total.toLong(), clearWhenFinished = true)
+        }.animateOnThread(t, total = total, clearWhenFinished = true)
         val running = bar.execute()
         try {
-            return work { bar.advance(1) }
+            return work(bar)
         } finally {
             bar.clear()
             running.cancel(true)
