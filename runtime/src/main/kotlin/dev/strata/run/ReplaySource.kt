@@ -19,6 +19,13 @@ internal class ReplayPlan(
     val producers: IntArray,
 ) {
     val size: Int get() = names.size
+
+    /** By node: the last node that follows it (the highest index among its consumers), or -1 when none does. */
+    val lastConsumer: IntArray by lazy {
+        val last = IntArray(size) { -1 }
+        for (i in 0 until size) for (k in producerStart[i] until producerStart[i + 1]) last[producers[k]] = i
+        last
+    }
 }
 
 /**

@@ -186,51 +186,77 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
      * Tasks are built [REPLAY_CHUNK] at a time and published together: within a chunk, a task's consumers
      * are attached before it can run, so a worker that finishes it runs the next one at once (the
      * successor hand-off) instead of each task going through the scheduler, and the builder and the
-     * workers touch different tasks.
+     * workers touch different tasks. A replayed task holds no scope reference past its last recorded
+     * consumer, so a graph of any length streams through the task window.
      */
     suspend fun replay(replay: ReplaySource) {
         checkUsable()
         val plan = replay.plan
         val n = plan.size
+        // Node i's task while it still holds its scope reference (null once dropped).
         val tasks = arrayOfNulls<Task>(n)
         val callableIds = replay.callableIds
         val producers = plan.producers
         val producerStart = plan.producerStart
-        val scope = scopes.last()
-        scope.reserve(n)
+        val lastConsumer = plan.lastConsumer
         var from = 0
-        while (from < n) {
-            if (run.failed) run.firstError.get()?.let { throw it }
-            val end = minOf(n, from + REPLAY_CHUNK)
-            var credit = window.tryAcquireUpTo(end - from) // the chunk's slots in one step when they are free
-            var built = from
-            try {
-                while (built < end) {
-                    val i = built
-                    if (credit > 0) credit-- else takeSlot()
-                    val t = Task(parts.taskIds.incrementAndGet(), run, plan.names[i], plan.callables[i], plan.targets[i], replay.members(i))
-                    t.callableId = callableIds[plan.callableIndex[i]]
-                    if (run.trace != null) t.times = TaskTimes(System.nanoTime())
-                    scope.register(t)
-                    building = t
-                    for (k in producerStart[i] until producerStart[i + 1]) {
-                        val p = producers[k]
-                        if (p >= from) attachUnpublished(t, tasks[p]!!) else dependOn(tasks[p]!!)
+        var built = 0
+        try {
+            while (from < n) {
+                if (run.failed) run.firstError.get()?.let { throw it }
+                val end = minOf(n, from + REPLAY_CHUNK)
+                var credit = window.tryAcquireUpTo(end - from) // the chunk's slots in one step when they are free
+                try {
+                    while (built < end) {
+                        val i = built
+                        if (credit > 0) {
+                            credit--
+                        } else if (!window.tryAcquire()) {
+                            // Out of slots: publish what this chunk built (and let go of what it no longer needs) before
+                            // waiting, or the wait could be for a slot that only this chunk's publication frees.
+                            if (built > from) break
+                            backPressure { window.acquire() }
+                        }
+                        val t = Task(parts.taskIds.incrementAndGet(), run, plan.names[i], plan.callables[i], plan.targets[i], replay.members(i))
+                        t.callableId = callableIds[plan.callableIndex[i]]
+                        if (run.trace != null) t.times = TaskTimes(System.nanoTime())
+                        building = t
+                        for (k in producerStart[i] until producerStart[i + 1]) {
+                            val p = producers[k]
+                            if (p >= from) attachUnpublished(t, tasks[p]!!) else dependOn(tasks[p]!!)
+                        }
+                        building = null
+                        tasks[built++] = t
                     }
-                    building = null
-                    tasks[built++] = t
+                } finally {
+                    // Even when back-pressure gave up half-way: what was built is published (and skipped if the run failed).
+                    if (credit > 0) window.release(credit)
+                    run.pending.addAndGet((built - from).toLong())
+                    submitted += built - from
+                    run.submitted = submitted
+                    run.trace?.counter("task window", (window.capacity - window.free).toLong())
+                    for (k in from until built) publish(tasks[k]!!)
                 }
-            } finally {
-                // Even when back-pressure gave up half-way: what was built is published (and skipped if the run failed).
-                if (credit > 0) window.release(credit)
-                run.pending.addAndGet((built - from).toLong())
-                submitted += built - from
-                run.submitted = submitted
-                run.trace?.counter("task window", (window.capacity - window.free).toLong())
-                for (k in from until built) publish(tasks[k]!!)
+                // A replayed task is followed only by the nodes the graph records, so it needs no scope reference
+                // (which would hold its slot until the run's scope ends) once the last of them is attached: the
+                // graph streams through the task window, however long it is.
+                for (k in from until built) {
+                    for (j in producerStart[k] until producerStart[k + 1]) if (lastConsumer[producers[j]] == k) dropScopeReference(tasks, producers[j])
+                    if (lastConsumer[k] < 0) dropScopeReference(tasks, k)
+                }
+                from = built
             }
-            from = end
+        } finally {
+            // Given up half-way: the built tasks whose last consumer never came let go now.
+            for (k in 0 until built) if (tasks[k] != null) dropScopeReference(tasks, k)
         }
+    }
+
+    /** Drops the scope reference of replayed node [i] (consuming it if that was the last reference). */
+    private fun dropScopeReference(tasks: Array<Task?>, i: Int) {
+        val t = tasks[i] ?: return
+        tasks[i] = null
+        if (t.release()) window.consume(t)
     }
 
     /** [consumer] follows [producer], a task of the chunk being built (not published yet: no lock). */

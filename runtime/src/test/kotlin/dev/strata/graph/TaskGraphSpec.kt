@@ -24,6 +24,7 @@ import io.kotest.property.arbitrary.list
 import io.kotest.property.checkAll
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.seconds
 import dev.strata.record.TaskGraph
 
 /** Writes `scalar(0) + sum(tensor 0)` into every element of tensor 1 (I64). */
@@ -122,13 +123,43 @@ class TaskGraphSpec : FunSpec({
         }
     }
 
+    test("a graph many times longer than the task window replays: tasks stream through the window") {
+        // 2,000 nodes on a window of 64: chains of 10 (each link reads its predecessor's output) side by side.
+        val chains = 200
+        val links = 10
+        val cells = Buffer.host(8L * chains * links, "cells").tensor(DType.I64, (chains * links).toLong())
+        val graph = TaskGraph.record("long") {
+            for (c in 0 until chains) for (l in 0 until links) {
+                val at = (c * links + l).toLong()
+                val args = TaskArgs.build {
+                    if (l > 0) input(cells.slice(0, at - 1, at))
+                    output(cells.slice(0, at, at + 1))
+                    scalar(if (l > 0) 1 else 0)
+                }
+                submit(Target.Sub, NextLink, args)
+            }
+        }
+        Worker(WorkerConfig(subWorkers = 2, taskWindow = 64, backPressureTimeout = 10.seconds)).use { w ->
+            repeat(2) {
+                for (i in 0 until chains * links) cells.setLong(i.toLong(), -1)
+                w.run(graph)
+                for (c in 0 until chains) for (l in 0 until links) cells.getLong((c * links + l).toLong()) shouldBe l.toLong()
+            }
+            dev.strata.testing.waitUntil("every task slot is free again") { w.window.free == 64 }
+        }
+    }
+
     test("back-pressure that gives up half-way through a replay fails the run, and the worker stays usable") {
         val ran = AtomicInteger()
+        val gate = java.util.concurrent.CountDownLatch(1)
+        val blocked = TaskCallable { gate.await(); ran.incrementAndGet() }
         val count = TaskCallable { ran.incrementAndGet() }
-        // 200 independent tasks in one run's outer scope cannot fit a window of 100 slots.
-        val big = TaskGraph.record("big") { repeat(200) { submit(Target.Sub, count, TaskArgs.EMPTY) } }
+        // 200 tasks that cannot finish (they wait for the latch) cannot all fit a window of 100 slots.
+        val big = TaskGraph.record("big") { repeat(200) { submit(Target.Sub, blocked, TaskArgs.EMPTY) } }
         val small = TaskGraph.record("small") { repeat(10) { submit(Target.Sub, count, TaskArgs.EMPTY) } }
         Worker(WorkerConfig(subWorkers = 2, taskWindow = 100, backPressureTimeout = 300.milliseconds)).use { w ->
+            // The two running tasks end 2 s later (well after the 300 ms back-pressure bound): the run can then end failed.
+            Thread { Thread.sleep(2_000); gate.countDown() }.apply { isDaemon = true }.start()
             shouldThrow<dev.strata.error.BackPressureTimeoutException> { w.run(big) }.message shouldContain "taskWindow"
             ran.get() shouldBeLessThanOrEqual 100
             dev.strata.testing.waitUntil("the failed run's slots are free again") { w.window.free == 100 }
@@ -244,3 +275,12 @@ class TaskGraphSpec : FunSpec({
         graph.toJson() shouldContain "\"after\": [\n                0,\n                1\n            ]" // every edge kept
     }
 })
+
+/** Writes `input + 1` into its output (0 without an input): scalar 0 says whether tensor 0 is an input. */
+private object NextLink : TaskCallable {
+    override fun call(context: dev.strata.task.TaskContext) {
+        val hasInput = context.scalar(0) == 1L
+        val out = context.tensor(if (hasInput) 1 else 0)
+        out.setLong(0, if (hasInput) context.tensor(0).getLong(0) + 1 else 0)
+    }
+}
