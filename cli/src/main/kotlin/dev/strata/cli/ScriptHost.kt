@@ -5,6 +5,7 @@ import org.jetbrains.kotlin.mainKts.MainKtsScript
 import java.io.File
 import java.io.PrintStream
 import java.nio.file.Files
+import dev.strata.cli.notebook.KotlinRepl
 import dev.strata.shm.OwnerOnly
 import java.nio.file.StandardCopyOption
 import java.security.MessageDigest
@@ -104,7 +105,7 @@ internal class ScriptHost(
             jvm {
                 updateClasspath(classpath.map(::File))
                 // Strata's inline functions are JVM 25 bytecode, which a script can inline only at the same target.
-                jvmTarget(Runtime.version().feature().coerceIn(22, MAX_JVM_TARGET).toString())
+                jvmTarget(KotlinRepl.JVM_TARGET)
             }
         }
         val text = script.readText()
@@ -152,7 +153,6 @@ internal class ScriptHost(
         private const val MAIN_KTS_CACHE_PROPERTY = "kotlin.main.kts.compiled.scripts.cache.dir"
         private const val CHILD_CLASSPATH_PROPERTY = "strata.child.classpath"
         private const val CACHE_VERSION = 1
-        private const val MAX_JVM_TARGET = 25 // the newest target this Kotlin compiler knows
 
         /** `-Dstrata.script.cache.dir`, else `STRATA_SCRIPT_CACHE_DIR`, else `~/.cache/strata/scripts`. */
         fun defaultCacheDir(): File = (System.getProperty("strata.script.cache.dir") ?: System.getenv("STRATA_SCRIPT_CACHE_DIR"))?.let(::File)

@@ -91,10 +91,12 @@ private class SequentialOrchestrator(private val worker: Worker) : Orchestrator 
 
     override suspend fun <T> scope(block: suspend Orchestrator.() -> T): T = block()
 
-    override suspend fun gate(name: String): Gate =
-        throw UnsupportedOperationException("assertSerializable: the program opens gate '$name'; a sequential run cannot wait for a gate, so programs with gates cannot be checked this way")
+    override suspend fun gate(name: String): Gate = noGates(name)
 
-    override suspend fun <T> after(gate: Gate, block: suspend Orchestrator.() -> T): T = gate(gate.name).let { block() }
+    override suspend fun <T> after(gate: Gate, block: suspend Orchestrator.() -> T): T = noGates(gate.name)
+
+    private fun noGates(name: String): Nothing =
+        throw UnsupportedOperationException("assertSerializable: the program uses gate '$name'; a sequential run cannot wait for a gate, so programs with gates cannot be checked this way")
 
     private fun requireSub(target: Target) = require(target == Target.Sub) {
         "assertSerializable checks programs on sub workers (sub); this one submits to $target"

@@ -43,7 +43,7 @@ internal class KotlinRepl(classpath: List<File>, private val loader: ClassLoader
         jvm {
             updateClasspath(classpath)
             // Strata's inline functions are JVM 25 bytecode, which a snippet can inline only at the same target.
-            jvmTarget(Runtime.version().feature().coerceIn(22, MAX_JVM_TARGET).toString())
+            jvmTarget(JVM_TARGET)
         }
     }
     private val evaluation = ScriptEvaluationConfiguration { jvm { baseClassLoader(loader) } }
@@ -75,6 +75,9 @@ internal class KotlinRepl(classpath: List<File>, private val loader: ClassLoader
 
     companion object {
         private const val MAX_JVM_TARGET = 25 // the newest target this Kotlin compiler knows
+
+        /** The bytecode target of scripts and cells: this JVM's release (Strata's inline functions are its bytecode), at most the compiler's newest. */
+        internal val JVM_TARGET: String = Runtime.version().feature().coerceIn(22, MAX_JVM_TARGET).toString()
 
         /** What every cell imports: the DSL, the worker and task types, and the notebook's pictures. */
         val DEFAULT_IMPORTS: List<String> = listOf(
