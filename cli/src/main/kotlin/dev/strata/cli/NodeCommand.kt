@@ -6,6 +6,7 @@ import com.github.ajalt.clikt.core.ProgramResult
 import com.github.ajalt.clikt.parameters.options.default
 import com.github.ajalt.clikt.parameters.options.flag
 import com.github.ajalt.clikt.parameters.options.option
+import com.github.ajalt.clikt.parameters.types.choice
 import com.github.ajalt.clikt.parameters.types.int
 import com.github.ajalt.clikt.parameters.types.path
 import com.github.ajalt.clikt.parameters.types.restrictTo
@@ -39,7 +40,7 @@ internal class NodeCommand(
     private val port by option("--port", help = "port (default 0: any free one, the node prints its address; a launcher's rank 0: the seed port)").int().restrictTo(0..65535)
     private val subWorkers by option("--sub-workers", help = "host sub workers of the node's level-3 worker (default 2)").int().restrictTo(0..256).default(2)
     private val chips by option("--chips", help = "chips of the node (default 0)").int().restrictTo(0..16).default(0)
-    private val driver by option("--driver", help = "the chips' driver: sim (default) or acl").default(ChipConfig.SIM)
+    private val driver by option("--driver", help = "the chips' driver: sim (default) or acl").choice(ChipConfig.SIM, ChipConfig.ACL).default(ChipConfig.SIM)
     private val keyStore by option("--tls-keystore", help = "PKCS12 keystore with this node's key (mutual TLS)").path(mustExist = true)
     private val trustStore by option("--tls-truststore", help = "PKCS12 truststore with the certificates this node accepts").path(mustExist = true)
     private val tlsPassword by option("--tls-password", envvar = "STRATA_TLS_PASSWORD", help = "password of both stores (or STRATA_TLS_PASSWORD)")

@@ -49,6 +49,9 @@ class ClusterCommandsSpec : FunSpec({
         val status = runCatching { NodeCommand(console, emptyMap()).parse(emptyList()) }.exceptionOrNull() as ProgramResult
         status.statusCode shouldBe 2
         out.toString(Charsets.UTF_8) shouldContain "give exactly one of --seed and --join HOST:PORT"
+        val badDriver = StrataCli.run(listOf("node", "--seed", "--driver", "cuda"), Console(PrintStream(out, true, Charsets.UTF_8), PrintStream(out, true, Charsets.UTF_8), color = false))
+        badDriver shouldBe 2
+        out.toString(Charsets.UTF_8) shouldContain "invalid choice: cuda. (choose from sim, acl)"
         val free = java.net.ServerSocket(0).use { it.localPort }
         val doctorOut = ByteArrayOutputStream()
         val code = StrataCli.run(listOf("doctor", "--cluster", "127.0.0.1:$free", "--cluster-timeout", "3"), Console(PrintStream(doctorOut, true, Charsets.UTF_8), PrintStream(doctorOut, true, Charsets.UTF_8), color = false))

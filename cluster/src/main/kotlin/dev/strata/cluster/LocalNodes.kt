@@ -1,5 +1,6 @@
 package dev.strata.cluster
 
+import dev.strata.chip.ChipConfig
 import dev.strata.worker.Isolation
 import java.io.BufferedReader
 import java.io.InputStreamReader
@@ -46,9 +47,10 @@ public class LocalNode private constructor(
 
         /**
          * Starts a node JVM: a seed of a new cluster when [seed] is null, else joining it; on [port] (0:
-         * any); serving a level-3 worker with [subWorkers] sub workers and [chips] sim chips ([chipIsolation]). Waits at
-         * most [timeout] for it to be Up; throws [IllegalStateException] with its output otherwise (the
-         * process is killed).
+         * any); serving a level-3 worker with [subWorkers] sub workers and [chips] chips of [driver] ([chipIsolation]).
+         * The node inherits this process's environment (`ASCEND_HOME_PATH` for `acl` chips) and the properties
+         * that say where chips find their runtime and kernels ([INHERITED]) unless [jvmOptions] sets them. Waits at most [timeout] for it to be Up; throws [IllegalStateException] with
+         * its output otherwise (the process is killed).
          */
         public fun start(
             seed: String?,
@@ -56,6 +58,7 @@ public class LocalNode private constructor(
             subWorkers: Int = 2,
             chips: Int = 0,
             chipIsolation: Isolation = Isolation.PROCESS,
+            driver: String = ChipConfig.SIM,
             classpath: String = System.getProperty("java.class.path"),
             jvmOptions: List<String> = emptyList(),
             timeout: Duration = 60.seconds,
@@ -64,7 +67,8 @@ public class LocalNode private constructor(
             // Pekko 1.x calls sun.misc.Unsafe; the flag that allows it quietly exists from JDK 23 on (a JDK 22 refuses it).
             val unsafe = if (Runtime.version().feature() >= 23) listOf("--sun-misc-unsafe-memory-access=allow") else emptyList()
             val cmd = listOf(java, "-cp", classpath, "--enable-native-access=ALL-UNNAMED") + unsafe + listOf("-Xss4m") +
-                jvmOptions + listOf(NodeProcess::class.java.name, seed ?: "-", port.toString(), subWorkers.toString(), chips.toString(), chipIsolation.name)
+                inheritedProperties(jvmOptions) + jvmOptions +
+                listOf(NodeProcess::class.java.name, seed ?: "-", port.toString(), subWorkers.toString(), chips.toString(), chipIsolation.name, driver)
             val p = ProcessBuilder(cmd).redirectErrorStream(true).start()
             val output = StringBuffer()
             val ready = CompletableFuture<String>()
@@ -89,11 +93,17 @@ public class LocalNode private constructor(
             }
             return LocalNode(p, hostPort, output)
         }
+
+        /** System properties a node JVM gets from this one: where `acl` chips load the runtime, and the child classpath. */
+        public val INHERITED: List<String> = listOf("strata.ascend.home", "strata.child.classpath")
+
+        private fun inheritedProperties(explicit: List<String>): List<String> =
+            INHERITED.filter { k -> System.getProperty(k) != null && explicit.none { it.startsWith("-D$k=") } }.map { "-D$it=${System.getProperty(it)}" }
     }
 }
 
 /**
- * The main class of a [LocalNode]: `NodeProcess <seed|-> <port> <subWorkers> <chips> [PROCESS|THREAD]`. Prints
+ * The main class of a [LocalNode]: `NodeProcess <seed|-> <port> <subWorkers> <chips> [PROCESS|THREAD] [sim|acl]`. Prints
  * `STRATA-NODE-READY host:port` once Up; leaves the cluster on SIGTERM; exits when its member stops or
  * when the process that started it is gone.
  */
@@ -102,11 +112,12 @@ public object NodeProcess {
 
     @JvmStatic
     public fun main(args: Array<String>) {
-        require(args.size in 4..5) { "usage: NodeProcess <seed|-> <port> <subWorkers> <chips> [PROCESS|THREAD]" }
+        require(args.size in 4..6) { "usage: NodeProcess <seed|-> <port> <subWorkers> <chips> [PROCESS|THREAD] [sim|acl]" }
         val seed = args[0].takeIf { it != "-" }
         val settings = NodeSettings(port = args[1].toInt(), seeds = listOfNotNull(seed))
         val isolation = args.getOrNull(4)?.let { Isolation.valueOf(it) } ?: Isolation.PROCESS
-        val node = ClusterNode.start(settings, ClusterNode.nodeWorker(args[2].toInt(), args[3].toInt(), chipIsolation = isolation))
+        val driver = args.getOrNull(5) ?: ChipConfig.SIM
+        val node = ClusterNode.start(settings, ClusterNode.nodeWorker(args[2].toInt(), args[3].toInt(), driver, isolation))
         Runtime.getRuntime().addShutdownHook(Thread({ node.close() }, "strata-node-shutdown"))
         // A local node belongs to the process that started it: it never outlives it.
         ProcessHandle.current().parent().ifPresent { parent -> parent.onExit().thenRun { node.close(); Runtime.getRuntime().halt(70) } }

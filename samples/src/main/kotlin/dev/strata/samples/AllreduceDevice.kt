@@ -16,7 +16,8 @@ import java.lang.foreign.ValueLayout
  * `acl`, from [AllreduceSimKernels] under `sim`), then the device's own collective sums every rank's
  * `data` into the output (`HcclAllReduce` under `acl`).
  *
- * Arguments: tensor 0 the output (device, OUTPUT_EXISTING), tensor 1 the domain's `data` buffer (INOUT), scalar 0 M.
+ * Arguments: tensor 0 the output (device, OUTPUT_EXISTING), tensor 1 the domain's `data` buffer (INOUT), scalar 0 M,
+ * scalar 1 (optional, 0 when absent) the global rank of the domain's rank 0 (`--hosts`: `host · chips`).
  */
 internal object AllreduceDeviceProgram : TaskCallable {
     override fun call(context: TaskContext) {
@@ -25,7 +26,9 @@ internal object AllreduceDeviceProgram : TaskCallable {
         val chip = context.chip
         val comm = chip.comm(AllreduceProgram.DOMAIN)
         val fill = chip.kernel(AllreduceKernelFiles.binary(chip.driver), "fill_rank")
-        chip.launch(fill, maxOf(1, chip.coreCount), KernelArgs.Builder().pointer(data).long(data.elementCount).int(comm.rank).build())
+        // Global rank: this chip's rank in its domain plus the host's first rank (scalar 1; 0 on one host).
+        val rank = comm.rank + (if (context.args.scalarCount > 1) context.scalar(1).toInt() else 0)
+        chip.launch(fill, maxOf(1, chip.coreCount), KernelArgs.Builder().pointer(data).long(data.elementCount).int(rank).build())
         comm.allReduce(data, out)
     }
 }

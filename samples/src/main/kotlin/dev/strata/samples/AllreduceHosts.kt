@@ -1,6 +1,7 @@
 package dev.strata.samples
 
 import dev.strata.run.RunStats
+import dev.strata.chip.ChipConfig
 import dev.strata.chip.CommBufferSpec
 import dev.strata.chip.CommDomainSpec
 import dev.strata.cluster.LocalNode
@@ -23,7 +24,7 @@ import java.util.concurrent.Executors
 /**
  * `allreduce --hosts H --chips C`: the allreduce over H·C chips on H hosts (issue 15). Each host is a
  * level-3 node JVM on loopback (`LocalNode`; on a real cluster, `strata node` on each machine) with C
- * sim chips; a level-4 worker in this JVM drives them as remote nodes. Global rank `g = h·C + c` starts
+ * chips (`sim`, or `acl` on the ACL emulator or CANN); a level-4 worker in this JVM drives them as remote nodes. Global rank `g = h·C + c` starts
  * with `i + 100·g`, as in the one-host sample, and every rank must end with `N·i + 100·N(N−1)/2`.
  *
  * The level-4 program, per iteration: (1) on every host, [HostReduce] sums the host's chips through their
@@ -39,17 +40,20 @@ internal object AllreduceHosts {
         val m = o.elements
         val n = h * c
         out.println(
-            "allreduce: $h hosts (node JVMs on loopback) × $c sim chips (${if (o.isolation == dev.strata.worker.Isolation.PROCESS) "child JVMs" else "threads"}), " +
+            "allreduce: $h hosts (node JVMs on loopback) × $c ${o.driver} chips (${if (o.isolation == dev.strata.worker.Isolation.PROCESS) "child JVMs" else "threads"}), " +
                 "$n ranks, $m I32 elements (${m * 4 / 1024} KiB per rank)",
         )
         val started = System.nanoTime()
         val nodes = ArrayList<LocalNode>()
+        // The chips of each node find the sample's C kernels where this JVM does.
+        val kernels = if (o.driver == ChipConfig.SIM) emptyList() else listOf("-Dstrata.samples.kernels=${AllreduceKernelFiles.aclKernels().parent}")
+        val start = { seed: String? -> LocalNode.start(seed, subWorkers = 1, chips = c, chipIsolation = o.isolation, driver = o.driver, jvmOptions = kernels) }
         try {
-            nodes += LocalNode.start(seed = null, subWorkers = 1, chips = c, chipIsolation = o.isolation)
+            nodes += start(null)
             if (h > 1) {
                 val pool = Executors.newFixedThreadPool(h - 1)
                 try {
-                    val rest = (1 until h).map { pool.submit<LocalNode> { LocalNode.start(seed = nodes[0].hostPort, subWorkers = 1, chips = c, chipIsolation = o.isolation) } }
+                    val rest = (1 until h).map { pool.submit<LocalNode> { start(nodes[0].hostPort) } }
                     rest.forEach { f -> runCatching { f.get() }.onSuccess { nodes += it }.onFailure { throw it.cause ?: it } }
                 } finally {
                     pool.shutdown()
@@ -109,13 +113,18 @@ private val hostJobs = java.util.WeakHashMap<Worker, MutableMap<Long, AllreduceJ
 private fun nodeWorker(context: TaskContext): Worker = context.worker as? Worker
     ?: throw IllegalStateException("${context.workerPath} must be a node serving a level-3 worker")
 
-/** The node's job for [m] elements: the chips' domain created on first use, inputs of global ranks `host·C + c`. */
+/**
+ * The node's job for [m] elements: the chips' domain created on first use, inputs of global ranks
+ * `host·C + c`, on the driver the node's chips have (every chip of a node has the same one).
+ */
 private fun hostJob(w: Worker, host: Int, m: Long): AllreduceJob = synchronized(hostJobs) { hostJobs.getOrPut(w) { HashMap() } }.computeIfAbsent(m) {
     val chips = w.config.chipIndices
+    val driver = w.config.nextLevel.filterIsInstance<dev.strata.worker.NextLevelChild.Chip>().map { it.config.driver }.distinct().singleOrNull()
+        ?: throw IllegalStateException("${w.config.nextLevel.size} chips of mixed drivers on this node: the hosts' allreduce needs one driver per node")
     if (AllreduceProgram.DOMAIN !in w.domainNames) {
         w.createDomain(CommDomainSpec(AllreduceProgram.DOMAIN, chips, (m * 4 + 63) / 64 * 64, listOf(CommBufferSpec(AllreduceProgram.BUFFER, DType.I32, m))))
     }
-    AllreduceJob(w, chips.size, m, rankOffset = host * chips.size)
+    AllreduceJob(w, chips.size, m, driver, rankOffset = host * chips.size)
 }
 
 /** On a node: sums its chips' inputs through their domain; tensor 0 (OUTPUT) gets the host's sum. Scalars: host index, M. */

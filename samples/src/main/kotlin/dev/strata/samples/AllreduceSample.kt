@@ -145,7 +145,7 @@ internal class AllreduceJob(
     private val m: Long,
     private val driver: String = ChipConfig.SIM,
     /** Global rank of this worker's chip 0 (several hosts: `host · chips`). */
-    rankOffset: Int = 0,
+    private val rankOffset: Int = 0,
 ) {
     /** Number of chips. */
     val chips: Int get() = n
@@ -163,7 +163,7 @@ internal class AllreduceJob(
         if (!device) for (r in 0 until n) w.copyToDevice(data[r], inputs[r])
         val program = if (device) AllreduceDeviceProgram else AllreduceProgram
         val (seconds, stats) = w.timedRun {
-            submitGroup((0 until n).map { chip(it) }, { r -> outputExisting(outputs[r]); inout(data[r]); scalar(m) }, "allreduce", program)
+            submitGroup((0 until n).map { chip(it) }, { r -> outputExisting(outputs[r]); inout(data[r]); scalar(m); scalar(rankOffset.toLong()) }, "allreduce", program)
         }
         lastRun = stats
         return seconds
@@ -218,7 +218,7 @@ internal data class AllreduceOptions(
 internal class AllreduceCli : LaunchOptions("strata run allreduce", AllreduceSample.description) {
     private val driver by option("--driver", help = "chip driver: sim (default) or acl").choice(ChipConfig.SIM, ChipConfig.ACL).default(ChipConfig.SIM)
     private val chips by option("--chips", help = "chips, 2..16 (per host with --hosts; default 4)").int().restrictTo(2..16).default(4)
-    private val hosts by option("--hosts", help = "H node JVMs on loopback under a level-4 worker, 2..4 (sim chips only; default: none)")
+    private val hosts by option("--hosts", help = "H node JVMs on loopback under a level-4 worker, 2..4 (default: none)")
         .int().restrictTo(2..4)
     private val elements by option("--elements", help = "I32 elements per rank (default 1048576)").int().restrictTo(1..(64 shl 20)).default(1 shl 20)
     private val cores by option("--cores", help = "cores per chip, 1..16 (default 2)").int().restrictTo(1..16).default(2)
@@ -228,7 +228,6 @@ internal class AllreduceCli : LaunchOptions("strata run allreduce", AllreduceSam
 
     override fun run() {
         if (elements < chips) throw UsageError("--elements must be at least --chips ($chips), was $elements")
-        if (hosts != null && driver != ChipConfig.SIM) throw UsageError("--hosts runs sim chips only (acl chips across hosts are not wired yet)")
     }
 
     /** The parsed options. */

@@ -113,13 +113,23 @@ class AllreduceHostsSpec : FunSpec({
         code shouldBe 0
     }
 
-    test("a wrong element is reported with its global rank; --hosts with acl is a usage error") {
+    test("a wrong element is reported with its global rank") {
         val (code, out) = capture {
             AllreduceSample.run(AllreduceOptions(chips = 2, hosts = 2, elements = 64, iterations = 1, isolation = Isolation.THREAD), it) { t -> t.setInt(7, 0) }
         }
         code shouldBe 1
         out shouldContain "FAIL: rank 0 element 7 is 0, expected 628 (= 4·7 + 600)"
-        captureAll { AllreduceSample.run(listOf("--hosts", "2", "--driver", "acl"), it) }.third shouldContain "--hosts runs sim chips only"
+    }
+
+    // Each node's chips fill their inputs with the C kernel (global rank = host·C + domain rank) and sum them
+    // with HcclAllReduce on the emulator; a wrong rank offset or a node on the wrong driver fails the check.
+    test("--driver acl across 2 hosts × 2 chips (chip JVMs in each node): PASS").config(
+        enabledOrReasonIf = { if (aclMissing == null) io.kotest.core.test.Enabled.enabled else io.kotest.core.test.Enabled.disabled(aclMissing) },
+    ) {
+        val (code, out) = capture { AllreduceSample.run(listOf("--hosts", "2", "--chips", "2", "--driver", "acl", "--elements", "70001", "--iterations", "2"), it) }
+        out shouldContain "2 hosts (node JVMs on loopback) × 2 acl chips (child JVMs)"
+        out shouldContain "PASS: all 4 ranks on 2 hosts"
+        code shouldBe 0
     }
 })
 
