@@ -14,6 +14,7 @@ import dev.strata.task.TaskCallable
 import dev.strata.task.TaskContext
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
+import dev.strata.worker.NextLevelChild
 import dev.strata.worker.Worker
 import java.io.PrintStream
 import java.lang.foreign.MemorySegment
@@ -119,7 +120,7 @@ private fun nodeWorker(context: TaskContext): Worker = context.worker as? Worker
  */
 private fun hostJob(w: Worker, host: Int, m: Long): AllreduceJob = synchronized(hostJobs) { hostJobs.getOrPut(w) { HashMap() } }.computeIfAbsent(m) {
     val chips = w.config.chipIndices
-    val driver = w.config.nextLevel.filterIsInstance<dev.strata.worker.NextLevelChild.Chip>().map { it.config.driver }.distinct().singleOrNull()
+    val driver = w.config.nextLevel.filterIsInstance<NextLevelChild.Chip>().map { it.config.driver }.distinct().singleOrNull()
         ?: throw IllegalStateException("${w.config.nextLevel.size} chips of mixed drivers on this node: the hosts' allreduce needs one driver per node")
     if (AllreduceProgram.DOMAIN !in w.domainNames) {
         w.createDomain(CommDomainSpec(AllreduceProgram.DOMAIN, chips, (m * 4 + 63) / 64 * 64, listOf(CommBufferSpec(AllreduceProgram.BUFFER, DType.I32, m))))
