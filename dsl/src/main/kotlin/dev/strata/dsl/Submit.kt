@@ -2,6 +2,7 @@ package dev.strata.dsl
 
 import dev.strata.task.Orchestrator
 import dev.strata.task.StrataDsl
+import dev.strata.task.ScalarParameter
 import dev.strata.task.TaskArgs
 import dev.strata.task.TaskCallable
 import dev.strata.task.Target
@@ -80,6 +81,9 @@ public class ArgsBuilder internal constructor() {
 
     /** A double scalar argument, passed as its IEEE bits (read it with `Double.fromBits`). */
     public fun scalar(value: Double) { builder.scalar(value.toRawBits()) }
+
+    /** A scalar each replay of the graph being recorded binds (`scalarParameter` in `taskGraph { }`); a run refuses it. */
+    public fun scalar(parameter: ScalarParameter) { builder.scalar(parameter) }
 
     internal fun build(): TaskArgs = builder.build()
 }

@@ -1,5 +1,6 @@
 package dev.strata.java
 
+import dev.strata.task.ScalarParameter
 import dev.strata.task.TaskArgs
 import dev.strata.tensor.Tensor
 
@@ -39,6 +40,9 @@ public class Args private constructor() {
 
     /** A double scalar argument, passed as its IEEE bits: read it with `Double.longBitsToDouble(ctx.scalar(i))`. */
     public fun scalar(value: Double): Args = apply { builder.scalar(value.toRawBits()) }
+
+    /** A scalar each replay of the graph being recorded binds ([JavaGraphBuilder.scalarParameter]); a run refuses it. */
+    public fun scalar(parameter: ScalarParameter): Args = apply { builder.scalar(parameter) }
 
     /** The engine's immutable arguments as they are now. */
     public fun toTaskArgs(): TaskArgs = builder.build()

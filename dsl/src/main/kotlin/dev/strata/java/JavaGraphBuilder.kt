@@ -1,15 +1,15 @@
 package dev.strata.java
 
 import dev.strata.record.GraphBuilder
+import dev.strata.task.ScalarParameter
 import dev.strata.tensor.DType
 import dev.strata.tensor.Tensor
 
 /**
  * What the `Consumer` given to [Strata.taskGraph] receives: a [JavaProgram] whose submits are recorded
  * into a [dev.strata.record.TaskGraph] instead of run, plus [parameter] for the tensors each replay binds.
- * Dependencies are inferred once, while recording. `alloc` is recorded for export only (a graph with
- * allocations cannot be replayed) and gates cannot be recorded. Valid only inside the recording, on its
- * thread.
+ * Dependencies are inferred once, while recording. `alloc` gives scratch memory each replay allocates
+ * afresh, and gates are made afresh by each replay. Valid only inside the recording, on its thread.
  */
 public class JavaGraphBuilder internal constructor(private val graph: GraphBuilder) : JavaProgram(graph) {
     /**
@@ -20,5 +20,14 @@ public class JavaGraphBuilder internal constructor(private val graph: GraphBuild
     public fun parameter(name: String, dtype: DType, vararg shape: Long): Tensor {
         checkUsable()
         return graph.parameter(name, dtype, *shape)
+    }
+
+    /**
+     * A scalar that each replay binds by [name] (`worker.run(graph, tensors, Map.of(name, value))`); pass it
+     * with `TaskArgs.Builder.scalar(ScalarParameter)`. Throws [IllegalArgumentException] if [name] is declared twice.
+     */
+    public fun scalarParameter(name: String): ScalarParameter {
+        checkUsable()
+        return graph.scalarParameter(name)
     }
 }

@@ -69,19 +69,21 @@ public class JavaWorker internal constructor(private val worker: Worker) : AutoC
     public fun run(program: Consumer<JavaProgram>): Unit = RunFutures.run(worker, program)
 
     /**
-     * Starts a replay of [graph] (recorded with [Strata.taskGraph] or `taskGraph { }`) with each parameter
-     * bound to the tensor of the same name in [bindings]; the future follows the run as for [submit].
+     * Starts a replay of [graph] (recorded with [Strata.taskGraph] or `taskGraph { }`) with each tensor
+     * parameter bound to the tensor of the same name in [bindings] and each scalar parameter to its value in
+     * [scalars]; the future follows the run as for [submit].
      *
      * @throws dev.strata.error.GraphBindingException listing every missing, unknown, mistyped, misshapen or
      *   overlapping binding; nothing runs then.
      */
     @JvmOverloads
-    public fun submit(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()): RunFuture =
-        RunFutures.future(worker.submit(graph, bindings))
+    public fun submit(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap(), scalars: Map<String, Long> = emptyMap()): RunFuture =
+        RunFutures.future(worker.submit(graph, bindings, scalars))
 
     /** [submit] of [graph] then wait: returns when every task finished; throws the run's first error. */
     @JvmOverloads
-    public fun run(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()): Unit = worker.run(graph, bindings)
+    public fun run(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap(), scalars: Map<String, Long> = emptyMap()): Unit =
+        worker.run(graph, bindings, scalars)
 
     // --- memory ---------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import dev.strata.error.InvalidCallableException;
 import dev.strata.error.InvalidSubmitException;
 import dev.strata.error.TaskFailedException;
 import dev.strata.error.WorkerClosedException;
+import dev.strata.task.ScalarParameter;
 import dev.strata.task.TaskCallable;
 import dev.strata.task.TaskContext;
 import dev.strata.tensor.DType;
@@ -414,6 +415,29 @@ class JavaFacadeTest {
             }
             GraphBindingException e = assertThrows(GraphBindingException.class, () -> w.submit(graph, Map.of("x", a)));
             assertTrue(e.getMessage().contains("'y'"), e.getMessage());
+        }
+    }
+
+    @Test
+    void aGraphRecordedInJavaBindsScalarsAndAllocatesScratchAtEachReplay() {
+        TaskGraph graph = Strata.taskGraph("scaled", g -> {
+            Tensor x = g.parameter("x", DType.F32, 64);
+            Tensor y = g.parameter("y", DType.F32, 64);
+            ScalarParameter factor = g.scalarParameter("factor");
+            Tensor scratch = g.alloc(DType.F32, 64);
+            g.submit(g.sub(), "scale", Args.of().input(x).output(scratch).scalar(factor), new Scale());
+            g.submit(g.sub(), "copy", Args.of().input(scratch).output(y).scalar(1.0), new Scale());
+        });
+        assertEquals(List.of("factor"), graph.getScalarParameterNames());
+        assertEquals(1, graph.getScratchCount());
+        try (JavaWorker w = Strata.worker(3).subWorkers(2).start()) {
+            Tensor a = w.hostTensor(DType.F32, 64);
+            Tensor b = w.hostTensor(DType.F32, 64);
+            for (long i = 0; i < 64; i++) a.setFloat(i, i);
+            for (double f : new double[] {2.0, -0.5}) {
+                w.run(graph, Map.of("x", a, "y", b), Map.of("factor", Double.doubleToRawLongBits(f)));
+                for (long i = 0; i < 64; i++) assertEquals((float) (f * i), b.getFloat(i), "b[" + i + "] with factor " + f);
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.strata.endpoint
 
+import dev.strata.graph.Run
 import dev.strata.graph.Task
 import dev.strata.task.ChipView
 import dev.strata.task.Runner
@@ -19,7 +20,18 @@ internal fun interface TaskRunner {
          * as `ctx.worker` and [chip] as `ctx.chip` (both optional).
          */
         fun calling(path: String, nested: Runner? = null, chip: ChipView? = null): TaskRunner = TaskRunner { task, member ->
-            task.callable!!.call(TaskContext(task.members[member], member, task.members.size, path, nested, chip))
+            val context = TaskContext(task.members[member], member, task.members.size, path, nested, chip)
+            val run = task.run
+            if (!run.opensRecordedGates) {
+                task.callable!!.call(context)
+            } else {
+                Run.CURRENT.set(run) // a recorded gate opened by this task opens its replay's instance
+                try {
+                    task.callable!!.call(context)
+                } finally {
+                    Run.CURRENT.remove()
+                }
+            }
         }
     }
 }

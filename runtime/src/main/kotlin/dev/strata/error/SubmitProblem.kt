@@ -57,6 +57,11 @@ public sealed class SubmitProblem(public val message: String) {
     public class UnknownTarget(public val target: Target, public val available: String) :
         SubmitProblem("target $target does not exist on this worker ($available)")
 
+    public class UnboundScalarParameter(public val member: Int, public val scalarIndex: Int, public val name: String) : SubmitProblem(
+        "${if (member < 0) "scalar" else "member $member scalar"} $scalarIndex is the graph's scalar parameter '$name', which only a " +
+            "replay of that graph binds; pass a value in a run (TaskArgs.Builder.scalar(Long))",
+    )
+
     public class EmptyGroup : SubmitProblem("a group needs at least one member")
 
     public class GroupShape(detail: String) : SubmitProblem(detail)

@@ -130,5 +130,17 @@ internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
     /** Takes one away from [pending]; returns true when this finished the run. */
     fun arrive(): Boolean = pending.decrementAndGet() == 0L
 
+    /**
+     * A replay that made recorded gates: its tasks on threads of this JVM run with [CURRENT] set, so that
+     * a recorded gate opened by one of them opens this replay's instance. Set before any task is published
+     * (publication orders it before every read: a plain field).
+     */
+    var opensRecordedGates: Boolean = false
+
     override fun toString(): String = "run #$id"
+
+    companion object {
+        /** The run whose task this thread is running, while it runs one of a run that [opensRecordedGates] (else null). */
+        val CURRENT: ThreadLocal<Run?> = ThreadLocal()
+    }
 }

@@ -8,6 +8,9 @@ import dev.strata.run.CallableAdmission
 import dev.strata.run.SubmitValidation
 import dev.strata.run.ReplayPlan
 import dev.strata.run.ReplaySource
+import dev.strata.graph.Run
+import dev.strata.task.Gate
+import dev.strata.tensor.Buffer
 
 /**
  * Checks a replay's bindings against a [TaskGraph] and the worker, all at once and before anything is
@@ -15,10 +18,12 @@ import dev.strata.run.ReplaySource
  */
 internal class GraphReplay private constructor(
     private val graph: TaskGraph,
-    /** By parameter index: the bound tensor's buffer and byte offset. */
+    /** By parameter index: the bound tensor's buffer and byte offset (scratch: set by [bindScratch]). */
     private val rebinding: TaskArgs.Rebinding,
     /** By index in [TaskGraph.callables]: the worker's id for the callable (-1 when no child process runs it). */
     override val callableIds: IntArray,
+    /** By scalar parameter index: the bound value. */
+    private val scalars: LongArray,
 ) : ReplaySource {
     /** The graph's layout for replay (read once: it is lazily built). */
     private val layout = graph.plan
@@ -28,6 +33,8 @@ internal class GraphReplay private constructor(
     /** Node [i]'s arguments with every view of a parameter moved onto its binding (lazily: see [TaskArgs]). */
     override fun members(i: Int): Array<TaskArgs> {
         val plan = layout
+        val scalarSlots = plan.scalarSlots[i]
+        if (scalarSlots != null) return withScalars(i, scalarSlots)
         val single = plan.single[i]
         if (single != null) return arrayOf(single.rebound(plan.singleSlots[i]!!, rebinding))
         val slots = plan.groupSlots[i] ?: return plan.members[i]
@@ -35,21 +42,51 @@ internal class GraphReplay private constructor(
         return Array(members.size) { m -> slots[m]?.let { members[m].rebound(it, rebinding) } ?: members[m] }
     }
 
+    /** Node [i]'s members with bound tensors (as [members]) and bound scalars. */
+    private fun withScalars(i: Int, scalarSlots: Array<IntArray?>): Array<TaskArgs> {
+        val members = layout.members[i]
+        val tensorSlots = graph.nodes[i].parameterSlots
+        return Array(members.size) { m ->
+            val recorded = members[m]
+            val tensors = tensorSlots?.get(m)?.let { recorded.rebound(it, rebinding) } ?: recorded
+            scalarSlots[m]?.let { recorded.withScalars(tensors, it, scalars) } ?: tensors
+        }
+    }
+
+    override fun bindScratch(k: Int, buffer: Buffer) {
+        rebinding.buffers[layout.scratchParams[k]] = buffer
+    }
+
+    override fun gatesMade(run: Run, gates: Array<Gate>) {
+        for ((g, gate) in gates.withIndex()) graph.gates[g].made(run, gate)
+    }
+
     companion object {
         /**
          * The replay, or [GraphBindingException] listing every problem; [dev.strata.error.InvalidCallableException] when a
          * callable cannot run in a child process the graph sends it to. Both before anything is submitted.
          */
-        fun of(graph: TaskGraph, bindings: Map<String, Tensor>, validation: SubmitValidation, callables: CallableAdmission): GraphReplay {
+        fun of(
+            graph: TaskGraph,
+            bindings: Map<String, Tensor>,
+            scalarBindings: Map<String, Long>,
+            validation: SubmitValidation,
+            callables: CallableAdmission,
+        ): GraphReplay {
             val problems = ArrayList<String>()
-            if (graph.allocations > 0) {
-                problems += "it was recorded with ${graph.allocations} alloc call(s); a replay cannot re-create scope " +
-                    "scratch yet: declare a parameter() for the scratch tensor and bind it"
+            val tensorParams = graph.parameters.filter { !it.scratch }
+            val byName = tensorParams.associateBy { it.name }
+            for (n in bindings.keys - byName.keys) {
+                problems += if (n in graph.scalarParameters) "'$n' is a scalar parameter of the graph: bind it among the scalars, not the tensors"
+                else "'$n' is not a parameter of the graph (its tensor parameters are ${byName.keys})"
             }
-            val byName = graph.parameters.associateBy { it.name }
-            for (n in bindings.keys - byName.keys) problems += "'$n' is not a parameter of the graph (its parameters are ${byName.keys})"
+            for (n in scalarBindings.keys - graph.scalarParameters.toSet()) {
+                problems += if (n in byName) "'$n' is a tensor parameter of the graph: bind it among the tensors, not the scalars"
+                else "'$n' is not a scalar parameter of the graph (its scalar parameters are ${graph.scalarParameters})"
+            }
+            for (n in graph.scalarParameters) if (n !in scalarBindings) problems += "scalar parameter '$n' is not bound"
             val bound = HashMap<Long, Tensor>()
-            for (p in graph.parameters) {
+            for (p in tensorParams) {
                 val b = bindings[p.name]
                 if (b == null) {
                     problems += "parameter '${p.name}' (${p.dtype}${p.shape.contentToString()}) is not bound"
@@ -82,6 +119,7 @@ internal class GraphReplay private constructor(
             // What this worker's targets can address and write.
             for (u in graph.usages) {
                 val param = graph.parameters.firstOrNull { it.placeholder.id == u.buffer.id }
+                if (param != null && param.scratch) continue // the heap ring's: what every target of the worker can address
                 val buffer = if (param != null) bound[u.buffer.id]?.buffer ?: continue else u.buffer
                 val what = param?.let { "parameter '${it.name}'" } ?: "tensor '${u.buffer.label}'"
                 for (t in u.targets) validation.addressProblem(buffer, t)?.let { problems += "$what: $it" }
@@ -92,9 +130,10 @@ internal class GraphReplay private constructor(
             // Each callable is admitted once, over every target it runs on in the graph.
             val callableIds = IntArray(graph.callables.size) { callables.admit(graph.callables[it], graph.callableTargets[it]) }
             val ps = graph.parameters
-            val buffers = Array(ps.size) { bound.getValue(ps[it].placeholder.id).buffer }
-            val offsets = LongArray(ps.size) { bound.getValue(ps[it].placeholder.id).byteOffset }
-            return GraphReplay(graph, TaskArgs.Rebinding(buffers, offsets), callableIds)
+            val buffers = Array(ps.size) { if (ps[it].scratch) ps[it].placeholder else bound.getValue(ps[it].placeholder.id).buffer }
+            val offsets = LongArray(ps.size) { if (ps[it].scratch) 0L else bound.getValue(ps[it].placeholder.id).byteOffset }
+            val scalars = LongArray(graph.scalarParameters.size) { scalarBindings.getValue(graph.scalarParameters[it]) }
+            return GraphReplay(graph, TaskArgs.Rebinding(buffers, offsets), callableIds, scalars)
         }
     }
 }

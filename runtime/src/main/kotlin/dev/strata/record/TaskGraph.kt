@@ -27,8 +27,10 @@ public class TaskGraph internal constructor(
     internal val parameters: List<Parameter>,
     /** Every buffer the graph's tasks use, with how: checked against each replay's worker. */
     internal val usages: List<Usage>,
-    /** Scratch allocations made while recording (`alloc`): such a graph can be exported, not replayed. */
-    internal val allocations: Int,
+    /** The scalar parameters a replay binds, by index. */
+    internal val scalarParameters: List<String>,
+    /** The gates each replay makes afresh, by index. */
+    internal val gates: List<RecordedGate>,
 ) {
     /** Number of tasks. */
     public val size: Int get() = nodes.size
@@ -39,8 +41,17 @@ public class TaskGraph internal constructor(
     /** Number of dependency edges. */
     public val edgeCount: Int get() = nodes.sumOf { it.producers.size }
 
-    /** The parameters a replay binds, by name, in declaration order. */
-    public val parameterNames: List<String> get() = parameters.map { it.name }
+    /** The tensor parameters a replay binds, by name, in declaration order. */
+    public val parameterNames: List<String> get() = parameters.filter { !it.scratch }.map { it.name }
+
+    /** The scalar parameters a replay binds, by name, in declaration order. */
+    public val scalarParameterNames: List<String> get() = scalarParameters
+
+    /** Scratch allocations (`alloc`) each replay makes afresh. */
+    public val scratchCount: Int get() = parameters.count { it.scratch }
+
+    /** The names of the gates each replay makes afresh, in the order they were recorded. */
+    public val gateNames: List<String> get() = gates.map { it.name }
 
     /** Node i's callable is `callables[callableIndex[i]]`. */
     private val callableIndex: IntArray
@@ -64,18 +75,22 @@ public class TaskGraph internal constructor(
     }
 
     /** The nodes laid out for replay, built on first replay. */
-    internal val plan: Plan by lazy { Plan(nodes, callableIndex) }
+    internal val plan: Plan by lazy { Plan(nodes, callableIndex, parameters, gates) }
 
     /**
      * The nodes as parallel arrays, read in order by a replay: building a task then touches a few
      * sequential arrays instead of chasing each node's objects through the heap (a cache miss apiece).
      */
-    internal class Plan(nodes: List<Node>, callableIndex: IntArray) {
+    internal class Plan(nodes: List<Node>, callableIndex: IntArray, parameters: List<Parameter>, gates: List<RecordedGate>) {
         val size: Int = nodes.size
+
+        /** The parameter index of each scratch allocation, in order. */
+        val scratchParams: IntArray = parameters.indices.filter { parameters[it].scratch }.toIntArray()
 
         /** What the engine reads. */
         val engine: ReplayPlan = run {
             val producerStart = IntArray(size + 1).also { st -> for (i in 0 until size) st[i + 1] = st[i] + nodes[i].producers.size }
+            val scratchOf = IntArray(parameters.size) { -1 }.also { for ((k, p) in scratchParams.withIndex()) it[p] = k }
             ReplayPlan(
                 names = Array(size) { nodes[it].name },
                 callables = Array(size) { nodes[it].callable },
@@ -85,8 +100,15 @@ public class TaskGraph internal constructor(
                 producers = IntArray(producerStart[size]).also { all ->
                     for (i in 0 until size) nodes[i].producers.copyInto(all, producerStart[i])
                 },
+                scratchBytes = LongArray(scratchParams.size) { parameters[scratchParams[it]].placeholder.byteSize },
+                scratchUse = Array(size) { i -> nodes[i].scratch?.let { ps -> IntArray(ps.size) { scratchOf[ps[it]] } } },
+                gateNames = Array(gates.size) { gates[it].name },
+                gateDeps = Array(size) { nodes[it].gates },
             )
         }
+
+        /** A node's bound scalars per member — pairs (position, scalar parameter index) — or null when it has none. */
+        val scalarSlots: Array<Array<IntArray?>?> = Array(size) { nodes[it].scalarSlots }
 
         val members: Array<Array<TaskArgs>> = Array(size) { nodes[it].members }
 
@@ -111,9 +133,16 @@ public class TaskGraph internal constructor(
          * null when the member uses no parameter; null altogether when no member does.
          */
         val parameterSlots: Array<IntArray?>?,
+        /** For each member, its bound scalars — pairs (position, scalar parameter index) — or null; null when no member has any. */
+        val scalarSlots: Array<IntArray?>? = null,
+        /** The scratch allocations (parameter indices) its members use, or null. */
+        val scratch: IntArray? = null,
+        /** The recorded gates (indices) it waits for, or null. */
+        val gates: IntArray? = null,
     )
 
-    internal class Parameter(val name: String, val dtype: DType, val shape: LongArray, val placeholder: Buffer)
+    /** A tensor a replay binds, or ([scratch]) allocates afresh for itself. */
+    internal class Parameter(val name: String, val dtype: DType, val shape: LongArray, val placeholder: Buffer, val scratch: Boolean = false)
 
     /** [buffer] is used by tasks on [targets]; [writes] if any of them writes it. */
     internal class Usage(val buffer: Buffer, val targets: Set<Target>, val writes: Boolean)
@@ -166,7 +195,8 @@ public class TaskGraph internal constructor(
     /** JSON (kotlinx-serialization): parameters, tasks with their arguments, and edges. */
     public fun toJson(): String = JSON.encodeToString(GraphJson.serializer(), toExport())
 
-    override fun toString(): String = "TaskGraph($name, $size tasks, $edgeCount edges, parameters $parameterNames)"
+    override fun toString(): String = "TaskGraph($name, $size tasks, $edgeCount edges, parameters $parameterNames" +
+        (if (scalarParameters.isEmpty()) "" else ", scalar parameters $scalarParameters") + ")"
 
     public companion object {
         private val JSON = Json { prettyPrint = true }
@@ -179,8 +209,9 @@ public class TaskGraph internal constructor(
         /**
          * Records [program] into a graph without running anything. The program uses the same calls as a
          * run's (`submit`, `submitGroup`, `scope`, the DSL) plus [GraphBuilder.parameter] for the tensors
-         * a replay binds; other tensors it uses are the graph's own and are used by every replay.
-         * `alloc` is recorded for export only (such a graph cannot be replayed); gates cannot be recorded.
+         * a replay binds and [GraphBuilder.scalarParameter] for scalars it binds; other tensors it uses are the
+         * graph's own and are used by every replay. `alloc` gives scratch memory each replay allocates afresh;
+         * `gate`/`after` record gates each replay makes afresh.
          *
          * @throws InvalidSubmitException for a malformed submit, as a run would.
          */

@@ -1,6 +1,9 @@
 package dev.strata.run
 
+import dev.strata.graph.Run
+import dev.strata.task.Gate
 import dev.strata.task.TaskArgs
+import dev.strata.tensor.Buffer
 import dev.strata.task.TaskCallable
 import dev.strata.task.Target
 
@@ -17,6 +20,14 @@ internal class ReplayPlan(
     val callableIndex: IntArray,
     val producerStart: IntArray,
     val producers: IntArray,
+    /** Bytes of each scratch allocation the replay makes afresh (from the heap ring, like `alloc`). */
+    val scratchBytes: LongArray = LongArray(0),
+    /** By node: the scratch allocations (indices in [scratchBytes]) it uses, or null. */
+    val scratchUse: Array<IntArray?> = arrayOfNulls(names.size),
+    /** The gates the replay makes afresh. */
+    val gateNames: Array<String> = emptyArray(),
+    /** By node: the gates (indices in [gateNames]) it waits for, or null. */
+    val gateDeps: Array<IntArray?> = arrayOfNulls(names.size),
 ) {
     val size: Int get() = names.size
 
@@ -41,4 +52,10 @@ internal interface ReplaySource {
 
     /** Node [i]'s arguments, one per member, with every parameter bound. */
     fun members(i: Int): Array<TaskArgs>
+
+    /** Scratch allocation [k] of this replay is [buffer] (called before any [members]). */
+    fun bindScratch(k: Int, buffer: Buffer)
+
+    /** This replay, [run], made [gates] (by index in [ReplayPlan.gateNames]) before building its tasks. */
+    fun gatesMade(run: Run, gates: Array<Gate>)
 }

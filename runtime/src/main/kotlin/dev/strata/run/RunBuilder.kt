@@ -199,6 +199,15 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         val producers = plan.producers
         val producerStart = plan.producerStart
         val lastConsumer = plan.lastConsumer
+        // Scratch and gates of this replay, made afresh before its tasks (held by the outer scope until the build ends).
+        val scratch = Array(plan.scratchBytes.size) { k -> allocate(plan.scratchBytes[k]).also { replay.bindScratch(k, it.allocBuffer!!) } }
+        val scratchUse = plan.scratchUse
+        val gates = if (plan.gateNames.isEmpty()) null else Array(plan.gateNames.size) { newGate(plan.gateNames[it]) }
+        val gateDeps = plan.gateDeps
+        if (gates != null) {
+            run.opensRecordedGates = true
+            replay.gatesMade(run, Array(gates.size) { gates[it] })
+        }
         var from = 0
         var built = 0
         try {
@@ -225,6 +234,8 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
                             val p = producers[k]
                             if (p >= from) attachUnpublished(t, tasks[p]!!) else dependOn(tasks[p]!!)
                         }
+                        if (gates != null) gateDeps[i]?.let { gs -> for (g in gs) dependOn(gates[g].task) }
+                        scratchUse[i]?.let { ks -> for (k in ks) retain(t, scratch[k]) } // the scratch outlives every task using it
                         building = null
                         tasks[built++] = t
                     }
@@ -270,6 +281,10 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
     override suspend fun gate(name: String): Gate {
         checkUsable()
         run.firstError.get()?.let { throw it }
+        return newGate(name)
+    }
+
+    private suspend fun newGate(name: String): GateImpl {
         drainConsumed()
         takeSlot()
         val t = Task(parts.taskIds.incrementAndGet(), run, "gate '$name'", GATE_CALLABLE, emptyArray(), emptyArray())
@@ -311,6 +326,11 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         checkUsable()
         run.firstError.get()?.let { throw it }
         val bytes = bytesOf(dtype, shape, "alloc in run #${run.id}")
+        return allocate(bytes).allocBuffer!!.tensor(dtype, *shape)
+    }
+
+    /** [bytes] of the heap ring for the current scope, held by an alloc slot (registered with the scope) that is returned. */
+    private suspend fun allocate(bytes: Long): Task {
         drainConsumed()
         takeSlot()
         val (ring, allocation) = try {
@@ -329,7 +349,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         slot.allocBuffer = buffer
         scopes.last().register(slot)
         run.trace?.counter("heap ring ${ring.index} bytes", ring.used)
-        return buffer.tensor(dtype, *shape)
+        return slot
     }
 
     override suspend fun <T> scope(block: suspend Orchestrator.() -> T): T {

@@ -23,6 +23,8 @@ internal class SubmitValidation(
     private val subsInProcesses: Boolean = false,
     /** Which next-level children are child processes. */
     private val nextInProcess: BooleanArray = BooleanArray(nextWorkers),
+    /** A recording: scalar parameters are what it records (a run refuses them). */
+    private val recording: Boolean = false,
 ) {
     private fun inProcess(t: Target): Boolean = when (t) {
         Target.Sub -> subsInProcesses
@@ -64,6 +66,7 @@ internal class SubmitValidation(
             is Target.Next -> if (target.index !in 0 until nextWorkers) return false
         }
         val args = members[0]
+        if (args.scalarParameters != null && !recording) return false
         for (i in 0 until args.tensorCount) {
             val arg = args.arg(i)
             val tensor = arg.tensor
@@ -123,6 +126,9 @@ internal class SubmitValidation(
                 for (m in members.indices) {
                     val args = members[m]
                     val mi = if (group) m else -1
+                    if (!recording) args.scalarParameters?.forEachIndexed { i, p ->
+                        ensureOrAccumulate(p == null) { SubmitProblem.UnboundScalarParameter(mi, i, p!!.name) }
+                    }
                     for (i in 0 until args.tensorCount) {
                         val arg = args.arg(i)
                         val tensor = arg.tensor

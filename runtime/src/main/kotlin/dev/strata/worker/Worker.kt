@@ -164,19 +164,22 @@ public class Worker internal constructor(
     }
 
     /**
-     * Starts a replay of [graph] as a run (issue 5 §2): every parameter bound to the tensor of the same
-     * name in [bindings], the recorded tasks submitted again without inferring their dependencies.
+     * Starts a replay of [graph] as a run (issue 5 §2): every tensor parameter bound to the tensor of the
+     * same name in [bindings], every scalar parameter to its value in [scalars], scratch (`alloc`) and gates
+     * made afresh, and the recorded tasks submitted again without inferring their dependencies.
      * Bindings are checked first, all at once: a missing, unknown, mistyped, misshapen or overlapping
      * binding, or one a target cannot address, throws [dev.strata.error.GraphBindingException] and nothing runs.
      */
-    public fun submit(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()): RunHandle {
-        val replay = GraphReplay.of(graph, bindings, validation, children)
+    @JvmOverloads
+    public fun submit(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap(), scalars: Map<String, Long> = emptyMap()): RunHandle {
+        val replay = GraphReplay.of(graph, bindings, scalars, validation, children)
         return runs.admit { it.replay(replay) }
     }
 
     /** [submit] of [graph] then wait: returns when every task finished; throws the run's first error. */
-    public fun run(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap()) {
-        submit(graph, bindings).result()
+    @JvmOverloads
+    public fun run(graph: TaskGraph, bindings: Map<String, Tensor> = emptyMap(), scalars: Map<String, Long> = emptyMap()) {
+        submit(graph, bindings, scalars).result()
     }
 
     /** A zeroed host tensor owned by the caller (not by a scope), usable by every run of this worker. */
