@@ -24,8 +24,9 @@ import java.util.Locale
  * the same invocation: the faster of one thread per rank and one per CPU), `allreduce_efficiency`
  * (`plain_ms / run_ms`; issue 17's goal: >= 0.8 with 4 chips, >= 0.5 with 16), `memcpy_gbps` (one
  * thread copying `bytes_per_rank`, best of 20: information only — the allreduce moves about 3·n times the
- * bytes of a rank through memory, so no allreduce approaches it) and `startup_ms` (a worker with every
- * chip ready and the domain up; goal <= 3000 for 16 chips).
+ * bytes of a rank through memory, so no allreduce approaches it), `startup_ms` (a worker with every
+ * chip ready and the domain up; goal <= 3000 for 16 chips) and `warmup_ms` (Strata ran at least 10
+ * allreduces and this long before the measured ones: `--warmup-ms`).
  */
 public object AllreduceBench : Bench {
     override val name: String = "allreduce"
@@ -37,6 +38,8 @@ public object AllreduceBench : Bench {
             .check({ "chip counts are 2..16, was $it" }) { l -> l.isNotEmpty() && l.all { it in 2..16 } }
         val elements: Long by option("--elements", help = "I32 elements per rank, >= 16 (default 1048576)").long().restrictTo(min = 16).default(1L shl 20)
         val iterations: Int by option("--iterations", help = "measured runs per configuration (default 20)").int().restrictTo(min = 1).default(20)
+        val warmupMs: Long? by option("--warmup-ms", help = "warm-up of Strata's runs before measuring (default 10000; 0 with --quick); the plain threads get up to 2000")
+            .long().restrictTo(min = 0)
         val isolation: Isolation by option("--isolation", help = "where chips run: process (child JVMs, default) or thread")
             .choice("process" to Isolation.PROCESS, "thread" to Isolation.THREAD).default(Isolation.PROCESS)
     }
@@ -53,11 +56,13 @@ public object AllreduceBench : Bench {
             elements = minOf(elements, 1L shl 14)
             iterations = minOf(iterations, 2)
         }
+        // Chip JVMs reach their steady state only after seconds of JIT work on this 2-core VM (docs/performance.md, issue 17).
+        val warmupMs = o.warmupMs ?: if (quick) 0 else 10_000
         val bytes = elements * 4
         val memcpy = memcpyGbps(bytes, if (quick) 3 else 20)
         for (n in chips) {
-            o.progress.println("allreduce: $n chips ($isolation), $bytes B per rank, ${if (quick) 1 else 10} warm-up + $iterations runs…")
-            val m = AllreduceSample.measure(n, elements, iterations, if (quick) 1 else 10, isolation, o.traceFor("${n}chips", chips.size))
+            o.progress.println("allreduce: $n chips ($isolation), $bytes B per rank, $warmupMs ms of warm-up + $iterations runs…")
+            val m = AllreduceSample.measure(n, elements, iterations, if (quick) 1 else 10, isolation, o.traceFor("${n}chips", chips.size), warmupMs)
             if (!m.correct) {
                 o.progress.println("allreduce: $n chips produced a wrong result")
                 return 1
@@ -65,12 +70,12 @@ public object AllreduceBench : Bench {
             val median = m.seconds.sorted()[m.seconds.size / 2]
             val gbps = bytes / median / 1e9
             o.progress.println("allreduce: the same collective on plain threads, $n ranks…")
-            val (plain, plainThreads) = PlainAllreduce.best(n, elements, if (quick) 1 else 30, iterations)
+            val (plain, plainThreads) = PlainAllreduce.best(n, elements, if (quick) 1 else 10, iterations, minOf(warmupMs, 2_000))
             val fields = linkedMapOf<String, Any>(
                 "bench" to "allreduce", "chips" to n, "isolation" to isolation.name.lowercase(), "bytes_per_rank" to bytes,
                 "gbps" to fmt(gbps), "gbps_best" to fmt(bytes / m.seconds.min() / 1e9), "run_ms" to fmt(median * 1e3),
                 "plain_ms" to fmt(plain * 1e3), "plain_threads" to plainThreads, "allreduce_efficiency" to fmt(plain / median),
-                "memcpy_gbps" to fmt(memcpy), "startup_ms" to fmt(m.startupMillis),
+                "memcpy_gbps" to fmt(memcpy), "startup_ms" to fmt(m.startupMillis), "warmup_ms" to warmupMs,
             )
             out.println(json(fields))
         }

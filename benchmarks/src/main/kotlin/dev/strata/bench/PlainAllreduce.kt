@@ -116,14 +116,20 @@ internal class PlainAllreduce(private val ranks: Int, private val elements: Long
         private const val CHUNK = 16 * 1024
 
         /**
-         * Median seconds of [iterations] allreduces (after [warmup]) with one thread per rank and with one
-         * thread per CPU; the faster configuration wins. Returns (median seconds, threads used).
+         * Median seconds of [iterations] allreduces (after at least [warmup] runs and [warmupMillis] of them)
+         * with one thread per rank and with one thread per CPU; the faster configuration wins. Returns
+         * (median seconds, threads used).
          */
-        fun best(ranks: Int, elements: Long, warmup: Int, iterations: Int): Pair<Double, Int> {
+        fun best(ranks: Int, elements: Long, warmup: Int, iterations: Int, warmupMillis: Long = 0): Pair<Double, Int> {
             val cpus = Runtime.getRuntime().availableProcessors()
             return listOf(ranks, minOf(ranks, cpus)).distinct().map { t ->
                 PlainAllreduce(ranks, elements, t).use { p ->
-                    repeat(warmup) { p.iterate() }
+                    val warmStart = System.nanoTime()
+                    var warmed = 0
+                    while (warmed < warmup || (System.nanoTime() - warmStart) / 1_000_000 < warmupMillis) {
+                        p.iterate()
+                        warmed++
+                    }
                     val times = DoubleArray(iterations) { p.iterate() }
                     check(p.correct()) { "the plain-thread allreduce ($ranks ranks, $t threads) computed a wrong result" }
                     times.sorted()[iterations / 2] to t

@@ -120,16 +120,31 @@ public object AllreduceSample : Sample {
 
     /**
      * Starts a worker with [chips] chips ([isolation]), runs the allreduce of [elements] I32 per rank
-     * [warmup] + [iterations] times, and checks the last result: the benchmark's entry point. With [trace],
+     * [warmup] times (and for at least [warmupMillis]) then [iterations] times, and checks the last
+     * result: the benchmark's entry point. With [trace],
      * the worker writes a timeline of every run there when it closes.
      */
-    public fun measure(chips: Int, elements: Long, iterations: Int, warmup: Int, isolation: Isolation, trace: Path? = null): Measurement {
+    public fun measure(
+        chips: Int,
+        elements: Long,
+        iterations: Int,
+        warmup: Int,
+        isolation: Isolation,
+        trace: Path? = null,
+        warmupMillis: Long = 0,
+    ): Measurement {
         val o = AllreduceOptions(chips, elements, iterations = iterations, isolation = isolation, trace = trace)
         val started = System.nanoTime()
         open(o).use { w ->
             val startup = (System.nanoTime() - started) / 1e6
             val job = AllreduceJob(w, chips, elements)
-            repeat(warmup) { job.iterate() }
+            // At least [warmup] runs and [warmupMillis] of them: every JVM's JIT (each chip JVM's own) reaches its steady state.
+            val warmStart = System.nanoTime()
+            var warmed = 0
+            while (warmed < warmup || (System.nanoTime() - warmStart) / 1_000_000 < warmupMillis) {
+                job.iterate()
+                warmed++
+            }
             val times = List(iterations) { job.iterate() }
             return Measurement(startup, times, AllreduceJob.firstWrong(job.readBack(), chips) == null)
         }
