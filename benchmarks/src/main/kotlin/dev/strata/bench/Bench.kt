@@ -42,7 +42,7 @@ internal open class BenchOptions(bench: String, summary: String, private val tra
 
 /** Every benchmark the CLI knows, by name. */
 public object Benches {
-    public val all: List<Bench> = listOf(AllreduceBench, ClusterBench, DispatchBench, MailboxBench)
+    public val all: List<Bench> = listOf(AllreduceBench, ClusterBench, CompareBench, DispatchBench, MailboxBench)
 
     public fun find(name: String): Bench? = all.firstOrNull { it.name == name }
 }
