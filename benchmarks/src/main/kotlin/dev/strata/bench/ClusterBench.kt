@@ -133,7 +133,7 @@ public object ClusterBench : Bench {
             }
             return 0
         } finally {
-            nodes.forEach { it.close() }
+            LocalNode.closeAll(nodes)
         }
     }
 

@@ -25,21 +25,42 @@ public class LocalNode private constructor(
     /** What the node printed (stdout and stderr) so far: for failure messages. */
     public val log: String get() = output.toString()
 
-    /** Stops the node: SIGTERM (it leaves the cluster), SIGKILL after [grace]. Never throws. */
+    /**
+     * Stops the node: SIGTERM (it leaves the cluster, stops its actor system, then closes its worker: its
+     * chip JVMs release what they hold, such as an HCCL rendezvous in /dev/shm), SIGKILL after [grace].
+     * Never throws.
+     */
     public fun close(grace: Duration) {
         if (!process.isAlive) return
         process.destroy()
+        awaitOrKill(grace)
+    }
+
+    private fun awaitOrKill(grace: Duration) {
         if (!process.waitFor(grace.inWholeMilliseconds, TimeUnit.MILLISECONDS)) {
             process.destroyForcibly()
             process.waitFor(5, TimeUnit.SECONDS)
         }
     }
 
-    override fun close(): Unit = close(5.seconds)
+    override fun close(): Unit = close(GRACE)
 
     override fun toString(): String = "LocalNode($hostPort, pid ${process.pid()})"
 
     public companion object {
+        /**
+         * How long [close] waits after SIGTERM. A node's orderly stop takes seconds here (leaving the cluster
+         * up to 2.5 s, stopping the actor system, then its chip JVMs); a SIGKILL before it ends kills the chip
+         * JVMs with it (they die with their parent) before they release their shared memory.
+         */
+        public val GRACE: Duration = 20.seconds
+
+        /** Stops [nodes] together: SIGTERM to each, then waits for each (SIGKILL after [grace]). Never throws. */
+        public fun closeAll(nodes: Collection<LocalNode>, grace: Duration = GRACE) {
+            for (n in nodes) if (n.process.isAlive) n.process.destroy()
+            for (n in nodes) n.awaitOrKill(grace)
+        }
+
         init {
             // Nothing of ours on stdout: kotlin-logging's start-up line stays off unless the application chose.
             if (System.getProperty("kotlin-logging.logStartupMessage") == null) System.setProperty("kotlin-logging.logStartupMessage", "false")

@@ -126,10 +126,14 @@ class AllreduceHostsSpec : FunSpec({
     test("--driver acl across 2 hosts × 2 chips (chip JVMs in each node): PASS").config(
         enabledOrReasonIf = { if (aclMissing == null) io.kotest.core.test.Enabled.enabled else io.kotest.core.test.Enabled.disabled(aclMissing) },
     ) {
+        fun rendezvous() = java.io.File("/dev/shm").list { _, n -> n.startsWith("hccl-emu-") }.orEmpty().toSet()
+        val before = rendezvous()
         val (code, out) = capture { AllreduceSample.run(listOf("--hosts", "2", "--chips", "2", "--driver", "acl", "--elements", "70001", "--iterations", "2"), it) }
         out shouldContain "2 hosts (node JVMs on loopback) × 2 acl chips (child JVMs)"
         out shouldContain "PASS: all 4 ranks on 2 hosts"
         code shouldBe 0
+        // Each node stopped in order, so its chip JVMs destroyed their communicators: no HCCL rendezvous is left behind.
+        (rendezvous() - before) shouldBe emptySet()
     }
 })
 
