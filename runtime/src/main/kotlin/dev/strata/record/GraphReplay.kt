@@ -32,9 +32,15 @@ internal class GraphReplay private constructor(
 
     /** Node [i]'s arguments with every view of a parameter moved onto its binding (lazily: see [TaskArgs]). */
     override fun members(i: Int): Array<TaskArgs> {
+        val tensors = tensorsBound(i)
+        val scalarSlots = layout.scalarSlots[i] ?: return tensors
+        val recorded = layout.members[i]
+        return Array(tensors.size) { m -> scalarSlots[m]?.let { recorded[m].withScalars(tensors[m], it, scalars) } ?: tensors[m] }
+    }
+
+    /** Node [i]'s members with every view of a tensor parameter moved onto its binding. */
+    private fun tensorsBound(i: Int): Array<TaskArgs> {
         val plan = layout
-        val scalarSlots = plan.scalarSlots[i]
-        if (scalarSlots != null) return withScalars(i, scalarSlots)
         val single = plan.single[i]
         if (single != null) return arrayOf(single.rebound(plan.singleSlots[i]!!, rebinding))
         val slots = plan.groupSlots[i] ?: return plan.members[i]
@@ -42,22 +48,11 @@ internal class GraphReplay private constructor(
         return Array(members.size) { m -> slots[m]?.let { members[m].rebound(it, rebinding) } ?: members[m] }
     }
 
-    /** Node [i]'s members with bound tensors (as [members]) and bound scalars. */
-    private fun withScalars(i: Int, scalarSlots: Array<IntArray?>): Array<TaskArgs> {
-        val members = layout.members[i]
-        val tensorSlots = graph.nodes[i].parameterSlots
-        return Array(members.size) { m ->
-            val recorded = members[m]
-            val tensors = tensorSlots?.get(m)?.let { recorded.rebound(it, rebinding) } ?: recorded
-            scalarSlots[m]?.let { recorded.withScalars(tensors, it, scalars) } ?: tensors
-        }
-    }
-
     override fun bindScratch(k: Int, buffer: Buffer) {
         rebinding.buffers[layout.scratchParams[k]] = buffer
     }
 
-    override fun gatesMade(run: Run, gates: Array<Gate>) {
+    override fun gatesMade(run: Run, gates: Array<out Gate>) {
         for ((g, gate) in gates.withIndex()) graph.gates[g].made(run, gate)
     }
 

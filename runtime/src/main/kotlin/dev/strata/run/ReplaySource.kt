@@ -57,5 +57,5 @@ internal interface ReplaySource {
     fun bindScratch(k: Int, buffer: Buffer)
 
     /** This replay, [run], made [gates] (by index in [ReplayPlan.gateNames]) before building its tasks. */
-    fun gatesMade(run: Run, gates: Array<Gate>)
+    fun gatesMade(run: Run, gates: Array<out Gate>)
 }

@@ -206,7 +206,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         val gateDeps = plan.gateDeps
         if (gates != null) {
             run.opensRecordedGates = true
-            replay.gatesMade(run, Array(gates.size) { gates[it] })
+            replay.gatesMade(run, gates)
         }
         var from = 0
         var built = 0
