@@ -4,6 +4,7 @@ import com.github.ajalt.clikt.parameters.options.default
 import com.github.ajalt.clikt.parameters.options.flag
 import com.github.ajalt.clikt.parameters.options.option
 import com.github.ajalt.clikt.parameters.types.int
+import com.github.ajalt.clikt.parameters.types.long
 import com.github.ajalt.clikt.parameters.types.restrictTo
 import dev.strata.task.TaskArgs
 import dev.strata.task.Target
@@ -32,6 +33,9 @@ import java.util.concurrent.TimeUnit
  *   one `delayed` task computed (p50), a chain and independent tasks, tasks/s; otherwise the line says why
  *   it was left out.
  *
+ * Every path is warmed up first, by count and then for `--warmup-ms` (default 2 s; a fresh child JVM per
+ * round gets as long): the JIT needs seconds to compile a whole path.
+ *
  * One JSON line per round, then a `summary` line with the median of each figure and the ratios
  * (`ratio_*`: Strata's figure over the peer's, so < 1 is better for latencies and > 1 for rates).
  */
@@ -41,6 +45,7 @@ public object CompareBench : Bench {
 
     private class Options : BenchOptions("compare", description, tracesRuns = false) {
         val rounds: Int by option("--rounds", help = "rounds, each measuring every figure (default 3)").int().restrictTo(1..20).default(3)
+        val warmupMs: Long? by option("--warmup-ms", help = "warm-up time of each Strata and floor path before the rounds, and of each round's child JVM (default 2000; 0 with --quick)").long().restrictTo(min = 0)
         val noDask: Boolean by option("--no-dask", help = "leave Dask out even when it is installed").flag()
     }
 
@@ -50,6 +55,7 @@ public object CompareBench : Bench {
         val quick = o.quick
         val samples = if (quick) 300 else 20_000
         val tasks = if (quick) 2_000 else 100_000
+        val warmupNanos = (o.warmupMs ?: if (quick) 0 else 2_000) * 1_000_000
         val err = o.progress
         val dask = if (o.noDask) "left out (--no-dask)" to null else Dask.probe()
         err.println("compare: ${o.rounds} round(s); Dask: ${dask.second?.let { "dask $it" } ?: dask.first}")
@@ -57,10 +63,13 @@ public object CompareBench : Bench {
         // Nothing else runs while a figure is measured: the child JVM's worker and the spinning partner exist only for their own figure.
         DispatchWorkloads(4).use { w ->
             Floor().use { floor ->
-                // Warm-up: every path once before anything is timed.
-                repeat(samples) { w.runOneTask(); floor.tpeOneTask() }
+                // Warm-up: every path, by count and then by time (the JIT needs seconds to compile a whole path).
+                warm(samples, warmupNanos) { w.runOneTask() }
+                warm(samples, warmupNanos) { floor.tpeOneTask() }
                 floor.spinning { repeat(samples) { floor.spinHandOff() } }
-                w.chain(tasks); w.independent(tasks); floor.cfChain(tasks); floor.tpeIndependent(tasks)
+                warm(1, warmupNanos) { w.chain(tasks) }
+                warm(1, warmupNanos) { w.independent(tasks) }
+                floor.cfChain(tasks); floor.tpeIndependent(tasks)
                 for (r in 1..o.rounds) {
                     err.println("compare: round $r of ${o.rounds}")
                     val f = linkedMapOf<String, Double>()
@@ -68,7 +77,7 @@ public object CompareBench : Bench {
                     f["strata_chain_tasks_per_s"] = rate(tasks) { w.chain(it) }
                     f["strata_independent_tasks_per_s"] = rate(tasks) { w.independent(it) }
                     f["strata_run_1task_process_us"] = ChildOneTask().use { child ->
-                        repeat(minOf(samples, 2_000)) { child.runOneTask() }
+                        warm(minOf(samples, 2_000), warmupNanos) { child.runOneTask() }
                         p50(minOf(samples, 5_000)) { child.runOneTask() }.let(::us)
                     }
                     f["floor_tpe_1task_us"] = p50(samples) { floor.tpeOneTask() }.let(::us)
@@ -101,6 +110,13 @@ public object CompareBench : Bench {
         summary["cores"] = Runtime.getRuntime().availableProcessors()
         out.println(json(summary))
         return 0
+    }
+
+    /** Runs [body] [count] times, then on until [nanos] passed since it began. */
+    private inline fun warm(count: Int, nanos: Long, body: () -> Unit) {
+        val until = System.nanoTime() + nanos
+        repeat(count) { body() }
+        while (System.nanoTime() - until < 0) body()
     }
 
     private inline fun p50(count: Int, body: () -> Unit): Long {

@@ -32,9 +32,8 @@ import java.util.Locale
  * replayed with the parameter bound each run (no inference, no per-task validation; goal >= 3x deps2).
  *
  * Options: `--workers N` sub workers (default 4), `--quick` (few iterations: for tests, not numbers),
- * `--warmup-ms N` how long each throughput workload runs right before its rounds are timed (default
- * 2000: the JIT keeps recompiling the build and hand-off paths for a second or two, and rounds timed
- * earlier measure that, not the engine),
+ * `--warmup-ms N` how long each workload (one-task runs too) runs right before it is timed (default 2000: the JIT keeps recompiling the build and hand-off
+ * paths for a second or two, and rounds timed earlier measure that, not the engine),
  * `--rounds N` throughput rounds (median reported), `--tasks N` tasks per throughput round,
  * `--spin-us N` the workers' idle spin (default: `WorkerConfig`'s), `--only W[,W…]` measure only some
  * workloads (`latency` or the names above; handy under a profiler): the JSON line then carries only
@@ -132,6 +131,11 @@ public object DispatchBench : Bench {
             // --- one-task run latency -------------------------------------------------------------
             val latencies = Latencies()
             if (o.wants("latency")) {
+                // Warmed up again right before it is timed, for a time, not a count of runs: the other workloads'
+                // warm-ups above leave the JIT compiling for a second or two, and runs timed meanwhile measure that.
+                if (o.warmupMillis > 0) err.println("dispatch: warm-up, one-task runs for ${o.warmupMillis} ms")
+                val until = System.nanoTime() + o.warmupMillis * 1_000_000
+                while (System.nanoTime() - until < 0) repeat(1_000) { w.runOneTask() }
                 err.println("dispatch: timing ${o.latencyRuns} one-task runs")
                 repeat(o.latencyRuns) {
                     val t0 = System.nanoTime()

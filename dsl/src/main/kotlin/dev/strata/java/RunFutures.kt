@@ -16,8 +16,8 @@ import java.util.function.Consumer
 /** Runs as Java sees them: a program is a `Consumer<JavaProgram>`, a run in flight a `CompletableFuture`. */
 internal object RunFutures {
     /**
-     * Where run futures are completed, so the stages a caller chains on them never run on a worker's
-     * scheduler thread (which completes the run): a slow or blocking stage there would stall every run of
+     * Where run futures are completed, so the stages a caller chains on them never run on the
+     * thread that completes the run (an endpoint's, or one taking a scheduling step): a slow or blocking stage there would stall every run of
      * the worker, and one that starts a run there would deadlock it. IO threads tolerate blocking stages.
      */
     private val completions = CoroutineScope(SupervisorJob() + Dispatchers.IO + CoroutineName("strata-run-futures"))

@@ -70,6 +70,12 @@ internal interface Endpoint : AutoCloseable {
     fun start(onDone: (Dispatch) -> Dispatch?)
 
     /**
+     * Offers this worker's idle time to [help] (call before [start]): while it waits for work with a spin, it
+     * takes the scheduling steps that others queued for it. Workers that cannot help ignore it.
+     */
+    fun helpWhileIdle(help: IdleHelp) {}
+
+    /**
      * Hands [dispatch] to the worker without blocking. The endpoint must be idle. Throws if it can no
      * longer take work (closed or dead); the scheduler then fails that member.
      */
@@ -106,6 +112,26 @@ internal interface Endpoint : AutoCloseable {
     fun close(timeoutMillis: Long)
 
     override fun close(): Unit = close(1_000)
+}
+
+/**
+ * How an idle worker helps its scheduler (see `Scheduler`, "Idle workers take the step"): a worker that
+ * spins waiting for work [enter]s, checks [hasWork] as part of its spin, and [leave]s before it parks or
+ * runs a task. A poster that sees a helper in (the count is read after its event is queued) leaves the
+ * step to it; a helper looks at the queue after it left (its decrement comes first), so one of the two
+ * always takes the step.
+ */
+internal interface IdleHelp {
+    fun enter()
+
+    /** Whether a step is waiting to be taken. Cheap: read in a spin. */
+    fun hasWork(): Boolean
+
+    /**
+     * Leaves the helpers; takes the waiting step, if any, preferring sub worker [index] (the caller's) for a
+     * task it dispatches, so the work lands in the caller's own slot.
+     */
+    fun leave(index: Int)
 }
 
 /** Why [Endpoint.stop] is called. */

@@ -2,6 +2,7 @@ package dev.strata.endpoint
 
 import dev.strata.error.TaskFailedException
 import dev.strata.wait.Parker
+import dev.strata.wait.SpinPark
 import io.github.oshai.kotlinlogging.KotlinLogging
 import java.util.concurrent.ScheduledThreadPoolExecutor
 import java.util.concurrent.TimeUnit
@@ -18,7 +19,7 @@ private val log = KotlinLogging.logger {}
 internal class ThreadEndpoint(
     override val path: String,
     override val index: Int,
-    spinNanos: Long,
+    private val spinNanos: Long,
     /** Runs each task on this endpoint's thread. */
     private val runner: TaskRunner = TaskRunner.calling(path),
     /** Closed after the thread stopped: what the tasks ran on (a nested worker, a chip in this JVM), if anything. */
@@ -66,6 +67,13 @@ internal class ThreadEndpoint(
     @Volatile
     private var abandoned = 0
 
+    /** The scheduler's steps this worker takes while it spins idle; null: it only waits for its own work. */
+    private var help: IdleHelp? = null
+
+    override fun helpWhileIdle(help: IdleHelp) {
+        this.help = help
+    }
+
     override fun start(onDone: (Dispatch) -> Dispatch?) {
         this.onDone = onDone
         thread = newThread(null)
@@ -96,8 +104,8 @@ internal class ThreadEndpoint(
                 pending = null
                 if (d != null) slot.set(d)
             } else {
-                parker.await(ready = { slot.get() != null }, stop = { closed })
-                d = slot.get() ?: break // closed and nothing left to run
+                awaitWork()
+                d = slot.get() ?: if (closed) break else continue // a step taken for the scheduler, or closed
             }
             while (d != null) {
                 if (tracked) {
@@ -121,6 +129,20 @@ internal class ThreadEndpoint(
                 if (d != null) slot.set(d)
             }
         }
+    }
+
+    /**
+     * Waits until a dispatch is in the slot or the endpoint closed: [Parker]'s spin, then park. A helping
+     * worker ([help]) also returns after it took a scheduling step that was waiting for it during the spin
+     * (the caller looks at its slot and waits again).
+     */
+    private fun awaitWork() {
+        val h = help ?: return parker.await(ready = { slot.get() != null }, stop = { closed })
+        h.enter()
+        val woke = SpinPark.spin(spinNanos, SpinPark::spinThenYield) { slot.get() != null || closed || h.hasWork() }
+        h.leave(index) // takes the waiting step, if any
+        if (woke) return
+        while (slot.get() == null && !closed) parker.parkOnce(ready = { slot.get() != null }, stop = { closed })
     }
 
     /** Reports [d]'s completion; returns a successor to run next on this thread, if the scheduler hands one back. */

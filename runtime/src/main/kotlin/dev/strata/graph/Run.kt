@@ -17,7 +17,7 @@ import java.util.concurrent.CompletableFuture
  * Threads: the program's thread builds (it alone touches [tensorMap]); endpoint threads, the scheduler
  * and a canceller read and write the rest. [pending] and [firstError] are atomics; [failed], [building],
  * [builder] and [helper] are volatile flags (a stale read only delays a skip or a poll by one check);
- * [consumed] and [gates] are concurrent queues; [held] is the scheduler thread's alone.
+ * [consumed] and [gates] are concurrent queues; [held] belongs to the holder of the scheduler's token.
  */
 internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
     val pending = AtomicLong(1)
@@ -42,7 +42,7 @@ internal class Run(val id: Long, private val onCancel: (Run) -> Unit) {
     @Volatile
     var builder: Thread? = null
 
-    /** Tasks that became ready while an earlier run was still executing (scheduler thread only). */
+    /** Tasks that became ready while an earlier run was still executing (the scheduler's token holder only). */
     val held = ArrayList<Task>()
 
     /**

@@ -6,6 +6,7 @@ import dev.strata.task.Target
 import dev.strata.tensor.Buffer
 import dev.strata.trace.TaskTimes
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
+import java.util.concurrent.atomic.AtomicReferenceFieldUpdater
 
 /**
  * One node of the task DAG: a single task, a group task (several members, one per worker), or the
@@ -16,17 +17,19 @@ import java.util.concurrent.atomic.AtomicIntegerFieldUpdater
  *
  * - **building** (the program's thread, nothing published yet): [attach] / [attachUnpublished] a consumer,
  *   then [publish] ends the build;
- * - **dispatch** (the scheduler thread): READY and RUNNING are plain writes of [state] there, since
- *   only that thread moves a published task forward; [claim] is the one exception: an endpoint's thread
- *   takes a ready successor for itself (the successor hand-off);
- * - **terminal** ([complete], [fail], [skip], [openGate]): under the task's monitor, which is what makes
- *   [attach] safe: a consumer attached under the same monitor either lands in [fanout] before the
- *   transition (and is released by whoever made it) or sees the terminal state (and does not wait);
+ * - **dispatch** (the thread holding the scheduler's token): READY and RUNNING are plain writes of
+ *   [state] there, since only the holder moves a published task forward (the token orders holders);
+ *   [claim] is the one exception: an endpoint's thread takes a ready successor for itself (the successor
+ *   hand-off);
+ * - **terminal** ([complete], [fail], [skip], [openGate]): the state under the task's monitor, then the
+ *   consumer list taken with an atomic swap to an end marker, which is what makes the lock-free [attach]
+ *   safe: a consumer either lands in [fanout] before the swap (and is released by whoever made it) or
+ *   sees the marker (and does not wait, or is poisoned);
  * - **references** ([tryRetain], [release]) and **fan-in** ([addFanin], [releaseFanin]) are atomic counts,
  *   safe from any thread; the caller that takes either to zero acts on it (consumes or queues the task).
  *
- * Ownership of the other fields: the program's thread builds the task; after publication the scheduler
- * thread owns the dispatch fields ([memberStates], [membersTerminal], [firstFailure]), except that an
+ * Ownership of the other fields: the program's thread builds the task; after publication the scheduler's
+ * token holder owns the dispatch fields ([memberStates], [membersTerminal], [firstFailure]), except that an
  * endpoint running a claimed successor writes its member state, ordered after the dispatch it ran.
  */
 internal class Task(
@@ -54,9 +57,12 @@ internal class Task(
     @Volatile
     private var refCount: Int = 2
 
-    /** Consumers to notify on completion; null once terminal. Guarded by `this` (see [attach]). */
-    var fanout: ArrayList<Task>? = null
-        private set
+    /**
+     * Consumers to notify on completion, lock-free (see [attach]): null (none yet), a [Link] stack of them,
+     * or, once terminal, [DONE] (completed) or [POISONED] (failed or skipped).
+     */
+    @Volatile
+    private var fanout: Any? = null
 
     /** Device buffers this task is recorded as a user of ([Buffer.users]); it leaves them when it is terminal. */
     @Volatile
@@ -66,8 +72,8 @@ internal class Task(
     var producers: ArrayList<Task>? = null
 
     /**
-     * Set when a producer failed or was skipped while this task was still being built (by [attach] or
-     * [skip], under this task's monitor); [publish] then reports it [Publish.POISONED].
+     * Set when a producer failed or was skipped while this task was still being built (by [attach], on the
+     * builder's thread, or by [skip], under this task's monitor); [publish] then reports it [Publish.POISONED].
      */
     var poisoned: Boolean = false
         private set
@@ -84,7 +90,7 @@ internal class Task(
     var allocRing: HeapRing? = null
     var allocBuffer: Buffer? = null
 
-    // --- scheduler-thread state -------------------------------------------------------------
+    // --- the scheduler's state (its token holder's) -------------------------------------------------------------
     val memberStates: Array<MemberState> = Array(members.size) { MemberState.NOT_DISPATCHED }
     var membersTerminal: Int = 0
 
@@ -135,31 +141,48 @@ internal class Task(
     // --- transitions -----------------------------------------------------------------------------
 
     /**
-     * Makes [consumer] (being built) wait for this task. Under this task's monitor, so it never misses the
-     * terminal transition: a producer that already failed or was skipped poisons the consumer; one that
-     * already completed has nothing left to wait for; otherwise the consumer joins [fanout] and its
-     * fan-in grows by one. The caller de-duplicates producers and takes the reference.
+     * Makes [consumer] (being built, on the program's thread) wait for this task. Lock-free, so a builder
+     * attaching to a task that is finishing on a worker never contends for its monitor (that contention
+     * inflated a monitor per task and halved a chain's rate): the consumer is pushed onto [fanout] with a CAS
+     * unless a terminal transition took the list first — it swaps in its marker ([takeFanout]) — so it never
+     * misses that transition: a producer that already failed or was skipped poisons the consumer; one that
+     * already completed has nothing left to wait for; otherwise the consumer joins [fanout] and its fan-in
+     * grows by one (before the push: its build guard keeps the count above zero if the taker releases it
+     * first). The caller de-duplicates producers and takes the reference.
      */
     fun attach(consumer: Task) {
-        synchronized(this) {
-            when (state) {
-                TaskState.FAILED, TaskState.SKIPPED -> consumer.poisoned = true
-                TaskState.COMPLETED, TaskState.CONSUMED -> Unit // already done: nothing to wait for
-                else -> addConsumer(consumer)
+        consumer.addFanin()
+        while (true) {
+            val head = fanout
+            if (head === DONE || head === POISONED) {
+                consumer.releaseFanin() // never the last: the consumer's build guard is still held
+                if (head === POISONED) consumer.poisoned = true
+                return
             }
+            if (FANOUT.compareAndSet(this, head, Link(consumer, head as Link?))) return
         }
     }
 
-    /**
-     * [attach] for a producer that is not published yet (a replay builds a chunk of tasks before publishing
-     * any): no other thread can see it (a skip only marks a building task poisoned), so no lock.
-     */
-    fun attachUnpublished(consumer: Task) = addConsumer(consumer)
+    /** [attach] for a producer that is not published yet (a replay builds a chunk of tasks before publishing any). */
+    fun attachUnpublished(consumer: Task) = attach(consumer)
 
-    private fun addConsumer(consumer: Task) {
-        (fanout ?: ArrayList<Task>(2).also { fanout = it }).add(consumer)
-        consumer.addFanin()
+    /**
+     * Ends [fanout] with [marker] and returns the consumers attached so far, in attach order (null when there
+     * were none, or when it had ended already). Every later [attach] sees the marker.
+     */
+    private fun takeFanout(marker: Any): ArrayList<Task>? {
+        var c: Link? = FANOUT.getAndSet(this, marker) as? Link ?: return null
+        val out = ArrayList<Task>(4)
+        while (c != null) {
+            out.add(c.task)
+            c = c.next
+        }
+        out.reverse()
+        return out
     }
+
+    /** One consumer in [fanout]. */
+    private class Link(val task: Task, val next: Link?)
 
     /**
      * BUILDING → PENDING: the build is over. [Publish.POISONED] when a producer failed meanwhile or the run
@@ -227,11 +250,9 @@ internal class Task(
     /** RUNNING → FAILED; returns the consumers, to be skipped (null when there are none). */
     fun fail(): ArrayList<Task>? = terminal(TaskState.FAILED)
 
-    private fun terminal(to: TaskState): ArrayList<Task>? = synchronized(this) {
-        state = to
-        val consumers = fanout
-        fanout = null
-        consumers
+    private fun terminal(to: TaskState): ArrayList<Task>? {
+        synchronized(this) { state = to }
+        return takeFanout(if (to == TaskState.COMPLETED) DONE else POISONED)
     }
 
     /**
@@ -247,9 +268,7 @@ internal class Task(
             }
             TaskState.PENDING, TaskState.READY -> {
                 state = TaskState.SKIPPED
-                val consumers = fanout
-                fanout = null
-                consumers ?: emptyList()
+                takeFanout(POISONED) ?: emptyList()
             }
             else -> null
         }
@@ -262,9 +281,7 @@ internal class Task(
     fun openGate(): List<Task>? = synchronized(this) {
         if (state != TaskState.PENDING) return null
         state = TaskState.COMPLETED
-        val consumers = fanout
-        fanout = null
-        consumers ?: emptyList()
+        takeFanout(DONE) ?: emptyList()
     }
 
     /** What [publish] found. */
@@ -273,6 +290,12 @@ internal class Task(
     override fun toString(): String = "task #$id '$name'"
 
     private companion object {
+        /** [fanout]'s end markers: the task completed; it failed or was skipped. */
+        val DONE = Any()
+        val POISONED = Any()
+
+        val FANOUT: AtomicReferenceFieldUpdater<Task, Any?> = AtomicReferenceFieldUpdater.newUpdater(Task::class.java, Any::class.java, "fanout")
+
         val FANIN: AtomicIntegerFieldUpdater<Task> = AtomicIntegerFieldUpdater.newUpdater(Task::class.java, "faninCount")
         val REFS: AtomicIntegerFieldUpdater<Task> = AtomicIntegerFieldUpdater.newUpdater(Task::class.java, "refCount")
     }

@@ -36,7 +36,7 @@ private val log = KotlinLogging.logger {}
  * once the view's buffer is gone ([discard]). A node lost while it holds a result makes every reader of
  * it fail with [WorkerDiedException] naming the node and the task that produced the result.
  *
- * Thread-safe: the scheduler's thread plans remote dispatches, endpoint threads prepare local ones and
+ * Thread-safe: scheduling steps (on whichever thread takes them) plan remote dispatches, endpoint threads prepare local ones and
  * commit remote results, and the thread that finishes a run syncs it.
  */
 internal class Residency : AutoCloseable {

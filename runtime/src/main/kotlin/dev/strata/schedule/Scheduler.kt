@@ -14,16 +14,10 @@ import dev.strata.error.WorkerDiedException
 import dev.strata.task.Target
 import dev.strata.trace.WorkerTrace
 import io.github.oshai.kotlinlogging.KotlinLogging
-import kotlinx.coroutines.CancellableContinuation
-import kotlinx.coroutines.CoroutineName
-import kotlinx.coroutines.CoroutineScope
-import kotlinx.coroutines.Job
-import kotlinx.coroutines.SupervisorJob
-import kotlinx.coroutines.launch
-import kotlinx.coroutines.suspendCancellableCoroutine
 import java.util.concurrent.ConcurrentLinkedQueue
-import java.util.concurrent.atomic.AtomicReference
-import kotlin.coroutines.resume
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicInteger
+import dev.strata.endpoint.IdleHelp
 
 private val log = KotlinLogging.logger {}
 
@@ -32,26 +26,50 @@ private val log = KotlinLogging.logger {}
  *
  * ## Structural overview
  *
- * One coroutine on its own single-thread dispatcher ([SpinParkDispatcher]: it spins briefly, then parks;
- * an idle worker costs no CPU). It drives the worker's endpoints: a pool of sub workers ([subs]) and the
- * directed next-level children ([nexts]). Three kinds of threads meet here:
+ * The scheduler has no thread of its own. Its state is owned by whichever thread holds its token
+ * ([stepping]); a thread that posts an event takes the token if it is free and handles every event in the
+ * inbox itself, then dispatches (a *combining* scheduler: the step is taken by whoever has work for it). It
+ * drives the worker's endpoints: a pool of sub workers ([subs]) and the directed next-level children
+ * ([nexts]). The threads that post:
  *
- * - the **program's thread** builds a run (`RunBuilder`) and posts ready tasks, poisoned tasks and the
- *   end of the build ([ReadyQueue]);
- * - **endpoint threads** (a `ThreadEndpoint`'s own thread, or the reactor thread of child JVMs) report
- *   each finished dispatch through [endpointDone], which runs *on that thread*;
- * - the **scheduler thread** owns every queue and every idle/busy decision.
+ * - the **program's thread** admits a run, then posts ready tasks, poisoned tasks and the end of the build
+ *   ([ReadyQueue]): a ready task goes to an idle sub worker from the program's own thread, with no
+ *   scheduler thread in between;
+ * - **endpoint threads** (a `ThreadEndpoint`'s own thread, the reactor thread of child JVMs, or a waiter
+ *   polling their mailboxes) report each finished dispatch through [endpointDone], which runs *on that
+ *   thread*; the step it takes marks the worker idle and hands it the next queued task, so a busy worker
+ *   takes ready work itself;
+ * - a canceller, the stall watchdog and `close` post rarer events.
+ *
+ * An idle worker therefore has no scheduler thread to spin or park at all, and a hot path has no more
+ * threads than the program and the workers it runs on (issue 17; the measurement is in
+ * docs/performance.md).
  *
  * ## Who owns what
  *
- * Touched only on the scheduler thread: [runs] (admitted runs in order), the ready queues ([subQueue],
+ * Touched only by the token's holder: [runs] (admitted runs in order), the ready queues ([subQueue],
  * [nextQueues]), [idleSubs] / [nextBusy], a task's READY and RUNNING
  * transitions, its member states and [Task.membersTerminal] (but see the hand-off below), and each run's
- * held tasks. Other threads reach it only through [post], which hands over a [SchedulerEvent]: the inbox
- * queue's offer/poll is the happens-before edge for everything the event carries (a [Dispatch]'s plain
+ * held tasks. The token's CAS and release order one holder's writes before the next holder's reads. Other
+ * threads reach that state only through [post], which hands over a [SchedulerEvent]: the inbox queue's
+ * offer/poll is the happens-before edge for everything the event carries (a [Dispatch]'s plain
  * fields `error`, `fanoutDone`, `chained` and `finishedRun` are written by the endpoint thread before it
- * posts and read by the scheduler after it polls). Terminal transitions and fan-out are the task's own
+ * posts and read by the holder after it polls). Terminal transitions and fan-out are the task's own
  * ([Task.complete], [Task.skip], …, under its monitor), so an endpoint thread may make them too.
+ *
+ * A post never blocks and never runs a step re-entrantly: a thread that finds the token taken (by another
+ * thread, or by itself further up its stack) only queues its event, and the holder handles it before it
+ * leaves ([drive]).
+ *
+ * ## Idle workers take the step
+ *
+ * A task the program makes ready is a step the program would have to take, slowing its build. While a sub
+ * worker spins idle ([IdleHelp]: it counts itself in [helpers] and watches the inbox) or is finishing a
+ * task ([endpointDone] counts it until its own step), [ready] only queues the event: that worker takes the
+ * step and, being [preferredSub], gets the task itself. Without such a worker the poster takes the step
+ * (a parked worker is woken by the dispatch). Neither side can miss the other: the poster queues, then reads
+ * [helpers]; a helper leaves [helpers], then reads the inbox (all volatile: Dekker's argument of
+ * [dev.strata.wait.SpinPark]).
  *
  * ## Scheduling policy
  *
@@ -79,16 +97,15 @@ private val log = KotlinLogging.logger {}
  * `Run.pending` counts the build (1) plus every task not yet terminal; whoever takes it to zero finishes
  * the run through one path, the [Hooks.runFinished] hook, which completes the run's handle and returns
  * its admission permit exactly once: on an endpoint's thread that is the fast path (the caller's
- * `result()` returns without waiting for the scheduler). The scheduler's own bookkeeping follows on its
- * thread when it reads that completion — the run leaves [runs] and the next run's held tasks become
+ * `result()` returns without waiting for the scheduler's bookkeeping). That bookkeeping follows in the
+ * next step that reads the completion — the run leaves [runs] and the next run's held tasks become
  * ready — and its call of the hook is then a no-op. A scheduler failure fails every admitted run rather than
  * hang anyone ([internalFailure]).
  */
 internal class Scheduler(
-    name: String,
+    private val name: String,
     private val subs: Array<Endpoint>,
     private val nexts: Array<Endpoint>,
-    spinNanos: Long,
     private val hooks: Hooks,
     /** Keep [readyCount] current (a stall watchdog reads it). */
     private val countReady: Boolean = false,
@@ -103,21 +120,23 @@ internal class Scheduler(
         /**
          * [run] is over (every task terminal, program returned): complete its handle and return its
          * admission permit. Called by the thread that finished the run — an endpoint's (the fast path) or
-         * the scheduler's — and again by the scheduler's bookkeeping; only the first call acts.
+         * the program's — and again by the scheduler's bookkeeping; only the first call acts.
          */
         fun runFinished(run: Run)
     }
 
-    private val dispatcher = SpinParkDispatcher("strata-$name-scheduler", spinNanos)
-    private val scope = CoroutineScope(dispatcher + SupervisorJob() + CoroutineName("strata-$name-scheduler"))
     private val inbox = ConcurrentLinkedQueue<SchedulerEvent>()
-    private val waiter = AtomicReference<CancellableContinuation<Unit>?>()
-    private var job: Job? = null
+
+    /**
+     * The token of the scheduling step: whoever takes it (false → true) owns the scheduler's state until it
+     * lets go. [stop] takes it for good.
+     */
+    private val stepping = AtomicBoolean()
 
     @Volatile
     private var stopping = false
 
-    // --- scheduler-thread state ----------------------------------------------------------------
+    // --- state owned by the holder of [stepping] -----------------------------------------------
     private val runs = ArrayDeque<Run>()
     private val subQueue = ArrayDeque<Task>()
     private val nextQueues = Array(nexts.size) { ArrayDeque<Task>() }
@@ -126,23 +145,69 @@ internal class Scheduler(
     private val nextBusy = BooleanArray(nexts.size)
     private val skipWork = ArrayDeque<Task>()
 
+    /** The sub worker taking this step ([drive]), or -1: it gets the first sub task dispatched, if it is idle. */
+    private var preferredSub = -1
+
     /** Tasks run through the successor hand-off (endpoint threads add to it), for tests and diagnostics. */
     val handOffs = java.util.concurrent.atomic.LongAdder()
 
-    /** The scheduler's thread, for ownership checks. */
-    val thread: Thread get() = dispatcher.thread
+    /** Scheduling steps taken, for tests and diagnostics. */
+    @Volatile
+    var steps: Long = 0
+        private set
 
-    fun start() {
-        for (e in subs) e.start(::endpointDone)
-        for (e in nexts) e.start(::endpointDone)
-        job = scope.launch { loop() }
+    /** Sub workers spinning idle, ready to take a step queued for them ([IdleHelp]). */
+    private val helpers = AtomicInteger()
+
+    private val idleHelp = object : IdleHelp {
+        override fun enter() {
+            helpers.incrementAndGet()
+        }
+
+        override fun hasWork(): Boolean = !inbox.isEmpty()
+
+        override fun leave(index: Int) {
+            helpers.decrementAndGet()
+            if (!inbox.isEmpty()) drive(index)
+        }
     }
 
-    /** Sends [event] to the scheduler from any thread; it is handled in posting order on the scheduler's thread. */
+    fun start() {
+        for (e in subs) e.helpWhileIdle(idleHelp)
+        for (e in subs) e.start(::endpointDone)
+        for (e in nexts) e.start(::endpointDone)
+    }
+
+    /**
+     * Sends [event] to the scheduler from any thread and takes a scheduling step right here if nobody else
+     * is taking one; events are handled in posting order.
+     */
     fun post(event: SchedulerEvent) {
         inbox.offer(event)
-        val w = waiter.get()
-        if (w != null && waiter.compareAndSet(w, null)) w.resume(Unit)
+        drive()
+    }
+
+    /**
+     * Takes scheduling steps on the calling thread while there are events and nobody else holds the token.
+     * A thread that finds the token taken leaves at once: the holder looks at the inbox again after it let
+     * go (the poster's offer then CAS and the holder's release then read are all volatile, so one of the two
+     * sees the other: Dekker's argument of [dev.strata.wait.SpinPark]), so no event is left unhandled.
+     */
+    private fun drive(preferSub: Int = -1) {
+        while (true) {
+            if (!stepping.compareAndSet(false, true)) return
+            try {
+                if (stopping) return // stop() is waiting for the token
+                preferredSub = preferSub
+                step()
+            } catch (t: Throwable) {
+                internalFailure(t)
+            } finally {
+                preferredSub = -1
+                stepping.set(false)
+            }
+            if (inbox.isEmpty()) return
+        }
     }
 
     /**
@@ -161,17 +226,24 @@ internal class Scheduler(
             post(SchedulerEvent.Completed(d))
             return null
         }
+        // A sub worker finishing a task counts as a helper until its step below: a task the program makes
+        // ready meanwhile is left to that step (which hands it to this worker) instead of waking a parked one.
+        val ep = d.endpoint
+        val helping = subs.getOrNull(ep.index) === ep
+        if (helping) helpers.incrementAndGet()
         val consumers = t.complete()
         d.fanoutDone = true
         var next: Dispatch? = null
+        var posted = false
         if (consumers != null) {
             for (c in consumers) {
                 if (!c.releaseFanin()) continue
-                if (next == null && d.endpoint.acceptsSub(c) && c.claim()) {
-                    next = Dispatch(c, 0, d.endpoint)
+                if (next == null && helping && !c.isGroup && c.targets[0] is Target.Sub && c.claim()) {
+                    next = Dispatch(c, 0, ep)
                     handOffs.increment()
                 } else {
-                    post(SchedulerEvent.Ready(c)) // the scheduler queues it (or skips it)
+                    inbox.offer(SchedulerEvent.Ready(c)) // queued (or skipped) by the step below
+                    posted = true
                 }
             }
         }
@@ -185,13 +257,17 @@ internal class Scheduler(
         if (next != null && !d.finishedRun) {
             // The endpoint stays busy and nothing else changed: the scheduler need not hear of it at all.
             // (Member states are written after the dispatch that ran [t]; [Task.membersTerminal] is left alone:
-            // the scheduler may still be reading it in launch(), and nobody reads it once the task is complete.)
+            // a step may still be reading it in launch(), and nobody reads it once the task is complete.)
             t.memberStates[0] = MemberState.SUCCEEDED
             next.task.memberStates[0] = MemberState.RUNNING
+            if (helping) helpers.decrementAndGet() // then the queue is looked at (IdleHelp's handshake)
+            if (posted || !inbox.isEmpty()) drive(ep.index)
             return next
         }
-        post(SchedulerEvent.Completed(d)) // the scheduler's bookkeeping (run order, held tasks) follows on its thread
-        if (d.finishedRun) hooks.runFinished(run) // handle and permit, here and now: the caller need not wait for it
+        if (d.finishedRun) hooks.runFinished(run) // handle and permit first: the caller need not wait for the bookkeeping
+        inbox.offer(SchedulerEvent.Completed(d)) // the scheduler's bookkeeping (run order, held tasks, this worker idle)
+        if (helping) helpers.decrementAndGet()
+        drive(ep.index)
         return next
     }
 
@@ -199,10 +275,6 @@ internal class Scheduler(
     private fun traceMember(d: Dispatch) {
         d.task.run.trace?.member(d, if (d.endedNanos != 0L) d.endedNanos else System.nanoTime())
     }
-
-    /** A consumer that can chain onto a sub worker: a single sub task. */
-    private fun Endpoint.acceptsSub(c: Task): Boolean =
-        subs.getOrNull(index) === this && !c.isGroup && c.targets[0] is Target.Sub
 
     /** Tasks queued ready for dispatch, refreshed by the scheduler loop (read by the stall watchdog). */
     @Volatile
@@ -220,41 +292,48 @@ internal class Scheduler(
     override fun runArrived(run: Run) = post(SchedulerEvent.RunFinished(run))
     override fun skipPoisoned(task: Task) = post(SchedulerEvent.Skip(task))
 
-    /** [task] became ready (its last producer or its build guard is gone). */
-    override fun ready(task: Task) = post(SchedulerEvent.Ready(task))
+    /**
+     * [task] became ready (its last producer or its build guard is gone). A sub task's step is left to an
+     * idle sub worker while one spins (it takes the step and, usually, the task): the thread that made the
+     * task ready — the program's, while it builds — goes on at once. Without a helper it takes the step itself.
+     */
+    override fun ready(task: Task) {
+        inbox.offer(SchedulerEvent.Ready(task))
+        if (helpers.get() == 0 || task.isGroup || task.targets[0] !is Target.Sub) drive()
+    }
 
-    /** Stops the scheduler loop; waits at most [timeoutMillis]. Endpoints are closed by the caller. */
+    /**
+     * Stops scheduling: no step is taken after this returns, unless one in progress on another thread did
+     * not end within [timeoutMillis]. Endpoints are closed by the caller.
+     */
     fun stop(timeoutMillis: Long) {
         stopping = true
-        post(SchedulerEvent.Stop)
-        dispatcher.close(timeoutMillis)
-    }
-
-    private suspend fun loop() {
-        while (!stopping) {
-            var event = inbox.poll()
-            while (event != null) {
-                handleSafely(event)
-                if (stopping) return
-                event = inbox.poll()
+        val deadline = System.nanoTime() + timeoutMillis * 1_000_000
+        while (!stepping.compareAndSet(false, true)) { // a step in progress ends first; the token is then kept
+            if (System.nanoTime() - deadline >= 0) {
+                log.warn { "$name: the scheduler's step on another thread did not end within $timeoutMillis ms; stopping anyway" }
+                return
             }
-            try {
-                dispatchReady()
-            } catch (t: Throwable) {
-                internalFailure(t)
-            }
-            if (countReady) readyCount = subQueue.size + nextQueues.sumOf { it.size } // a group counts once per target
-            trace?.counter("ready tasks", (subQueue.size + nextQueues.sumOf { it.size }).toLong())
-            if (inbox.isEmpty()) awaitEvent()
+            Thread.sleep(1)
         }
     }
 
-    private suspend fun awaitEvent() {
-        suspendCancellableCoroutine { c ->
-            waiter.set(c)
-            // An event posted before we registered must not be missed.
-            if (!inbox.isEmpty() && waiter.compareAndSet(c, null)) c.resume(Unit)
+    /** One scheduling step, by the holder of the token: every event in the inbox, then dispatch. */
+    private fun step() {
+        steps++
+        var event = inbox.poll()
+        while (event != null) {
+            handleSafely(event)
+            if (stopping) return
+            event = inbox.poll()
         }
+        try {
+            dispatchReady()
+        } catch (t: Throwable) {
+            internalFailure(t)
+        }
+        if (countReady) readyCount = subQueue.size + nextQueues.sumOf { it.size } // a group counts once per target
+        trace?.counter("ready tasks", (subQueue.size + nextQueues.sumOf { it.size }).toLong())
     }
 
     private fun handleSafely(event: SchedulerEvent) {
@@ -270,7 +349,6 @@ internal class Scheduler(
                     purgeHeld(event.run)
                     if (event.run in runs) finishRun(event.run)
                 }
-                SchedulerEvent.Stop -> stopping = true
             }
         } catch (t: Throwable) {
             internalFailure(t)
@@ -361,7 +439,7 @@ internal class Scheduler(
             }
             val target = t.targets[m]
             val sub = target is Target.Sub
-            val ep = if (sub) subs[idleSubs[--idleSubCount]] else nexts[(target as Target.Next).index].also { nextBusy[it.index] = true }
+            val ep = if (sub) subs[takeIdleSub()] else nexts[(target as Target.Next).index].also { nextBusy[it.index] = true }
             t.memberStates[m] = MemberState.RUNNING
             try {
                 ep.dispatch(Dispatch(t, m, ep))
@@ -377,6 +455,21 @@ internal class Scheduler(
             }
         }
         if (t.membersTerminal == t.members.size) finishTask(t)
+    }
+
+    /** An idle sub worker, taken off the idle stack: the step's own ([preferredSub]) when it is idle, else the last idle. */
+    private fun takeIdleSub(): Int {
+        val p = preferredSub
+        if (p >= 0) {
+            preferredSub = -1
+            for (k in idleSubCount - 1 downTo 0) {
+                if (idleSubs[k] != p) continue
+                idleSubs[k] = idleSubs[idleSubCount - 1]
+                idleSubCount--
+                return p
+            }
+        }
+        return idleSubs[--idleSubCount]
     }
 
     private fun markIdle(ep: Endpoint, sub: Boolean) {
@@ -490,7 +583,7 @@ internal class Scheduler(
 
     /** A bug in the scheduler must not hang anyone: fail every admitted run with it. */
     private fun internalFailure(t: Throwable) {
-        log.error(t) { "scheduler invariant broken; failing all admitted runs" }
+        log.error(t) { "$name: scheduler invariant broken; failing all admitted runs" }
         val error = InternalStrataException("the scheduler failed: $t", t)
         for (run in runs.toList()) {
             run.fail(error)

@@ -5,11 +5,12 @@ import dev.strata.graph.Run
 import dev.strata.graph.Task
 
 /**
- * What other threads tell a [Scheduler] through its inbox; it handles them one at a time, in the order
- * they were posted, on its own thread. The order matters: a run is admitted before any of its tasks can
+ * What other threads tell a [Scheduler] through its inbox; they are handled one at a time, in the order
+ * they were posted, by whichever thread holds the scheduler's token (the poster itself, unless another
+ * thread is taking a step). The order matters: a run is admitted before any of its tasks can
  * be ready, and a completion is seen after the ready consumers its endpoint posted before it.
  *
- * An event object carries its fields to the scheduler thread: they are written before [Scheduler.post]
+ * An event object carries its fields to the thread that handles it: they are written before [Scheduler.post]
  * and read after the inbox hands the event over (the queue's offer/poll is the happens-before edge).
  */
 internal sealed interface SchedulerEvent {
@@ -33,7 +34,4 @@ internal sealed interface SchedulerEvent {
 
     /** The stall watchdog gave up on [run]: skip what has not started and end it now. */
     class RunAbandoned(val run: Run) : SchedulerEvent
-
-    /** Stop the loop (the worker is closing). */
-    data object Stop : SchedulerEvent
 }

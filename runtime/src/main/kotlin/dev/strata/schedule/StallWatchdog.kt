@@ -45,7 +45,7 @@ internal class StallWatchdog(
         /** A number that changes whenever the program submits (the worker's task counter). */
         fun submitted(): Long
 
-        /** Tasks queued ready for dispatch (approximate, read off the scheduler thread). */
+        /** Tasks queued ready for dispatch (approximate: written by the scheduler's steps). */
         fun readyCount(): Int
 
         /** Fails [run] with [error] at once; [stuck] is the dispatch of the core that owns it, if any. */

@@ -38,7 +38,7 @@ private val log = KotlinLogging.logger {}
  * run started from inside one of the worker's own tasks or programs. It owns the worker's [Scheduler]
  * (and answers its [Scheduler.Hooks]) and, for a worker with a stall budget, its [StallWatchdog].
  *
- * A run ends through one path, [runFinished] on the scheduler thread (or in [close], once the scheduler
+ * A run ends through one path, [runFinished] in a scheduling step (or in [close], once the scheduler
  * stopped): its handle completes (a no-op when the thread that finished its last task completed it
  * first, which is the fast path) and its admission permit is returned.
  */
@@ -63,7 +63,7 @@ internal class RunAdmission(
     /** True once [close] began. */
     val isClosed: Boolean get() = closed.get()
 
-    val scheduler = Scheduler(config.name, children.scheduledSubs, children.scheduledNexts, spinNanos, this, countReady = tracked, trace = trace).also { it.start() }
+    val scheduler = Scheduler(config.name, children.scheduledSubs, children.scheduledNexts, this, countReady = tracked, trace = trace).also { it.start() }
 
     /** What every run's builder is given: it talks to the window, the rings and this scheduler directly. */
     private val parts = RunBuilder.Parts(window, heapRings, scheduler, validation, callables, AtomicLong())

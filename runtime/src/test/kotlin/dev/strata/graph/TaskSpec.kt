@@ -42,6 +42,35 @@ class TaskSpec : FunSpec({
         c2.publish() shouldBe Task.Publish.POISONED
     }
 
+    test("attach racing the producer's completion: the consumer is released by the completion or waits for nothing, never both or neither") {
+        // The lock-free consumer list (Task.attach against takeFanout): 20,000 races between the builder's
+        // attach and a worker's complete (or fail), each ending with the consumer's fan-in at exactly its
+        // build guard.
+        val r = run()
+        val pool = java.util.concurrent.Executors.newSingleThreadExecutor()
+        try {
+            repeat(20_000) { i ->
+                val p = task(r).also { it.publish(); it.dispatched() }
+                val c = task(r)
+                val failing = i % 3 == 0
+                val start = java.util.concurrent.CountDownLatch(1)
+                val completion = pool.submit<List<Task>?> {
+                    start.await()
+                    if (failing) p.fail() else p.complete()
+                }
+                start.countDown()
+                p.attach(c)
+                val consumers = completion.get()
+                val released = consumers?.contains(c) == true
+                if (released && !failing) c.releaseFanin() shouldBe false // its build guard is still held
+                c.fanin shouldBe if (released && failing) 2 else 1 // a failed producer's consumers are skipped, not released
+                if (failing && !released) c.publish() shouldBe Task.Publish.POISONED
+            }
+        } finally {
+            pool.shutdownNow()
+        }
+    }
+
     test("a run that failed while a task was building publishes it poisoned") {
         val r = run()
         val t = task(r)

@@ -47,10 +47,12 @@ class RunStatsSpec : FunSpec({
     test("a failed run counts the failed task and the ones it made skip; the summary says so") {
         Worker(WorkerConfig(subWorkers = 1)).use { w ->
             val a = w.hostTensor(DType.I32, 4)
+            val built = CountDownLatch(1) // "bad" fails once every task is submitted (a submit after the failure would throw it)
             val h = w.submit {
                 submit(Target.Sub, { }, TaskArgs.EMPTY, "fine")
-                submit(Target.Sub, { throw IllegalStateException("on purpose") }, TaskArgs.build { output(a) }, "bad")
+                submit(Target.Sub, { built.awaitOrFail("built"); throw IllegalStateException("on purpose") }, TaskArgs.build { output(a) }, "bad")
                 repeat(3) { submit(Target.Sub, { }, TaskArgs.build { inout(a) }, "after") }
+                built.countDown()
             }
             shouldThrow<TaskFailedException> { h.result(10.seconds) }
             val s = h.stats

@@ -144,7 +144,7 @@ private class Harness(subs: Int = 0, next: List<Boolean> = emptyList()) : AutoCl
     val subs = Array(subs) { FakeEndpoint("fake sub#$it", it, refuses = false) }
     val next = Array(next.size) { FakeEndpoint("fake next#$it", it, refuses = next[it]) }
     private val ids = AtomicLong()
-    private val scheduler = Scheduler("fake", arrayOf<Endpoint>(*this.subs), arrayOf<Endpoint>(*this.next), 0, this).also { it.start() }
+    private val scheduler = Scheduler("fake", arrayOf<Endpoint>(*this.subs), arrayOf<Endpoint>(*this.next), this).also { it.start() }
 
     fun newRun(): Run = Run(ids.incrementAndGet()) { scheduler.runFailed(it) }.also { scheduler.admit(it) }
 

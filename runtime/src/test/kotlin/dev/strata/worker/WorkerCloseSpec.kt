@@ -39,8 +39,8 @@ class WorkerCloseSpec : FunSpec({
                 submit(Target.Next(0), { ctx -> ctx.worker.run { submit(Target.Sub, { }, TaskArgs.EMPTY) } }, TaskArgs.EMPTY)
                 submit(Target.Sub, { }, TaskArgs.EMPTY)
             }
-            threadsOf("CloseOuter") shouldHaveSize 4 // scheduler, 2 subs, 1 node
-            threadsOf("CloseInner") shouldHaveSize 3 // scheduler, 2 subs
+            threadsOf("CloseOuter") shouldHaveSize 3 // 2 subs, 1 node (the scheduler has no thread of its own)
+            threadsOf("CloseInner") shouldHaveSize 2 // 2 subs
             outer.close()
             outer.isClosed shouldBe true
             inner.isClosed shouldBe true
