@@ -138,11 +138,27 @@ internal class ThreadEndpoint(
      */
     private fun awaitWork() {
         val h = help ?: return parker.await(ready = { slot.get() != null }, stop = { closed })
+        // One spin budget for the whole wait, however many steps it takes: a step that handed this worker
+        // nothing (another thread holds the token and will take it) must not restart the spin, or a worker
+        // would spin on while that holder waits for a core.
+        val start = System.nanoTime()
+        var pauses = 0
         h.enter()
-        val woke = SpinPark.spin(spinNanos, SpinPark::spinThenYield) { slot.get() != null || closed || h.hasWork() }
-        h.leave(index) // takes the waiting step, if any
-        if (woke) return
-        while (slot.get() == null && !closed) parker.parkOnce(ready = { slot.get() != null }, stop = { closed })
+        while (true) {
+            if (slot.get() != null || closed) break
+            if (h.hasWork()) {
+                h.leave(index) // takes the waiting step, if it can
+                if (slot.get() != null || closed) return
+                h.enter()
+            }
+            SpinPark.spinThenYield(++pauses)
+            if (pauses and 7 == 0 && System.nanoTime() - start >= spinNanos) {
+                h.leave(index)
+                while (slot.get() == null && !closed) parker.parkOnce(ready = { slot.get() != null }, stop = { closed })
+                return
+            }
+        }
+        h.leave(index)
     }
 
     /** Reports [d]'s completion; returns a successor to run next on this thread, if the scheduler hands one back. */
