@@ -186,6 +186,7 @@ internal object ChildLauncher {
 
     /**
      * `-XX:+AutoCreateSharedArchive` with one archive per JDK and classpath under `~/.cache/strata/cds`
+     * (at most [KEEP_ARCHIVES] kept: [pruneArchives])
      * (`STRATA_CDS_DIR` or `-Dstrata.child.cds.dir` to move it, `-Dstrata.child.cds=false` to turn it off).
      * The JDK checks the archive against the classpath and rebuilds a stale one, so this is only a speed-up.
      *
@@ -209,6 +210,7 @@ internal object ChildLauncher {
             }
             val hash = java.security.MessageDigest.getInstance("SHA-256").digest(key.toByteArray())
                 .take(8).joinToString("") { "%02x".format(it) }
+            pruneArchives(dir, dir.resolve("child-$hash.jsa"))
             // The JDK reports harmless archive notes (classes it skips, a flag it cannot optimise for) on
             // stderr at every start; they are not errors of the child, so they are silenced.
             listOf("-XX:+AutoCreateSharedArchive", "-XX:SharedArchiveFile=${dir.resolve("child-$hash.jsa")}", "-Xlog:cds=off", "-Xlog:cds+dynamic=off", "-Xlog:aot=off")
@@ -216,6 +218,28 @@ internal object ChildLauncher {
             emptyList()
         }
     }
+
+    /**
+     * Keeps the archive cache bounded: every rebuild of the jars or new JDK keys a new archive (about 9 MB),
+     * so beyond [KEEP_ARCHIVES] archives the least recently written others go ([keep], this classpath's,
+     * stays). Deleting an archive another JVM maps is harmless (the mapping outlives the name), and a JVM
+     * whose archive went creates it afresh. Best effort: a failure leaves the files.
+     */
+    internal fun pruneArchives(dir: Path, keep: Path, max: Int = KEEP_ARCHIVES) {
+        try {
+            val others = java.nio.file.Files.list(dir).use { files ->
+                files.filter { f -> f.fileName.toString().let { it.startsWith("child-") && it.endsWith(".jsa") } && f != keep }.toList()
+            }
+            if (others.size < max) return
+            others.sortedByDescending { java.nio.file.Files.getLastModifiedTime(it) }.drop(max - 1)
+                .forEach { runCatching { java.nio.file.Files.deleteIfExists(it) } }
+        } catch (_: Exception) {
+            // a cache, nothing more
+        }
+    }
+
+    /** Archives kept in the cache directory, this classpath's included. */
+    const val KEEP_ARCHIVES = 8
 
     /** Plain jars only, whose manifest `Class-Path` (a compiled script's names the CLI jar) names plain jars too. */
     private fun archivableClasspath(cp: String): Boolean = try {

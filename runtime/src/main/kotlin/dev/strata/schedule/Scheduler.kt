@@ -55,7 +55,8 @@ private val log = KotlinLogging.logger {}
  * offer/poll is the happens-before edge for everything the event carries (a [Dispatch]'s plain
  * fields `error`, `fanoutDone`, `chained` and `finishedRun` are written by the endpoint thread before it
  * posts and read by the holder after it polls). Terminal transitions and fan-out are the task's own
- * ([Task.complete], [Task.skip], …, under its monitor), so an endpoint thread may make them too.
+ * ([Task.complete], [Task.skip], …: the state under its monitor, the consumer list lock-free), so an
+ * endpoint thread may make them too.
  *
  * A post never blocks and never runs a step re-entrantly: a thread that finds the token taken (by another
  * thread, or by itself further up its stack) only queues its event, and the holder handles it before it
@@ -150,11 +151,6 @@ internal class Scheduler(
 
     /** Tasks run through the successor hand-off (endpoint threads add to it), for tests and diagnostics. */
     val handOffs = java.util.concurrent.atomic.LongAdder()
-
-    /** Scheduling steps taken, for tests and diagnostics. */
-    @Volatile
-    var steps: Long = 0
-        private set
 
     /** Sub workers spinning idle, ready to take a step queued for them ([IdleHelp]). */
     private val helpers = AtomicInteger()
@@ -320,7 +316,6 @@ internal class Scheduler(
 
     /** One scheduling step, by the holder of the token: every event in the inbox, then dispatch. */
     private fun step() {
-        steps++
         var event = inbox.poll()
         while (event != null) {
             handleSafely(event)

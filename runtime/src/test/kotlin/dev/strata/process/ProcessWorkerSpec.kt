@@ -60,6 +60,26 @@ class ProcessWorkerApiSpec : FunSpec({
         Worker(WorkerConfig(level = 3, subWorkers = 1)).use { w -> w.run { submitTo(Target.Sub, lambda) } }
     }
 
+    test("the class-data archive cache keeps the newest archives and this classpath's, nothing else is touched") {
+        val dir = java.nio.file.Files.createTempDirectory("strata-cds-test")
+        try {
+            val now = System.currentTimeMillis()
+            val archives = List(12) { i ->
+                dir.resolve("child-%02d.jsa".format(i)).also {
+                    java.nio.file.Files.write(it, byteArrayOf(1))
+                    java.nio.file.Files.setLastModifiedTime(it, java.nio.file.attribute.FileTime.fromMillis(now - i * 60_000L))
+                }
+            }
+            val mine = archives.last() // the oldest, but this classpath's
+            val other = dir.resolve("notes.txt").also { java.nio.file.Files.write(it, byteArrayOf(2)) }
+            ChildLauncher.pruneArchives(dir, mine, max = 8)
+            val left = java.nio.file.Files.list(dir).use { f -> f.map { it.fileName.toString() }.toList() }.sorted()
+            left shouldBe (archives.take(7).map { it.fileName.toString() } + mine.fileName.toString() + other.fileName.toString()).sorted()
+        } finally {
+            dir.toFile().deleteRecursively()
+        }
+    }
+
     test("start-up progress: (0, n) first, then one report per child JVM as it is ready; a failing callback does not stop the start") {
         val seen = java.util.concurrent.CopyOnWriteArrayList<Pair<Int, Int>>()
         Worker(WorkerConfig(level = 3, subWorkers = 3, subIsolation = Isolation.PROCESS, startProgress = { r, t -> seen += r to t })).use { w ->
