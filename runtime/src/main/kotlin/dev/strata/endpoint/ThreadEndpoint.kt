@@ -133,8 +133,8 @@ internal class ThreadEndpoint(
 
     /**
      * Waits until a dispatch is in the slot or the endpoint closed: [Parker]'s spin, then park. A helping
-     * worker ([help]) also returns after it took a scheduling step that was waiting for it during the spin
-     * (the caller looks at its slot and waits again).
+     * worker ([help]) takes, during its spin, the scheduling steps queued for it (a step usually fills its
+     * own slot); the park's wake-up is a dispatch or the close.
      */
     private fun awaitWork() {
         val h = help ?: return parker.await(ready = { slot.get() != null }, stop = { closed })
