@@ -17,6 +17,16 @@ public interface Bench {
 }
 
 /**
+ * Warms a path up: runs [body] [count] times, then on until [millis] have passed since it began. The JIT
+ * needs seconds, not a count of runs, to compile a whole path; what is timed right after must be that path.
+ */
+internal inline fun warmUp(millis: Long, count: Int = 0, body: () -> Unit) {
+    val until = System.nanoTime() + millis * 1_000_000
+    repeat(count) { body() }
+    while (System.nanoTime() - until < 0) body()
+}
+
+/**
  * A bench's command line ([LaunchOptions]): `--quick` and `--trace` for every bench, plus what a subclass
  * declares. A bench that runs no worker ([tracesRuns] false) refuses `--trace` as a usage error.
  */

@@ -55,7 +55,7 @@ public object CompareBench : Bench {
         val quick = o.quick
         val samples = if (quick) 300 else 20_000
         val tasks = if (quick) 2_000 else 100_000
-        val warmupNanos = (o.warmupMs ?: if (quick) 0 else 2_000) * 1_000_000
+        val warmupMs = o.warmupMs ?: if (quick) 0 else 2_000
         val err = o.progress
         val dask = if (o.noDask) "left out (--no-dask)" to null else Dask.probe()
         err.println("compare: ${o.rounds} round(s); Dask: ${dask.second?.let { "dask $it" } ?: dask.first}")
@@ -64,11 +64,11 @@ public object CompareBench : Bench {
         DispatchWorkloads(4).use { w ->
             Floor().use { floor ->
                 // Warm-up: every path, by count and then by time (the JIT needs seconds to compile a whole path).
-                warm(samples, warmupNanos) { w.runOneTask() }
-                warm(samples, warmupNanos) { floor.tpeOneTask() }
+                warmUp(warmupMs, samples) { w.runOneTask() }
+                warmUp(warmupMs, samples) { floor.tpeOneTask() }
                 floor.spinning { repeat(samples) { floor.spinHandOff() } }
-                warm(1, warmupNanos) { w.chain(tasks) }
-                warm(1, warmupNanos) { w.independent(tasks) }
+                warmUp(warmupMs, 1) { w.chain(tasks) }
+                warmUp(warmupMs, 1) { w.independent(tasks) }
                 floor.cfChain(tasks); floor.tpeIndependent(tasks)
                 for (r in 1..o.rounds) {
                     err.println("compare: round $r of ${o.rounds}")
@@ -77,7 +77,7 @@ public object CompareBench : Bench {
                     f["strata_chain_tasks_per_s"] = rate(tasks) { w.chain(it) }
                     f["strata_independent_tasks_per_s"] = rate(tasks) { w.independent(it) }
                     f["strata_run_1task_process_us"] = ChildOneTask().use { child ->
-                        warm(minOf(samples, 2_000), warmupNanos) { child.runOneTask() }
+                        warmUp(warmupMs, minOf(samples, 2_000)) { child.runOneTask() }
                         p50(minOf(samples, 5_000)) { child.runOneTask() }.let(::us)
                     }
                     f["floor_tpe_1task_us"] = p50(samples) { floor.tpeOneTask() }.let(::us)
@@ -110,13 +110,6 @@ public object CompareBench : Bench {
         summary["cores"] = Runtime.getRuntime().availableProcessors()
         out.println(json(summary))
         return 0
-    }
-
-    /** Runs [body] [count] times, then on until [nanos] passed since it began. */
-    private inline fun warm(count: Int, nanos: Long, body: () -> Unit) {
-        val until = System.nanoTime() + nanos
-        repeat(count) { body() }
-        while (System.nanoTime() - until < 0) body()
     }
 
     private inline fun p50(count: Int, body: () -> Unit): Long {

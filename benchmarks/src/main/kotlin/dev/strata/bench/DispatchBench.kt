@@ -134,8 +134,7 @@ public object DispatchBench : Bench {
                 // Warmed up again right before it is timed, for a time, not a count of runs: the other workloads'
                 // warm-ups above leave the JIT compiling for a second or two, and runs timed meanwhile measure that.
                 if (o.warmupMillis > 0) err.println("dispatch: warm-up, one-task runs for ${o.warmupMillis} ms")
-                val until = System.nanoTime() + o.warmupMillis * 1_000_000
-                while (System.nanoTime() - until < 0) repeat(1_000) { w.runOneTask() }
+                warmUp(o.warmupMillis) { w.runOneTask() }
                 err.println("dispatch: timing ${o.latencyRuns} one-task runs")
                 repeat(o.latencyRuns) {
                     val t0 = System.nanoTime()
@@ -158,8 +157,7 @@ public object DispatchBench : Bench {
                 val n = wl.tasks(o.tasksPerRound)
                 // Each workload's rounds follow its own warm-up: what ran in between must not be what is timed.
                 if (o.warmupMillis > 0) err.println("dispatch: warm-up, ${wl.label} for ${o.warmupMillis} ms")
-                val until = System.nanoTime() + o.warmupMillis * 1_000_000
-                while (System.nanoTime() < until) wl.body(n)
+                warmUp(o.warmupMillis) { wl.body(n) }
                 val rates = o.bars.steps("dispatch: ${wl.label}", o.rounds) { step ->
                     DoubleArray(o.rounds) {
                         val t0 = System.nanoTime()

@@ -141,24 +141,18 @@ internal class ThreadEndpoint(
         // One spin budget for the whole wait, however many steps it takes: a step that handed this worker
         // nothing (another thread holds the token and will take it) must not restart the spin, or a worker
         // would spin on while that holder waits for a core.
-        val start = System.nanoTime()
-        var pauses = 0
         h.enter()
-        while (true) {
-            if (slot.get() != null || closed) break
+        var helping = true
+        val woke = SpinPark.spin(spinNanos, { n ->
             if (h.hasWork()) {
                 h.leave(index) // takes the waiting step, if it can
-                if (slot.get() != null || closed) return
-                h.enter()
+                helping = slot.get() == null && !closed
+                if (helping) h.enter()
             }
-            SpinPark.spinThenYield(++pauses)
-            if (pauses and 7 == 0 && System.nanoTime() - start >= spinNanos) {
-                h.leave(index)
-                while (slot.get() == null && !closed) parker.parkOnce(ready = { slot.get() != null }, stop = { closed })
-                return
-            }
-        }
-        h.leave(index)
+            SpinPark.spinThenYield(n)
+        }) { slot.get() != null || closed }
+        if (helping) h.leave(index)
+        if (!woke) while (slot.get() == null && !closed) parker.parkOnce(ready = { slot.get() != null }, stop = { closed })
     }
 
     /** Reports [d]'s completion; returns a successor to run next on this thread, if the scheduler hands one back. */

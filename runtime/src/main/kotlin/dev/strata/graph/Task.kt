@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicReferenceFieldUpdater
  * Its lifecycle ([TaskState]) is written only by the transition methods below, each documented with its
  * discipline once:
  *
- * - **building** (the program's thread, nothing published yet): [attach] / [attachUnpublished] a consumer,
+ * - **building** (the program's thread, nothing published yet): [attach] a consumer,
  *   then [publish] ends the build;
  * - **dispatch** (the thread holding the scheduler's token): READY and RUNNING are plain writes of
  *   [state] there, since only the holder moves a published task forward (the token orders holders);
@@ -162,9 +162,6 @@ internal class Task(
             if (FANOUT.compareAndSet(this, head, Link(consumer, head as Link?))) return
         }
     }
-
-    /** [attach] for a producer that is not published yet (a replay builds a chunk of tasks before publishing any). */
-    fun attachUnpublished(consumer: Task) = attach(consumer)
 
     /**
      * Ends [fanout] with [marker] and returns the consumers attached so far, in attach order (null when there

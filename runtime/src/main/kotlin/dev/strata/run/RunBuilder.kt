@@ -232,7 +232,7 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
                         building = t
                         for (k in producerStart[i] until producerStart[i + 1]) {
                             val p = producers[k]
-                            if (p >= from) attachUnpublished(t, tasks[p]!!) else dependOn(tasks[p]!!)
+                            dependOn(tasks[p]!!)
                         }
                         if (gates != null) gateDeps[i]?.let { gs -> for (g in gs) dependOn(gates[g].task) }
                         scratchUse[i]?.let { ks -> for (k in ks) retain(t, scratch[k]) } // the scratch outlives every task using it
@@ -268,12 +268,6 @@ internal class RunBuilder(val run: Run, private val parts: Parts) : Orchestrator
         val t = tasks[i] ?: return
         tasks[i] = null
         if (t.release()) window.consume(t)
-    }
-
-    /** [consumer] follows [producer], a task of the chunk being built (not published yet: no lock). */
-    private fun attachUnpublished(consumer: Task, producer: Task) {
-        producer.attachUnpublished(consumer)
-        retain(consumer, producer)
     }
 
     private val gatesInEffect = ArrayList<GateImpl>()

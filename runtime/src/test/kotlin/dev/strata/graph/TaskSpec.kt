@@ -86,7 +86,7 @@ class TaskSpec : FunSpec({
 
         val p = task(r)
         val c = task(r)
-        p.attachUnpublished(c)
+        p.attach(c)
         p.publish()
         p.skip()!!.shouldContainExactly(c)
         p.state shouldBe TaskState.SKIPPED

@@ -154,7 +154,7 @@ private class Harness(subs: Int = 0, next: List<Boolean> = emptyList()) : AutoCl
 
     /** [consumer] waits for [producer] (what the TensorMap would infer). */
     fun dependsOn(consumer: Task, producer: Task) {
-        producer.attachUnpublished(consumer)
+        producer.attach(consumer)
     }
 
     /** Publishes tasks in order as the orchestrator does: skip if poisoned meanwhile, else release the build guard. */
