@@ -116,22 +116,96 @@ internal interface Endpoint : AutoCloseable {
 
 /**
  * How an idle worker helps its scheduler (see `Scheduler`, "Idle workers take the step"): a worker that
- * spins waiting for work [enter]s, checks [hasWork] as part of its spin, and [leave]s before it parks or
- * runs a task. A poster that sees a helper in (the count is read after its event is queued) leaves the
- * step to it; a helper looks at the queue after it left (its decrement comes first), so one of the two
- * always takes the step.
+ * spins waiting for work [enter]s, checks [queued] as part of its spin, and [leave]s before it parks or
+ * runs a task (or to take a step). A poster that sees a helper in (the count is read after its event is
+ * queued) leaves the step to it; a helper looks at the queue after it left (its decrement comes first), so
+ * one of the two always takes the step.
  */
 internal interface IdleHelp {
     fun enter()
 
-    /** Whether a step is waiting to be taken. Cheap: read in a spin. */
-    fun hasWork(): Boolean
+    /** Whether a step is waiting: [NONE], [DUE], or [MAY_WAIT] (see [StepDelay]). Cheap: read in a spin. */
+    fun queued(): Int
+
+    /** A count that moves while a program builds on this worker (its task numbers): read by [StepDelay]. */
+    fun buildProgress(): Long
 
     /**
      * Leaves the helpers; takes the waiting step, if any, preferring sub worker [index] (the caller's) for a
      * task it dispatches, so the work lands in the caller's own slot.
      */
     fun leave(index: Int)
+
+    companion object {
+        /** Nothing is queued. */
+        const val NONE = 0
+
+        /** A step is queued: take it now. */
+        const val DUE = 1
+
+        /** A step is queued that only makes ready a task of a program still building: it may wait ([StepDelay]). */
+        const val MAY_WAIT = 2
+    }
+}
+
+/**
+ * When a helping worker takes a step that [IdleHelp.MAY_WAIT]: once the program stopped submitting for
+ * [QUIET_NANOS], and at the latest [MAX_WAIT_NANOS] after the worker first saw it.
+ *
+ * Why wait at all: a program that submits a task every few hundred nanoseconds makes each one ready before
+ * the next is built. Taking a step per task costs the worker an event and a dispatch per task, and the
+ * program a cache miss on every line the worker just wrote (its producer's state, the inbox, the window):
+ * a chain of no-op tasks ran at a third of its rate (docs/performance.md, "Issue 17: ready tasks may wait
+ * for their successors"). Waiting a few microseconds lets the program attach the next tasks first; the worker
+ * then runs them through the successor hand-off, many tasks per step. A program that stops submitting (it
+ * ends its build, computes, or waits) has its task taken after [QUIET_NANOS]; one that ended its build is
+ * not waited for at all (the step is [IdleHelp.DUE]).
+ *
+ * One per helping wait, on the worker's own thread; [progress] is read once per [QUIET_NANOS], not per pause
+ * (it is written by the program's thread for every task).
+ */
+internal class StepDelay(private val help: IdleHelp) {
+    private var seenAt = 0L
+    private var checkedAt = 0L
+    private var lastProgress = 0L
+
+    /** Called in a helper's spin: whether to take the queued step now. */
+    fun due(): Boolean {
+        when (help.queued()) {
+            IdleHelp.NONE -> {
+                seenAt = 0L
+                return false
+            }
+            IdleHelp.DUE -> return taken()
+        }
+        val now = System.nanoTime()
+        if (seenAt == 0L) {
+            seenAt = now
+            checkedAt = now
+            lastProgress = help.buildProgress()
+            return false
+        }
+        if (now - seenAt >= MAX_WAIT_NANOS) return taken()
+        if (now - checkedAt < QUIET_NANOS) return false
+        val p = help.buildProgress()
+        if (p == lastProgress) return taken()
+        lastProgress = p
+        checkedAt = now
+        return false
+    }
+
+    private fun taken(): Boolean {
+        seenAt = 0L
+        return true
+    }
+
+    companion object {
+        /** How long the program must not have submitted before a waiting step is taken. */
+        const val QUIET_NANOS = 2_000L
+
+        /** The longest a step waits. */
+        const val MAX_WAIT_NANOS = 10_000L
+    }
 }
 
 /** Why [Endpoint.stop] is called. */

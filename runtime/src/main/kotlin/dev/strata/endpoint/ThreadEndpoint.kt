@@ -143,8 +143,9 @@ internal class ThreadEndpoint(
         // would spin on while that holder waits for a core.
         h.enter()
         var helping = true
+        val delay = StepDelay(h)
         val woke = SpinPark.spin(spinNanos, { n ->
-            if (h.hasWork()) {
+            if (delay.due()) {
                 h.leave(index) // takes the waiting step, if it can
                 helping = slot.get() == null && !closed
                 if (helping) h.enter()

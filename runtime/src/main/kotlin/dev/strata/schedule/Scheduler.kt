@@ -17,6 +17,7 @@ import io.github.oshai.kotlinlogging.KotlinLogging
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicLong
 import dev.strata.endpoint.IdleHelp
 
 private val log = KotlinLogging.logger {}
@@ -72,6 +73,15 @@ private val log = KotlinLogging.logger {}
  * [helpers]; a helper leaves [helpers], then reads the inbox (all volatile: Dekker's argument of
  * [dev.strata.wait.SpinPark]).
  *
+ * A spinning helper does not take such a step the moment it sees it when the task belongs to a program
+ * still building ([dev.strata.endpoint.StepDelay]): it waits until the program stopped submitting for 2 µs,
+ * and at most 10 µs, so that the next tasks are attached behind it and run through the successor hand-off,
+ * many per step (a program that ended its build is not waited for). Its spin budget bounds the wait too: a
+ * helper that stops spinning takes the queued step as it leaves.
+ *
+ * A worker's own completion step handles its completion directly when the token is free (it does not go
+ * through the inbox: [completedStep]).
+ *
  * ## Scheduling policy
  *
  * Sub tasks form one FIFO served by any idle sub worker (the most recently idle first, for its warm
@@ -112,6 +122,8 @@ internal class Scheduler(
     private val countReady: Boolean = false,
     /** The worker's timeline recorder when it traces: the scheduler adds the ready-queue depth to it. */
     private val trace: WorkerTrace? = null,
+    /** The worker's task numbers, which its runs' builders draw from: how helpers see a program still submitting ([StepDelay]). */
+    private val taskIds: AtomicLong = AtomicLong(),
 ) : ReadyQueue {
     /** What the scheduler asks of its worker. */
     interface Hooks {
@@ -160,7 +172,12 @@ internal class Scheduler(
             helpers.incrementAndGet()
         }
 
-        override fun hasWork(): Boolean = !inbox.isEmpty()
+        override fun queued(): Int {
+            val head = inbox.peek() ?: return IdleHelp.NONE
+            return if (head is SchedulerEvent.Ready && head.task.run.building) IdleHelp.MAY_WAIT else IdleHelp.DUE
+        }
+
+        override fun buildProgress(): Long = taskIds.get()
 
         override fun leave(index: Int) {
             helpers.decrementAndGet()
@@ -261,10 +278,36 @@ internal class Scheduler(
             return next
         }
         if (d.finishedRun) hooks.runFinished(run) // handle and permit first: the caller need not wait for the bookkeeping
-        inbox.offer(SchedulerEvent.Completed(d)) // the scheduler's bookkeeping (run order, held tasks, this worker idle)
-        if (helping) helpers.decrementAndGet()
-        drive(ep.index)
+        if (helping) helpers.decrementAndGet() // then the queue is looked at (IdleHelp's handshake)
+        completedStep(d) // the scheduler's bookkeeping (run order, held tasks, this worker idle)
         return next
+    }
+
+    /**
+     * Takes the step that handles [d]'s completion on the endpoint's thread: with the token free, the event is
+     * handled right here, ahead of those queued (nothing queued depends on it: a completion only makes its own
+     * worker idle and its run's bookkeeping due), and saves its trip through the inbox; else it is queued for the
+     * holder, like any post.
+     */
+    private fun completedStep(d: Dispatch) {
+        val preferSub = d.endpoint.index
+        if (!stepping.compareAndSet(false, true)) {
+            inbox.offer(SchedulerEvent.Completed(d))
+            drive(preferSub)
+            return
+        }
+        try {
+            if (stopping) return // stop() is waiting for the token
+            preferredSub = preferSub
+            handleSafely(SchedulerEvent.Completed(d))
+            step()
+        } catch (t: Throwable) {
+            internalFailure(t)
+        } finally {
+            preferredSub = -1
+            stepping.set(false)
+        }
+        if (!inbox.isEmpty()) drive(preferSub)
     }
 
     /** Records [d] in its run's trace (out of line: the untraced completion stays small). */

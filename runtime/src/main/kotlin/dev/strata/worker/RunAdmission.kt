@@ -63,10 +63,14 @@ internal class RunAdmission(
     /** True once [close] began. */
     val isClosed: Boolean get() = closed.get()
 
-    val scheduler = Scheduler(config.name, children.scheduledSubs, children.scheduledNexts, this, countReady = tracked, trace = trace).also { it.start() }
+    /** The worker's task numbers, shared by its runs' builders. */
+    private val taskIds = AtomicLong()
+
+    val scheduler = Scheduler(config.name, children.scheduledSubs, children.scheduledNexts, this, countReady = tracked, trace = trace, taskIds = taskIds)
+        .also { it.start() }
 
     /** What every run's builder is given: it talks to the window, the rings and this scheduler directly. */
-    private val parts = RunBuilder.Parts(window, heapRings, scheduler, validation, callables, AtomicLong())
+    private val parts = RunBuilder.Parts(window, heapRings, scheduler, validation, callables, taskIds)
 
     /** The stall watchdog over the worker's children (a chip's cores; a host's sub workers and next-level children, on threads or in child JVMs). */
     private val watchdog: StallWatchdog? = if (!tracked) null else StallWatchdog(

@@ -95,6 +95,27 @@ class CombiningSchedulerSpec : FunSpec({
         }
     }
 
+    test("a ready task of a program still building is taken while the program waits for it inside its build") {
+        // A helping worker lets a building program's ready task wait a little (StepDelay), for its successors.
+        // A program that stops submitting — here, to wait for the task's effect without ending its build —
+        // must get the task run anyway. The workers spin for a whole second before they park (and give the step
+        // up): were the step left for the build's end, or for the helper's spin to end, each run would wait that
+        // second and the deadline below would fail the test.
+        Worker(WorkerConfig(subWorkers = 2, spin = 1.seconds, name = "WaitIn")).use { w ->
+            repeat(2_000) { i ->
+                val done = java.util.concurrent.atomic.AtomicBoolean()
+                w.run {
+                    submit(Target.Sub, { done.set(true) }, TaskArgs.EMPTY)
+                    val deadline = System.nanoTime() + 500_000_000L
+                    while (!done.get()) {
+                        check(System.nanoTime() < deadline) { "run $i: the task did not run while its program waited inside its build" }
+                        Thread.onSpinWait()
+                    }
+                }
+            }
+        }
+    }
+
     test("the worker has no scheduler thread: only its sub workers' threads exist") {
         Worker(WorkerConfig(subWorkers = 2, name = "NoSched")).use { w ->
             w.run { submit(Target.Sub, { }, TaskArgs.EMPTY) }
