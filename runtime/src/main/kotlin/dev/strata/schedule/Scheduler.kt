@@ -193,7 +193,7 @@ internal class Scheduler(
 
     /**
      * Sends [event] to the scheduler from any thread and takes a scheduling step right here if nobody else
-     * is taking one; events are handled in posting order.
+     * is taking one; events are handled in posting order (a worker's own completion may go first: [completedStep]).
      */
     fun post(event: SchedulerEvent) {
         inbox.offer(event)
@@ -287,10 +287,13 @@ internal class Scheduler(
      * Takes the step that handles [d]'s completion on the endpoint's thread: with the token free, the event is
      * handled right here, ahead of those queued (nothing queued depends on it: a completion only makes its own
      * worker idle and its run's bookkeeping due), and saves its trip through the inbox; else it is queued for the
-     * holder, like any post.
+     * holder, like any post. It repeats [drive]'s token handling instead of sharing it: folding both into one
+     * loop with a first-event argument read 4.5 against 5.0 M chain tasks/s (medians of 13 alternated runs,
+     * 2026-11-26; noisy, but not worth the risk on the hottest path).
      */
     private fun completedStep(d: Dispatch) {
-        val preferSub = d.endpoint.index
+        val ep = d.endpoint
+        val preferSub = if (subs.getOrNull(ep.index) === ep) ep.index else -1 // a sub worker gets the next task itself
         if (!stepping.compareAndSet(false, true)) {
             inbox.offer(SchedulerEvent.Completed(d))
             drive(preferSub)
