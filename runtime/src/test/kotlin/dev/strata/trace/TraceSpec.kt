@@ -69,7 +69,8 @@ class TraceSpec : FunSpec({
         val trace = TraceFile.read(file)
         withClue(trace.problems().joinToString("\n")) { trace.problems().shouldBeEmpty() }
         trace.processNames.values shouldContain "TW"
-        trace.trackNames.values.shouldContainAll("TW sub#0", "TW chip#0", "TW chip#1")
+        trace.trackNames.values.shouldContainAll("TW chip#0", "TW chip#1")
+        trace.trackNames.values.any { it.matches(Regex("TW sub#\\d")) } shouldBe true // whichever idle sub worker took the task
 
         val spans = trace.spans()
         spans.size shouldBe 3 * 5 // produce, transform, consume and the group's two members, per run
