@@ -161,8 +161,8 @@ internal interface IdleHelp {
  * ends its build, computes, or waits) has its task taken after [QUIET_NANOS]; one that ended its build is
  * not waited for at all (the step is [IdleHelp.DUE]).
  *
- * One per helping wait, on the worker's own thread; [progress] is read once per [QUIET_NANOS], not per pause
- * (it is written by the program's thread for every task).
+ * One per helping wait, on the worker's own thread; [IdleHelp.buildProgress] is read once per [QUIET_NANOS],
+ * not per pause (the program's thread writes it for every task).
  */
 internal class StepDelay(private val help: IdleHelp) {
     private var seenAt = 0L
