@@ -63,12 +63,20 @@ internal class ChildLoop(val spec: ChildSpec) {
     /**
      * The child's second thread, alive only while a task runs: it advances the heartbeat every [BEAT_MILLIS]
      * (so the parent can tell a frozen JVM from a task that does not return) and interrupts the task when
-     * the parent asks ([Mailbox.cancelSeq] names its dispatch seq: its run was cancelled). Parked while the
-     * child is idle, so an idle child still costs no wake-ups.
+     * the parent asks ([Mailbox.cancelSeq] names its dispatch seq: its run was cancelled). In a chip JVM it
+     * also bounds each task by the chip's `syncTimeout` (the chip's program runs on the task thread, see
+     * [ChipRuntime]): at the deadline it makes the chip unusable ([ChipRuntime.overran]) and interrupts the
+     * task; a task that still runs [STUCK_GRACE_NANOS] later ends the JVM ([EXIT_STUCK_PROGRAM]), so the
+     * parent reports the chip dead instead of waiting for good. Parked while the child is idle, so an idle
+     * child still costs no wake-ups.
      */
     private inner class TaskWatch(private val taskThread: Thread) : Runnable {
         @Volatile
         private var taskSeq = 0L
+
+        /** When the running task must have ended (`System.nanoTime`); 0: no bound. Written before [taskSeq]. */
+        @Volatile
+        private var deadline = 0L
 
         @Volatile
         private var parked = false
@@ -76,13 +84,20 @@ internal class ChildLoop(val spec: ChildSpec) {
         @Volatile
         private var interrupting = 0
         private var interruptedSeq = 0L
+
+        /** The error of the task that overran its deadline ([overranSeq]); written before it. */
+        private var overrun: Throwable? = null
+        @Volatile
+        private var overranSeq = 0L
+        private var overranAt = 0L
         private val thread = Thread(this, "strata-child-watch").apply {
             isDaemon = true
             start()
         }
 
-        /** The task with dispatch seq [seq] starts (the task thread). */
-        fun begin(seq: Long) {
+        /** The task with dispatch seq [seq] starts, to end within [boundNanos] (0: unbounded) (the task thread). */
+        fun begin(seq: Long, boundNanos: Long) {
+            deadline = if (boundNanos > 0) (System.nanoTime() + minOf(boundNanos, MAX_BOUND_NANOS)).let { if (it == 0L) 1L else it } else 0L
             taskSeq = seq
             if (parked) LockSupport.unpark(thread)
         }
@@ -93,6 +108,9 @@ internal class ChildLoop(val spec: ChildSpec) {
             while (interrupting != 0) Thread.onSpinWait() // a cancel that saw this task may be about to interrupt
             Thread.interrupted()
         }
+
+        /** The error to report for task [seq] if it overran its deadline, else null (the task thread, after [end]). */
+        fun overrunOf(seq: Long): Throwable? = if (overranSeq == seq) overrun else null
 
         override fun run() {
             while (true) {
@@ -112,8 +130,36 @@ internal class ChildLoop(val spec: ChildSpec) {
                     }
                     interrupting = 0
                 }
-                LockSupport.parkNanos(this, BEAT_MILLIS * 1_000_000)
+                LockSupport.parkNanos(this, bounded(seq))
             }
+        }
+
+        /** Enforces task [seq]'s deadline; returns how long to pause before the next look. */
+        private fun bounded(seq: Long): Long {
+            val d = deadline
+            if (d == 0L) return BEAT_NANOS
+            val now = System.nanoTime()
+            if (overranSeq != seq) {
+                if (now - d < 0) return minOf(BEAT_NANOS, d - now)
+                interrupting = 1
+                if (taskSeq == seq) {
+                    overrun = chip?.overran()
+                    overranAt = now
+                    overranSeq = seq
+                    taskThread.interrupt()
+                }
+                interrupting = 0
+                return minOf(BEAT_NANOS, STUCK_GRACE_NANOS)
+            }
+            if (now - overranAt < STUCK_GRACE_NANOS) return minOf(BEAT_NANOS, overranAt + STUCK_GRACE_NANOS - now)
+            if (taskSeq == seq) {
+                System.err.println(
+                    "strata chip ${spec.path}: a task's program ran past the chip's syncTimeout and ignored its interrupt for " +
+                        "${STUCK_GRACE_NANOS / 1_000_000} ms; ending this chip JVM",
+                )
+                Runtime.getRuntime().halt(EXIT_STUCK_PROGRAM)
+            }
+            return BEAT_NANOS
         }
     }
 
@@ -138,7 +184,8 @@ internal class ChildLoop(val spec: ChildSpec) {
                         System.err.println("strata chip ${spec.path}: $path: task #${d.task.id} '${d.task.name}' ignored its stall verdict; ending this chip JVM")
                         Runtime.getRuntime().halt(EXIT_STUCK_KERNEL)
                     }
-                    chip = startLocalChip(spec.path, c.index, c.config, trace)
+                    // The chip's programs run on this thread, bounded by the task watch (one thread hand-off less per task).
+                    chip = startLocalChip(spec.path, c.index, c.config, trace, programOnCaller = true)
                 }
             } catch (t: Throwable) {
                 mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
@@ -188,9 +235,10 @@ internal class ChildLoop(val spec: ChildSpec) {
     private fun runTask(parking: MailboxParking): MailboxState {
         val seq = mailbox.dispatchSeq
         mailbox.taskStartNanos = 0 // a task that fails before it starts reports no start
-        watch.begin(seq)
-        val outcome = try {
-            val c = chip
+        val c = chip
+        watch.begin(seq, c?.config?.syncTimeout?.inWholeNanoseconds ?: 0L)
+        var failure: Throwable? = null
+        try {
             val task = TaskWire.decode(mailbox.name, mailbox.readArgs(), mappings, c?.let { it::resolve })
             val id = mailbox.callableId.toInt()
             val callable = callables[id] ?: throw IllegalStateException("callable id $id was never registered in ${spec.path}")
@@ -200,20 +248,27 @@ internal class ChildLoop(val spec: ChildSpec) {
             } else {
                 callable.call(TaskContext(task.args, task.member, task.groupSize, spec.path, nested))
             }
-            MailboxState.TASK_DONE
         } catch (t: Throwable) {
-            if (t is TaskFailedException) { // a nested run failed: keep its path and coordinates for the parent
+            failure = t
+        }
+        mailbox.taskEndNanos = System.nanoTime()
+        watch.end() // and an interrupt the task left set (or a late cancel) must not reach the next task
+        // A task that overran its bound failed for that reason, whatever its interrupt made it throw (or not).
+        val t = watch.overrunOf(seq) ?: failure
+        val outcome = when {
+            t == null -> MailboxState.TASK_DONE
+            t is TaskFailedException -> { // a nested run failed: keep its path and coordinates for the parent
                 mailbox.writeError(
                     ErrorReport.NESTED.code, t.errorClass, t.errorMessage,
                     "${t.workerPath}\n${t.taskId}\n${t.taskName}\n${t.errorStack}",
                 )
-            } else {
-                mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
+                MailboxState.TASK_FAILED
             }
-            MailboxState.TASK_FAILED
+            else -> {
+                mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
+                MailboxState.TASK_FAILED
+            }
         }
-        mailbox.taskEndNanos = System.nanoTime()
-        watch.end() // and an interrupt the task left set (or a late cancel) must not reach the next task
         mailbox.beat()
         return answer(parking, outcome, seq)
     }
@@ -281,8 +336,18 @@ internal class ChildLoop(val spec: ChildSpec) {
         const val EXIT_ORPHAN = 70
         const val EXIT_STUCK_KERNEL = 75
 
+        /** A chip program ran past its `syncTimeout` and ignored the interrupt for [STUCK_GRACE_NANOS]. */
+        const val EXIT_STUCK_PROGRAM = 76
+
+        /** How long a chip program that overran its `syncTimeout` has to end after its interrupt. */
+        const val STUCK_GRACE_NANOS = 2_000_000_000L
+
+        /** The longest bound the watch keeps (a `syncTimeout` of years is the same as none; no overflow). */
+        const val MAX_BOUND_NANOS = Long.MAX_VALUE / 4
+
         /** The heartbeat's period while a task runs (and how often a cancel request is looked at). */
         const val BEAT_MILLIS = 50L
+        const val BEAT_NANOS = BEAT_MILLIS * 1_000_000
         val NO_REPLY = ByteArray(0)
     }
 }

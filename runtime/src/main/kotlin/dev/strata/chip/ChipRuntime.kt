@@ -28,8 +28,13 @@ private val log = KotlinLogging.logger {}
  * One chip as it runs — in a child JVM (the default) or in the host's JVM: its driver, its stream, its
  * level-2 engine (a `Worker(level = 2)` whose next-level children are the cores), and its domains. The
  * host reaches it through control requests (process) or directly (thread). Tasks sent to the chip run
- * here through [execute]: the chip program runs on the chip's program thread (so a hung program can be
- * given up after [ChipConfig.syncTimeout]); what it launched is synchronized before the task ends.
+ * here through [execute]; what the program launched is synchronized before the task ends. Where the
+ * program runs depends on [programOnCaller]:
+ * - false (a chip in the host's JVM): on the chip's own program thread, so that a hung program can be
+ *   given up after [ChipConfig.syncTimeout] by the caller, who waits at most that long;
+ * - true (a chip JVM): on the caller's thread, one thread hand-off and wake-up less per task (measured in
+ *   docs/performance.md, issue 17). The caller then bounds the task itself: a watcher calls [overran] at
+ *   the task's deadline, which makes the chip unusable, and interrupts the caller's thread.
  * Domains are brought up and released by the host ([commRootInfo], [commInit], [commRelease]).
  */
 internal class ChipRuntime(
@@ -40,6 +45,8 @@ internal class ChipRuntime(
     private val driverFactory: () -> ChipDriver,
     /** Starts the chip's level-2 engine: a worker whose next-level children are the chip's cores. */
     private val startEngine: (ChipRuntime) -> ChipEngine,
+    /** Whether [execute] runs the program on its caller's thread, which bounds it with [overran] (see the class). */
+    private val programOnCaller: Boolean = false,
 ) : AutoCloseable {
     private var driver: ChipDriver? = null
     private val memory = Any() // memory operations, one at a time
@@ -75,7 +82,7 @@ internal class ChipRuntime(
             driver = drv
             step("open device ${config.deviceId}") { drv.open(config.deviceId, config) }
             stream = step("create stream") { drv.createStream() }
-            program = Executors.newSingleThreadExecutor { r -> Thread(r, "strata-${path.replace(' ', '-')}-program").apply { isDaemon = true } }
+            if (!programOnCaller) program = Executors.newSingleThreadExecutor { r -> Thread(r, "strata-${path.replace(' ', '-')}-program").apply { isDaemon = true } }
             engine = startEngine(this)
             return this
         } catch (t: Throwable) {
@@ -272,24 +279,21 @@ internal class ChipRuntime(
     }
 
     /**
-     * Runs [callable] on the chip with [args] (device tensors already resolved) on the chip's program
-     * thread, then synchronizes what it queued, all under [ChipConfig.syncTimeout]. What the callable
-     * throws is rethrown; a timeout makes the chip unusable.
+     * Runs [callable] on the chip with [args] (device tensors already resolved), then synchronizes what it
+     * queued, all under [ChipConfig.syncTimeout]. What the callable throws is rethrown; a timeout makes the
+     * chip unusable. With [programOnCaller] the callable runs on this thread and the bound is the caller's
+     * ([overran]); otherwise on the chip's program thread, and this thread waits at most the bound.
      */
     fun execute(callable: TaskCallable, args: TaskArgs, member: Int, groupSize: Int) {
         unusable?.let { throw ChipException(path, "launch", it) }
         val ctx = TaskContext(args, member, groupSize, path, engine, view)
-        val exec = program ?: throw ChipException(path, "launch", "the chip is not open")
-        val f = exec.submit {
-            try {
-                callable.call(ctx)
-            } catch (t: Throwable) {
-                // Leave nothing running behind a failed program: the program's error is the one reported.
-                runCatching { synchronize() }
-                throw t
-            }
-            synchronize()
+        if (programOnCaller) {
+            if (driver == null) throw ChipException(path, "launch", "the chip is not open")
+            runProgram(callable, ctx)
+            return
         }
+        val exec = program ?: throw ChipException(path, "launch", "the chip is not open")
+        val f = exec.submit { runProgram(callable, ctx) }
         try {
             f.get(config.syncTimeout.inWholeNanoseconds, TimeUnit.NANOSECONDS)
         } catch (e: ExecutionException) {
@@ -302,6 +306,24 @@ internal class ChipRuntime(
             throw e
         }
     }
+
+    private fun runProgram(callable: TaskCallable, ctx: TaskContext) {
+        try {
+            callable.call(ctx)
+        } catch (t: Throwable) {
+            // Leave nothing running behind a failed program: the program's error is the one reported.
+            runCatching { synchronize() }
+            throw t
+        }
+        synchronize()
+    }
+
+    /**
+     * For a caller that runs programs itself ([programOnCaller]): the task it runs did not end within
+     * [ChipConfig.syncTimeout]. Makes the chip unusable and returns the error to report for that task (the
+     * caller interrupts the task's thread; the chip refuses every later task).
+     */
+    fun overran(): ChipException = unusableAfter("a task", TimeoutException("the program ran for longer"))
 
     override fun close() {
         if (::engine.isInitialized) runCatching { engine.close() }.onFailure { log.warn(it) { "$path: closing the cores failed" } }

@@ -163,6 +163,7 @@ public class WorkerDiedException(
         private val EXITS = mapOf(
             70 to "its parent was gone",
             75 to "a kernel ignored its stall verdict, so the chip JVM ended itself; the chip is unusable",
+            76 to "a chip program ran past the chip's syncTimeout and ignored its interrupt, so the chip JVM ended itself; the chip is unusable",
         )
     }
 }

@@ -14,7 +14,10 @@ import kotlin.time.Duration
  * The stall watchdog (DESIGN.md §9, seed pr930-935) of a chip's engine (level 2) or, when its config
  * sets a budget, of a host worker (its children on threads or in child JVMs): a wall-clock no-progress budget with the
  * seed's ownership rule, checked a few times per budget from one shared timer thread — never by the
- * cores themselves, and not at all while no run is in flight ([arm] / [disarmIfIdle]).
+ * cores themselves. A run's admission arms the checks ([arm]); the first check that finds no run in flight
+ * stops them, so an idle engine costs at most one more wake-up, and back-to-back runs none at all (arming
+ * and cancelling the timer per run woke its thread thousands of times a second under a chip JVM's
+ * allreduce: docs/performance.md, issue 17).
  *
  * Simpler's AICPU scheduler threads each own a set of cores; here each core's dispatch loop plays that
  * part and keeps its own clock, refreshed whenever it starts or finishes a task. When a core's clock
@@ -67,15 +70,6 @@ internal class StallWatchdog(
         if (future == null) future = TIMER.scheduleAtFixedRate(::tickSafely, period, period, TimeUnit.NANOSECONDS)
     }
 
-    /** Stops the periodic checks if [idle] still holds (checked under the same lock as [arm]): an idle engine costs no wake-ups. */
-    @Synchronized
-    fun disarmIfIdle(idle: () -> Boolean) {
-        if (!idle()) return
-        future?.cancel(false)
-        future = null
-        lastRun = null
-    }
-
     private fun tickSafely() {
         try {
             tick(System.nanoTime())
@@ -84,11 +78,24 @@ internal class StallWatchdog(
         }
     }
 
-    /** One check at time [now]. Runs on the timer thread (tests call it directly). */
+    /** Whether the periodic checks run (armed and not yet stopped by an idle check). */
+    @get:Synchronized
+    val armed: Boolean get() = future != null
+
+    /**
+     * One check at time [now]. Runs on the timer thread (tests call it directly). With no run in flight it
+     * stops the periodic checks (under the lock [arm] takes: a run admitted meanwhile re-arms them).
+     */
     @Synchronized
     fun tick(now: Long) {
         val run = hooks.headRun()
-        if (run == null || run === declared) {
+        if (run == null) {
+            future?.cancel(false)
+            future = null
+            lastRun = null
+            return
+        }
+        if (run === declared) {
             lastRun = null
             return
         }

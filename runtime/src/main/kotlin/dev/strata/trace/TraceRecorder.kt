@@ -2,6 +2,7 @@ package dev.strata.trace
 
 import kotlinx.serialization.json.JsonObject
 import kotlinx.serialization.json.JsonPrimitive
+import kotlinx.serialization.json.doubleOrNull
 import java.nio.file.Files
 import java.nio.file.Path
 import java.time.Instant
@@ -118,7 +119,8 @@ internal class TraceRecorder(private val maxEvents: Int = DEFAULT_MAX_EVENTS) {
 
     /**
      * Adds a child JVM's trace: its processes get pids of this trace, its times move onto this trace's zero
-     * (both are `System.nanoTime` of one host: the offset is the difference of the two origins).
+     * (both are `System.nanoTime` of one host: the offset is the difference of the two origins) — the
+     * events' `ts` and the task times among their arguments (`submitted_us`, `ready_us`, `dispatched_us`).
      */
     private fun merge(child: TraceFile, names: MutableList<TraceEvent>, timed: MutableList<TraceEvent>) {
         val origin = child.otherData[ORIGIN_NANOS]?.toLongOrNull() ?: return
@@ -126,8 +128,19 @@ internal class TraceRecorder(private val maxEvents: Int = DEFAULT_MAX_EVENTS) {
         val pids = HashMap<Int, Int>()
         for (e in child.traceEvents) {
             val pid = pids.getOrPut(e.pid) { nextPid.getAndIncrement() }
-            if (e.ph == "M") names += e.copy(pid = pid) else timed += e.copy(pid = pid, ts = e.ts + shift)
+            if (e.ph == "M") names += e.copy(pid = pid) else timed += e.copy(pid = pid, ts = e.ts + shift, args = e.args?.let { shiftTimes(it, shift) })
         }
+    }
+
+    /** [args] with every time (a number under a key ending in `_us`; 0 means unknown and stays) moved by [shift]. */
+    private fun shiftTimes(args: JsonObject, shift: Double): JsonObject {
+        if (args.keys.none { it.endsWith(TIME_ARG_SUFFIX) }) return args
+        return JsonObject(
+            args.mapValues { (k, v) ->
+                val us = if (k.endsWith(TIME_ARG_SUFFIX) && v is JsonPrimitive && !v.isString) v.doubleOrNull else null
+                if (us == null || us == 0.0) v else JsonPrimitive(us + shift)
+            },
+        )
     }
 
     /** Writes [snapshot] to [path]; the child files are deleted whether or not that works. */
@@ -167,6 +180,9 @@ internal class TraceRecorder(private val maxEvents: Int = DEFAULT_MAX_EVENTS) {
     companion object {
         /** `otherData` key: the recorder's [originNanos], which lets a parent merge a child's trace. */
         const val ORIGIN_NANOS: String = "originNanos"
+
+        /** The suffix of an event argument that is a time on the trace's clock (µs), like `dispatched_us`. */
+        private const val TIME_ARG_SUFFIX = "_us"
 
         /** Events kept per trace before new ones are dropped (about 100 MB of heap at the most). */
         const val DEFAULT_MAX_EVENTS: Int = 1_000_000

@@ -17,7 +17,9 @@ internal fun startLocalChip(
     config: ChipConfig,
     /** The host worker's trace, which the chip's cores record into (null: not traced). */
     trace: TraceRecorder? = null,
-): ChipRuntime = ChipRuntime(path, index, config, { ChipDrivers.create(config.driver) }, { startCores(it, trace) }).start()
+    /** Whether tasks' programs run on the caller of `execute`, who bounds them (a chip JVM's mailbox loop); see [ChipRuntime]. */
+    programOnCaller: Boolean = false,
+): ChipRuntime = ChipRuntime(path, index, config, { ChipDrivers.create(config.driver) }, { startCores(it, trace) }, programOnCaller).start()
 
 /** The chip's level-2 engine: a worker whose next-level children are the chip's cores, each seeing the chip as `ctx.chip`. */
 private fun startCores(chip: ChipRuntime, trace: TraceRecorder?): ChipEngine {

@@ -206,8 +206,7 @@ internal class RunAdmission(
     private fun finished(run: Run) {
         run.complete() // first: on the fast path the caller is spinning on it
         trace?.runEnded(run.id, run.endNanos, runEndArgs(run))
-        activeRuns -= run
-        watchdog?.disarmIfIdle { activeRuns.isEmpty() }
+        activeRuns -= run // the watchdog stops its checks itself once it finds no run in flight
         admission.release()
     }
 

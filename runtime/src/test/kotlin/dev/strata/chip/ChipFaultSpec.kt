@@ -16,6 +16,7 @@ import io.kotest.core.spec.style.FunSpec
 import io.kotest.matchers.shouldBe
 import io.kotest.matchers.string.shouldContain
 import kotlin.time.Duration.Companion.seconds
+import dev.strata.error.ChipException
 
 class ChipFaultSpec : FunSpec({
     afterEach { assertNoLeftovers() }
@@ -49,6 +50,33 @@ class ChipFaultSpec : FunSpec({
             waitUntil("the frozen chip is gone") { !ProcessHandle.of(pid).isPresent }
             // The chip is reported dead: later tasks on it fail at once, naming it.
             shouldThrow<WorkerDiedException> { w.run { on(Target.Next(1), kernel(DoubleInts)) { } } }.workerPath shouldBe "L3 chip#1"
+        }
+    }
+
+    for (iso in Isolation.entries) {
+        test("a chip program that runs past syncTimeout fails naming the bound and is interrupted; the chip refuses later work ($iso)") {
+            // The program sleeps outside any level-2 run, so only the chip's syncTimeout can end it (the stall budget is longer).
+            chipWorker(1, iso, domain = false, chip = { ChipConfig(it, syncTimeout = 1.seconds, stallTimeout = 60.seconds) }).use { w ->
+                val started = System.nanoTime()
+                val e = shouldThrow<TaskFailedException> { w.submit { submit(Target.Next(0), HangingKernel, TaskArgs.EMPTY, "sleeps") }.result(HANG_GUARD) }
+                e.errorClass shouldBe ChipException::class.java.name
+                e.message shouldContain "L3 chip#0: synchronize failed"
+                e.message shouldContain "a task did not finish within syncTimeout 1s"
+                ((System.nanoTime() - started) / 1e9 < 10) shouldBe true
+                val again = shouldThrow<TaskFailedException> { w.submit { on(Target.Next(0), kernel(DoubleInts)) { } }.result(HANG_GUARD) }
+                again.message shouldContain "unusable"
+            }
+        }
+    }
+
+    test("a chip program that ignores its interrupt after syncTimeout ends its chip JVM: the chip is reported dead, nothing keeps burning") {
+        chipWorker(1, Isolation.PROCESS, domain = false, chip = { ChipConfig(it, syncTimeout = 1.seconds, stallTimeout = 60.seconds) }).use { w ->
+            val pid = w.childPids.getValue("L3 chip#0")
+            val e = shouldThrow<WorkerDiedException> { w.submit { submit(Target.Next(0), DeafKernel, TaskArgs.EMPTY, "deaf") }.result(HANG_GUARD) }
+            e.workerPath shouldBe "L3 chip#0"
+            e.message shouldContain "ran past the chip's syncTimeout and ignored its interrupt"
+            waitUntil("the chip JVM is gone") { !ProcessHandle.of(pid).isPresent }
+            shouldThrow<WorkerDiedException> { w.submit { on(Target.Next(0), kernel(DoubleInts)) { } }.result(HANG_GUARD) }.workerPath shouldBe "L3 chip#0"
         }
     }
 })

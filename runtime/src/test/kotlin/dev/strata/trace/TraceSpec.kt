@@ -183,6 +183,10 @@ class TraceSpec : FunSpec({
             val chip = trace.processNames[c.pid]!!.removeSuffix(" cores")
             val host = spans.single { trace.trackNames[it.pid to it.tid] == chip && it.ts <= c.ts && c.ts <= it.ts + it.dur!! }
             withClue("$c within $host") { (c.ts + c.dur!!) shouldBeLessThanOrEqual host.ts + host.dur!! + 0.001 }
+            // The core task's own times moved with it: the chip program submitted it while the chip task ran.
+            val submitted = c.arg("submitted_us")!!.double
+            val dispatched = c.arg("dispatched_us")!!.double
+            withClue("$c submitted within $host") { (submitted >= host.ts - 0.001 && submitted <= dispatched && dispatched <= c.ts + 0.001) shouldBe true }
         }
         childTraceFiles() shouldBe childFilesBefore
     }
