@@ -46,6 +46,9 @@ internal class ChildLoop(val spec: ChildSpec) {
     private var nested: Worker? = null
     private var chip: ChipRuntime? = null
 
+    /** How long one task may run before the task watch ends it: a chip's `syncTimeout` (0: no bound). */
+    private var taskBoundNanos = 0L
+
     /** This child's own trace (its nested worker's or chip cores' spans) when the parent traces; written at exit. */
     private val trace: TraceRecorder? = spec.trace?.let { TraceRecorder() }
 
@@ -105,7 +108,7 @@ internal class ChildLoop(val spec: ChildSpec) {
         /** The task ended: no interrupt reaches the next one (the task thread). */
         fun end() {
             taskSeq = 0 // volatile: ordered before the read below, as the watcher's increment is before its check
-            while (interrupting != 0) Thread.onSpinWait() // a cancel that saw this task may be about to interrupt
+            while (interrupting != 0) Thread.onSpinWait() // a cancel or a deadline that saw this task may be about to interrupt
             Thread.interrupted()
         }
 
@@ -122,16 +125,22 @@ internal class ChildLoop(val spec: ChildSpec) {
                     continue
                 }
                 mailbox.beat()
-                if (mailbox.cancelSeq == seq && interruptedSeq != seq) {
-                    interrupting = 1
-                    if (taskSeq == seq) {
-                        interruptedSeq = seq
-                        taskThread.interrupt()
-                    }
-                    interrupting = 0
-                }
+                if (mailbox.cancelSeq == seq && interruptedSeq != seq) interruptIfRunning(seq) { interruptedSeq = seq }
                 LockSupport.parkNanos(this, bounded(seq))
             }
+        }
+
+        /**
+         * Runs [first] and interrupts the task thread if task [seq] still runs; [interrupting] brackets the check
+         * and the interrupt, so [end] waits for an interrupt meant for the task that just ended.
+         */
+        private inline fun interruptIfRunning(seq: Long, first: () -> Unit) {
+            interrupting = 1
+            if (taskSeq == seq) {
+                first()
+                taskThread.interrupt()
+            }
+            interrupting = 0
         }
 
         /** Enforces task [seq]'s deadline; returns how long to pause before the next look. */
@@ -141,15 +150,12 @@ internal class ChildLoop(val spec: ChildSpec) {
             val now = System.nanoTime()
             if (overranSeq != seq) {
                 if (now - d < 0) return minOf(BEAT_NANOS, d - now)
-                interrupting = 1
-                if (taskSeq == seq) {
+                interruptIfRunning(seq) {
                     overrun = chip?.overran()
                     overranAt = now
                     overranSeq = seq
-                    taskThread.interrupt()
                 }
-                interrupting = 0
-                return minOf(BEAT_NANOS, STUCK_GRACE_NANOS)
+                return BEAT_NANOS
             }
             if (now - overranAt < STUCK_GRACE_NANOS) return minOf(BEAT_NANOS, overranAt + STUCK_GRACE_NANOS - now)
             if (taskSeq == seq) {
@@ -186,6 +192,7 @@ internal class ChildLoop(val spec: ChildSpec) {
                     }
                     // The chip's programs run on this thread, bounded by the task watch (one thread hand-off less per task).
                     chip = startLocalChip(spec.path, c.index, c.config, trace, programOnCaller = true)
+                    taskBoundNanos = c.config.syncTimeout.inWholeNanoseconds
                 }
             } catch (t: Throwable) {
                 mailbox.writeError(ErrorReport.PLAIN.code, t.javaClass.name, ErrorText.message(t), ErrorText.stack(t))
@@ -236,7 +243,7 @@ internal class ChildLoop(val spec: ChildSpec) {
         val seq = mailbox.dispatchSeq
         mailbox.taskStartNanos = 0 // a task that fails before it starts reports no start
         val c = chip
-        watch.begin(seq, c?.config?.syncTimeout?.inWholeNanoseconds ?: 0L)
+        watch.begin(seq, taskBoundNanos)
         var failure: Throwable? = null
         try {
             val task = TaskWire.decode(mailbox.name, mailbox.readArgs(), mappings, c?.let { it::resolve })
